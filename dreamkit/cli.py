@@ -1,0 +1,168 @@
+"""`dreamkit ...` commands, one per notebook step.
+
+    dreamkit class-images --instance_dir photos --class_noun dog ...   # step 2: class images
+    dreamkit train --instance_dir photos --class_noun dog ...          # step 3: fine-tune
+    dreamkit generate RUN_DIR/model --prompt "a photo of sks dog"      # step 4: use it
+    dreamkit demo                                                      # all of it, offline, CPU
+
+Every TrainConfig field is a flag with its reason as help; `--config FILE` loads a saved
+config.json and flags given on the command line override it. Mistakes print one line naming the
+setting and the fix (exit code 2); `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from .config import TrainConfig
+from .errors import DreamkitError
+
+__all__ = ["main", "build_parser"]
+
+
+def _bool(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="a saved config.json; flags given here override its values")
+    g = p.add_argument_group("training settings (TrainConfig)")
+    for f in dataclasses.fields(TrainConfig):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        kw = {"default": argparse.SUPPRESS, "help": f"{f.metadata.get('why', '')} "
+                                                    f"(default: {default!r})"}
+        if "choices" in f.metadata:
+            kw["choices"] = f.metadata["choices"]
+        if isinstance(default, bool):
+            kw.update(type=_bool, metavar="true|false")
+        elif isinstance(default, list):
+            kw.update(nargs="*", metavar="PROMPT")
+        elif isinstance(default, (int, float)):
+            kw["type"] = type(default)
+        g.add_argument(f"--{f.name}", **kw)
+
+
+def _config_from(args) -> TrainConfig:
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    given = {k: v for k, v in vars(args).items() if k in names}
+    if getattr(args, "config", None):
+        return TrainConfig.load(args.config).replace(**given)
+    return TrainConfig(**given)
+
+
+def _cmd_train(args) -> int:
+    from .train import train
+    train(_config_from(args), overwrite=args.overwrite)
+    return 0
+
+
+def _cmd_class_images(args) -> int:
+    import torch
+
+    from .models import load_pipeline
+    from .prior import generate_class_images
+
+    cfg = _config_from(args)
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    pipe = load_pipeline(cfg.pretrained_model_name_or_path, device=dev,
+                         dtype=torch.float16 if dev == "cuda" else None,
+                         revision=cfg.revision, variant=cfg.variant)
+    paths = generate_class_images(pipe, cfg.resolved_class_prompt, cfg.resolved_class_dir,
+                                  cfg.num_class_images, seed=cfg.seed,
+                                  batch_size=cfg.sample_batch_size,
+                                  num_inference_steps=cfg.class_inference_steps,
+                                  guidance_scale=cfg.guidance_scale, resolution=cfg.resolution)
+    print(f"{len(paths)} class images of {cfg.resolved_class_prompt!r} in {cfg.resolved_class_dir}")
+    return 0
+
+
+def _cmd_generate(args) -> int:
+    import torch
+
+    from .sample import generate, save_images
+    from .viewer import image_grid
+
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    images = generate(args.model, args.prompt, args.negative_prompt, args.num_images,
+                      args.guidance_scale, args.steps, args.seed, args.height, args.width,
+                      device=dev)
+    paths = save_images(images, args.out, args.prompt, args.seed, guidance_scale=args.guidance_scale,
+                        steps=args.steps, negative_prompt=args.negative_prompt or "",
+                        model=args.model)
+    image_grid(images).save(f"{args.out}/grid.png")
+    print(f"{len(paths)} image(s) and grid.png written to {args.out}")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from .demo import run_demo
+    run_demo(args.out, steps=args.steps, with_prior_preservation=not args.no_prior,
+             step_mode=args.step_mode, overwrite=args.overwrite)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dreamkit", description="DreamBooth, step by step.")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="fine-tune a model on your photos (DreamBooth)")
+    _add_config_flags(t)
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace a trained model already in output_dir")
+    t.set_defaults(func=_cmd_train)
+
+    c = sub.add_parser("class-images", help="generate the class images for prior preservation")
+    _add_config_flags(c)
+    c.set_defaults(func=_cmd_class_images)
+
+    g = sub.add_parser("generate", help="make pictures with a trained (or any) model")
+    g.add_argument("model", help="a run's model/ folder, or any diffusers model folder or hub id")
+    g.add_argument("--prompt", required=True, help="what to draw, e.g. 'a photo of sks dog on the beach'")
+    g.add_argument("--negative_prompt", default=None, help="what to avoid, e.g. 'blurry, lowres'")
+    g.add_argument("--num_images", type=int, default=4, help="how many pictures (default 4)")
+    g.add_argument("--guidance_scale", type=float, default=7.5,
+                   help="how strongly to follow the prompt (default 7.5)")
+    g.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
+    g.add_argument("--seed", type=int, default=0, help="picture k uses seed+k (default 0)")
+    g.add_argument("--height", type=int, default=None, help="pixels (default: the model's size)")
+    g.add_argument("--width", type=int, default=None, help="pixels (default: the model's size)")
+    g.add_argument("--out", default="generated", help="folder for the PNGs (default generated/)")
+    g.set_defaults(func=_cmd_generate)
+
+    d = sub.add_parser("demo", help="the whole DreamBooth run on a small offline model, on CPU")
+    d.add_argument("--out", default="demo-output", help="output folder (default demo-output/)")
+    d.add_argument("--steps", type=int, default=None, help="training steps (default: the demo's)")
+    d.add_argument("--no-prior", action="store_true",
+                   help="train without prior preservation, to see the class drift")
+    d.add_argument("--step_mode", default="two_pass", choices=("one_pass", "two_pass", "auto"),
+                   help="how each step runs (default two_pass)")
+    d.add_argument("--overwrite", action="store_true", help="replace an earlier demo's output")
+    d.set_defaults(func=_cmd_demo)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except DreamkitError as e:
+        if args.debug:
+            raise
+        print(f"dreamkit {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dreamkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""TrainConfig: every DreamBooth knob, its default, and why it is there.
+
+One dataclass drives the notebooks, the widgets and the CLI. Each field carries a one-line
+reason (its `why`), which the CLI shows as `--help` and the widgets as tooltips. Validation
+happens in `__post_init__`, so a bad value fails at once with a message naming the field, the
+value and the fix, never halfway through a training run. A copy is saved as `config.json` next
+to every output, and `TrainConfig.load()` reads it back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["TrainConfig", "knob_help", "STEP_MODES", "LR_SCHEDULERS", "MIXED_PRECISION"]
+
+STEP_MODES = ("auto", "one_pass", "two_pass")
+LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "polynomial")
+MIXED_PRECISION = ("no", "fp16", "bf16")
+
+
+def knob(default: Any, why: str, **kw):
+    """A dataclass field with its reason attached (shown by `--help` and the widgets)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"why": why, **kw})
+    return field(default=default, metadata={"why": why, **kw})
+
+
+@dataclass
+class TrainConfig:
+    # --- the model --------------------------------------------------------------------------
+    pretrained_model_name_or_path: str = knob(
+        "stable-diffusion-v1-5/stable-diffusion-v1-5",
+        "base model: a hub id or a local folder in the diffusers layout (model_index.json)")
+    revision: str | None = knob(None, "hub revision (branch, tag or commit) of the base model")
+    variant: str | None = knob(None, "weight variant to load, e.g. 'fp16' halves the download")
+
+    # --- the subject --------------------------------------------------------------------------
+    instance_dir: str = knob("", "folder with 3-20 photos of your subject (searched recursively)")
+    identifier: str = knob("sks", "rare token that will name your subject; the paper's choice is a "
+                                  "rarely used word the model has no meaning for")
+    class_noun: str = knob("dog", "what your subject is (dog, person, backpack); anchors the "
+                                  "identifier to what the model already knows")
+    instance_prompt: str = knob("", "caption of every photo; empty = 'a photo of {identifier} "
+                                    "{class_noun}'")
+
+    # --- prior preservation (DreamBooth §3.3) ---------------------------------------------------
+    with_prior_preservation: bool = knob(True, "also train on class images the frozen model made, "
+                                               "so 'a dog' does not turn into your dog")
+    prior_loss_weight: float = knob(1.0, "λ in the paper, 0.1-1.0: lower keeps more of the "
+                                         "subject, higher keeps more of the class")
+    class_prompt: str = knob("", "prompt for the class images; empty = 'a photo of {class_noun}'")
+    class_dir: str = knob("", "folder of class images (yours are used as they are, missing ones "
+                              "are generated); empty = <output_dir>/class_images")
+    num_class_images: int = knob(100, "how many class images; the paper suggests ~200 "
+                                      "(100 is a good start on a T4)")
+    sample_batch_size: int = knob(4, "images per batch when generating class images")
+    class_inference_steps: int = knob(30, "denoising steps per class image")
+
+    # --- training -----------------------------------------------------------------------------
+    resolution: int = knob(512, "training size in pixels (multiple of 8): 512 for SD 1.5, "
+                                "1024 for SDXL")
+    center_crop: bool = knob(True, "centre-crop photos to a square (else resize the whole photo)")
+    train_batch_size: int = knob(1, "instance images per step (as many class images are added)")
+    max_train_steps: int = knob(400, "optimizer steps; ~100 per photo is a common start, too many "
+                                     "overfits (every sample looks like a training photo)")
+    learning_rate: float = knob(5e-6, "5e-6 for the full UNet; 1e-6 keeps more editability, "
+                                      "1e-4 is for LoRA")
+    lr_scheduler: str = knob("constant", "how the learning rate changes over the run",
+                             choices=LR_SCHEDULERS)
+    lr_warmup_steps: int = knob(0, "steps to ramp the learning rate up from 0")
+    gradient_accumulation_steps: int = knob(1, "steps whose gradients add up before one update: "
+                                               "a larger batch without more memory")
+    max_grad_norm: float = knob(1.0, "gradient clipping; guards against a bad step")
+    adam_beta1: float = knob(0.9, "AdamW β1")
+    adam_beta2: float = knob(0.999, "AdamW β2")
+    adam_weight_decay: float = knob(1e-2, "AdamW weight decay")
+    adam_epsilon: float = knob(1e-8, "AdamW ε")
+    step_mode: str = knob("auto", "one_pass: instance+class in one batch (fastest); two_pass: two "
+                                  "backward passes before one update (less activation memory); "
+                                  "auto: let dreamkit pick", choices=STEP_MODES)
+    mixed_precision: str = knob("no", "fp16 on a T4, bf16 on A100/H100; 'no' on CPU. Trained "
+                                      "weights stay fp32 either way", choices=MIXED_PRECISION)
+    gradient_checkpointing: bool = knob(False, "recompute activations in backward: less memory, "
+                                               "~30% slower")
+    seed: int = knob(0, "one seed for noise, timesteps, data order and class images: same seed, "
+                        "same run")
+
+    # --- outputs and samples ------------------------------------------------------------------
+    output_dir: str = knob("dreambooth-out", "run folder: model/, samples/, class_images/, "
+                                             "config.json, history.json (put it on Drive on Colab)")
+    sample_prompts: list = knob([], "prompts sampled during training; empty = the instance prompt "
+                                    "and one in a new context")
+    sample_every: int = knob(0, "sample every N steps (0 = only at the end)")
+    num_sample_images: int = knob(2, "images per sample prompt, at fixed seeds")
+    sample_steps: int = knob(25, "denoising steps for samples")
+    guidance_scale: float = knob(7.5, "classifier-free guidance for samples and class images")
+
+    def __post_init__(self):
+        self.validate()
+
+    # --- derived values -------------------------------------------------------------------------
+    @property
+    def resolved_instance_prompt(self) -> str:
+        return self.instance_prompt or f"a photo of {self.identifier} {self.class_noun}"
+
+    @property
+    def resolved_class_prompt(self) -> str:
+        return self.class_prompt or f"a photo of {self.class_noun}"
+
+    @property
+    def resolved_class_dir(self) -> str:
+        return self.class_dir or str(Path(self.output_dir) / "class_images")
+
+    @property
+    def resolved_sample_prompts(self) -> list[str]:
+        if self.sample_prompts:
+            return list(self.sample_prompts)
+        return [self.resolved_instance_prompt,
+                f"a photo of {self.identifier} {self.class_noun} on the beach"]
+
+    # --- validation ---------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise ConfigError naming the first field that cannot work, its value and the fix."""
+        def need(ok: bool, name: str, fix: str):
+            if not ok:
+                raise ConfigError(name, getattr(self, name), fix)
+
+        need(isinstance(self.pretrained_model_name_or_path, str)
+             and self.pretrained_model_name_or_path.strip() != "",
+             "pretrained_model_name_or_path", "give a hub id such as "
+             "'stable-diffusion-v1-5/stable-diffusion-v1-5' or a local diffusers folder")
+        ident = self.identifier
+        need(isinstance(ident, str) and ident.strip() != "" and ident == ident.strip()
+             and " " not in ident, "identifier",
+             "use one rare word without spaces, e.g. 'sks'")
+        need(isinstance(self.class_noun, str) and self.class_noun.strip() != "", "class_noun",
+             "say what the subject is, e.g. 'dog', 'person', 'backpack'")
+        for name in ("resolution", "max_train_steps", "train_batch_size",
+                     "gradient_accumulation_steps", "num_sample_images", "sample_steps",
+                     "sample_batch_size", "class_inference_steps"):
+            v = getattr(self, name)
+            need(isinstance(v, int) and not isinstance(v, bool) and v > 0, name,
+                 "must be a whole number above 0")
+        need(self.resolution % 8 == 0, "resolution",
+             f"must be a multiple of 8 (the VAE shrinks images 8×); try "
+             f"{max(8, round(self.resolution / 8) * 8)}")
+        for name in ("num_class_images", "lr_warmup_steps", "sample_every", "seed"):
+            v = getattr(self, name)
+            need(isinstance(v, int) and not isinstance(v, bool) and v >= 0, name,
+                 "must be a whole number, 0 or more")
+        for name in ("learning_rate", "max_grad_norm", "adam_epsilon"):
+            v = getattr(self, name)
+            need(isinstance(v, (int, float)) and v > 0, name, "must be a number above 0")
+        need(isinstance(self.prior_loss_weight, (int, float)) and self.prior_loss_weight >= 0,
+             "prior_loss_weight", "must be 0 or more (0.1-1.0 is usual; 0 disables prior "
+             "preservation)")
+        need(self.adam_weight_decay >= 0, "adam_weight_decay", "must be 0 or more")
+        need(0 <= self.adam_beta1 < 1, "adam_beta1", "must be in [0, 1)")
+        need(0 <= self.adam_beta2 < 1, "adam_beta2", "must be in [0, 1)")
+        need(self.guidance_scale >= 0, "guidance_scale", "must be 0 or more (7.5 is usual)")
+        for name, choices in (("lr_scheduler", LR_SCHEDULERS), ("step_mode", STEP_MODES),
+                              ("mixed_precision", MIXED_PRECISION)):
+            need(getattr(self, name) in choices, name, f"choose one of {', '.join(choices)}")
+        need(isinstance(self.sample_prompts, list)
+             and all(isinstance(p, str) and p.strip() for p in self.sample_prompts),
+             "sample_prompts", "give a list of non-empty prompts (or an empty list)")
+        if self.with_prior_preservation:
+            need(self.num_class_images > 0, "num_class_images",
+                 "prior preservation needs class images: use 100-200, or turn "
+                 "with_prior_preservation off")
+            prompt = self.class_prompt or self.class_noun
+            need(prompt.strip() != "", "class_prompt",
+                 "prior preservation needs a class prompt such as 'a photo of a dog'")
+
+    # --- saving and loading -------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def save(self, path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.to_json() + "\n")
+        tmp.replace(path)  # atomic: a crash never leaves half a config
+        return path
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(unknown[0], data[unknown[0]],
+                              "is not a TrainConfig setting; check the spelling (see "
+                              "`dreamkit train --help`)")
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path) -> "TrainConfig":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError("config", str(path), "no such file; give the path of a saved "
+                              "config.json") from None
+        except json.JSONDecodeError as e:
+            raise ConfigError("config", str(path), f"is not valid JSON ({e.msg}, line "
+                              f"{e.lineno}); fix or recreate it") from None
+        if not isinstance(data, dict):
+            raise ConfigError("config", str(path), "must hold a JSON object of settings")
+        return cls.from_dict(data)
+
+    def replace(self, **changes) -> "TrainConfig":
+        """A validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+def knob_help(name: str) -> str:
+    """The one-line why of a TrainConfig field."""
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == name:
+            return f.metadata.get("why", "")
+    raise KeyError(name)

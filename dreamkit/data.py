@@ -1,0 +1,174 @@
+"""Photos in, training tensors out.
+
+`find_images` lists the photos of a folder (recursively, any case of .jpg .jpeg .png .webp) and
+says which files it skipped. `load_image` applies the EXIF orientation a phone wrote, flattens
+transparency onto white, converts to RGB, resizes the short side to the training resolution and
+centre-crops. `DreamBoothDataset` pairs each instance photo with its caption and, with prior
+preservation, a class image with the class prompt (DreamBooth §3.3).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from .errors import ImageError
+
+__all__ = ["IMAGE_EXTENSIONS", "ImageScan", "find_images", "open_image", "load_image",
+           "to_tensor", "DreamBoothDataset", "collate"]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+# Photos above this many pixels are refused rather than decoded (decompression-bomb guard).
+MAX_PIXELS = 12_000 * 12_000
+
+
+@dataclass
+class ImageScan:
+    """What `find_images` found: the photos, and the files it passed over."""
+    images: list
+    skipped: list
+
+    def summary(self) -> str:
+        s = f"{len(self.images)} image(s)"
+        if self.skipped:
+            names = ", ".join(p.name for p in self.skipped[:5])
+            more = f" and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
+            s += f"; skipped {len(self.skipped)} non-image file(s): {names}{more}"
+        return s
+
+
+def find_images(folder, *, setting: str = "instance_dir", required: bool = True) -> ImageScan:
+    """All photos under `folder` (sorted, recursive), and the non-image files skipped.
+
+    `setting` names the config field in error messages. With `required`, a missing or empty
+    folder is an error; without, it gives an empty scan (class images not made yet).
+    """
+    folder = Path(str(folder)).expanduser() if str(folder) else None
+    if folder is None or not folder.exists():
+        if not required:
+            return ImageScan([], [])
+        raise ImageError(f"{setting}={str(folder or '')!r} does not exist; point it at a folder "
+                         f"with 3-20 photos of your subject")
+    if not folder.is_dir():
+        raise ImageError(f"{setting}={str(folder)!r} is a file, not a folder; put the photos in "
+                         f"a folder and give that")
+    images, skipped = [], []
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file() or any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue  # hidden files: .DS_Store, .ipynb_checkpoints, half-written .tmp files
+        (images if p.suffix.lower() in IMAGE_EXTENSIONS else skipped).append(p)
+    if required and not images:
+        raise ImageError(f"{setting}={str(folder)!r} holds no images (.jpg/.jpeg/.png/.webp); "
+                         f"put 3-20 photos of your subject there")
+    return ImageScan(images, skipped)
+
+
+def open_image(path) -> Image.Image:
+    """Decode a photo to upright RGB, or raise ImageError naming the file and the problem."""
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise ImageError(f"{path}: {img.width}×{img.height} pixels is too large to "
+                                     f"be a photo; resize it below 12000×12000")
+                img.load()  # decode now, so a truncated file fails here with its name
+                img = ImageOps.exif_transpose(img)  # phones store rotation as an EXIF tag
+                return _to_rgb(img)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{path}: too many pixels to decode safely; resize it") from None
+    except FileNotFoundError:
+        raise ImageError(f"{path}: file not found") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: cannot be read as an image ({e}); re-export it as JPEG or "
+                         f"PNG, or remove it") from None
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale: scale to 8 bits instead of clipping everything to white.
+        arr = np.asarray(img, dtype=np.float64)
+        arr = arr * (255.0 / max(arr.max(), 1.0))
+        img = Image.fromarray(arr.astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        img = img.convert("RGBA")
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, img)  # transparent parts become white, not black
+    return img.convert("RGB")
+
+
+def load_image(path, resolution: int, center_crop: bool = True) -> Image.Image:
+    """An upright RGB photo at `resolution`×`resolution`."""
+    img = open_image(path)
+    if center_crop:
+        scale = resolution / min(img.size)
+        size = (max(resolution, round(img.width * scale)), max(resolution, round(img.height * scale)))
+        img = img.resize(size, Image.Resampling.BICUBIC)
+        left, top = (img.width - resolution) // 2, (img.height - resolution) // 2
+        return img.crop((left, top, left + resolution, top + resolution))
+    return img.resize((resolution, resolution), Image.Resampling.BICUBIC)
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL RGB -> float tensor (3, H, W) in [-1, 1], the range the VAE expects."""
+    arr = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)
+    return arr.float().div(127.5).sub(1.0)
+
+
+class DreamBoothDataset(torch.utils.data.Dataset):
+    """Instance photos with their prompt, plus class images with the class prompt.
+
+    All photos are decoded once at construction, so a broken file is reported before training
+    starts, not an hour in. They are kept as uint8 (0.8 MB per 512 px image).
+    Item i pairs instance photo i % n_instance with class image i % n_class, so every instance
+    photo is seen once per epoch and class images cycle.
+    """
+
+    def __init__(self, instance_images, instance_prompt: str, resolution: int,
+                 class_images=None, class_prompt: str | None = None, center_crop: bool = True,
+                 captions: list | None = None):
+        if not instance_images:
+            raise ImageError("no instance images given; put 3-20 photos of your subject in "
+                             "instance_dir")
+        self.resolution = resolution
+        self.instance_prompt = instance_prompt
+        self.class_prompt = class_prompt
+        self.instance_captions = captions or [instance_prompt] * len(instance_images)
+        self.instance = [self._load(p, center_crop) for p in instance_images]
+        self.classes = [self._load(p, center_crop) for p in (class_images or [])]
+
+    def _load(self, path, center_crop):
+        img = load_image(path, self.resolution, center_crop)
+        return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)
+
+    def __len__(self):
+        return max(len(self.instance), len(self.classes))
+
+    def __getitem__(self, i):
+        n = len(self.instance)
+        item = {"instance_pixel_values": self.instance[i % n].float() / 127.5 - 1.0,
+                "instance_prompt": self.instance_captions[i % n]}
+        if self.classes:
+            item["class_pixel_values"] = self.classes[i % len(self.classes)].float() / 127.5 - 1.0
+            item["class_prompt"] = self.class_prompt
+        return item
+
+
+def collate(examples: list[dict]) -> dict:
+    """Stack a list of dataset items into one batch (prompts stay lists of strings)."""
+    batch = {"pixel_values": torch.stack([e["instance_pixel_values"] for e in examples]),
+             "prompts": [e["instance_prompt"] for e in examples]}
+    if "class_pixel_values" in examples[0]:
+        batch["class_pixel_values"] = torch.stack([e["class_pixel_values"] for e in examples])
+        batch["class_prompts"] = [e["class_prompt"] for e in examples]
+    return batch

@@ -1,0 +1,128 @@
+"""Where are we running? Colab or not, GPU or CPU, and where lasting files go.
+
+On Colab, `mount_drive()` mounts Google Drive (the only storage that survives a disconnect);
+anywhere else it returns a local folder and says so in one line, so the same notebook runs on a
+laptop, in CI and on Colab. `upload_photos()` is Colab's upload button there and a folder or an
+ipywidgets FileUpload elsewhere.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import platform
+import sys
+from pathlib import Path
+
+__all__ = ["is_colab", "device", "supports_bf16", "recommended_mixed_precision", "mount_drive",
+           "upload_photos", "save_uploads", "env_report", "format_env_report"]
+
+
+def is_colab() -> bool:
+    return "google.colab" in sys.modules or importlib.util.find_spec("google.colab") is not None
+
+
+def device() -> str:
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def supports_bf16() -> bool:
+    import torch
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def recommended_mixed_precision() -> str:
+    """bf16 on Ampere and newer, fp16 on a T4 (no bf16), 'no' on CPU (fp16/bf16 are very slow there)."""
+    import torch
+    if not torch.cuda.is_available():
+        return "no"
+    return "bf16" if supports_bf16() else "fp16"
+
+
+def mount_drive(mount_point: str = "/content/drive", local_fallback: str = "~/dreamkit-drive") -> Path:
+    """Mount Google Drive on Colab and return 'MyDrive'; elsewhere return a local folder."""
+    if is_colab():
+        from google.colab import drive  # type: ignore
+        drive.mount(mount_point)
+        root = Path(mount_point) / "MyDrive"
+    else:
+        root = Path(local_fallback).expanduser()
+        root.mkdir(parents=True, exist_ok=True)
+        print(f"Not on Colab: using the local folder {root} in place of Google Drive.")
+    return root
+
+
+def save_uploads(files, dest) -> list[Path]:
+    """Write uploaded files ({name: bytes} or ipywidgets FileUpload values) into `dest`."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    items = files.items() if isinstance(files, dict) else \
+        ((f["name"], f["content"]) for f in files)
+    written = []
+    for name, content in items:
+        target = dest / Path(name).name  # never let an uploaded name escape dest
+        target.write_bytes(bytes(content))
+        written.append(target)
+    return written
+
+
+def upload_photos(dest, source: str | None = None):
+    """Bring photos into `dest`.
+
+    On Colab: the browser's upload dialog. With `source` (a folder): copies its images.
+    Elsewhere: returns an ipywidgets FileUpload; files picked in it are saved to `dest`.
+    """
+    import shutil
+
+    from .data import find_images
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    if source is not None:
+        scan = find_images(source, setting="source")
+        for p in scan.images:
+            shutil.copy2(p, dest / p.name)
+        return [dest / p.name for p in scan.images]
+    if is_colab():
+        from google.colab import files  # type: ignore
+        return save_uploads(files.upload(), dest)
+    import ipywidgets as w
+    up = w.FileUpload(accept="image/*", multiple=True, description="Photos")
+    up.observe(lambda change: save_uploads(change["new"], dest), names="value")
+    return up
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.import_module(name).__version__
+    except Exception as e:  # a broken optional package must not break the report
+        return f"unavailable ({type(e).__name__})"
+
+
+def env_report() -> dict:
+    """Facts that decide what will run: versions, the GPU and its memory, Colab or not."""
+    import torch
+    rep = {"python": platform.python_version(), "torch": torch.__version__,
+           "cuda": torch.version.cuda if torch.cuda.is_available() else None,
+           "gpu": None, "gpu_memory_gb": None, "bf16": supports_bf16(), "colab": is_colab(),
+           "cpu_threads": torch.get_num_threads(), "hf_hub_offline": os.environ.get("HF_HUB_OFFLINE") == "1"}
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        rep["gpu"], rep["gpu_memory_gb"] = props.name, round(props.total_memory / 2**30, 1)
+    for pkg in ("diffusers", "transformers", "accelerate", "bitsandbytes", "peft"):
+        rep[pkg] = _version(pkg)
+    rep["mixed_precision"] = recommended_mixed_precision()
+    return rep
+
+
+def format_env_report(rep: dict | None = None) -> str:
+    rep = rep or env_report()
+    where = "Colab" if rep["colab"] else "local"
+    gpu = f"{rep['gpu']} ({rep['gpu_memory_gb']} GB)" if rep["gpu"] else "none (CPU only)"
+    lines = [f"{where}, Python {rep['python']}, torch {rep['torch']}, GPU: {gpu}",
+             "  " + ", ".join(f"{k} {rep[k]}" for k in
+                              ("diffusers", "transformers", "accelerate", "bitsandbytes", "peft")),
+             f"  suggested mixed_precision: {rep['mixed_precision']}"]
+    return "\n".join(lines)

@@ -1,0 +1,40 @@
+"""The DreamBooth loss, in one place.
+
+Diffusion training: take a clean latent x0, pick a timestep t, add noise ε to get x_t, and ask
+the UNet to predict the target from x_t, t and the prompt. The target is the noise ε itself
+("epsilon" models such as SD 1.5) or the velocity v = √ᾱ·ε − √(1−ᾱ)·x0 ("v_prediction"
+models such as SD 2.x 768), as the scheduler's config says. The loss is the mean squared error.
+
+DreamBooth (§3.3, eq. 2) adds the same loss on class images made by the frozen model, weighted
+by λ = prior_loss_weight:  L = L_instance + λ · L_prior.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["diffusion_target", "denoising_loss", "dreambooth_loss"]
+
+
+def diffusion_target(noise_scheduler, latents, noise, timesteps) -> torch.Tensor:
+    """What the UNet should predict, by the scheduler's prediction type."""
+    kind = noise_scheduler.config.prediction_type
+    if kind == "epsilon":
+        return noise
+    if kind == "v_prediction":
+        return noise_scheduler.get_velocity(latents, noise, timesteps)
+    raise ValueError(f"prediction_type={kind!r} is not supported; this trainer handles "
+                     f"'epsilon' and 'v_prediction' models")
+
+
+def denoising_loss(model_pred, target) -> torch.Tensor:
+    """Mean squared error, computed in fp32 even when the UNet ran in fp16."""
+    return F.mse_loss(model_pred.float(), target.float(), reduction="mean")
+
+
+def dreambooth_loss(instance_loss, prior_loss=None, prior_loss_weight: float = 1.0):
+    """L = L_instance + λ · L_prior (prior term only with prior preservation)."""
+    if prior_loss is None:
+        return instance_loss
+    return instance_loss + prior_loss_weight * prior_loss

@@ -1,0 +1,139 @@
+"""Loading the parts of a Stable Diffusion model, and freezing what is not trained.
+
+A Stable Diffusion checkpoint in the diffusers layout is a folder (or a hub repo) with one
+subfolder per part: `tokenizer` + `text_encoder` turn the prompt into vectors, `vae` maps
+pictures to and from the small latent space where diffusion happens, `unet` predicts the noise,
+and `scheduler` says how much noise each timestep adds. DreamBooth trains the UNet (optionally
+the text encoder) and keeps the rest frozen.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import ModelError
+
+__all__ = ["Components", "load_components", "freeze", "build_pipeline", "load_pipeline",
+           "check_model_source"]
+
+PARTS = ("tokenizer", "text_encoder", "vae", "unet", "scheduler")
+
+
+@dataclass
+class Components:
+    tokenizer: object
+    text_encoder: torch.nn.Module
+    vae: torch.nn.Module
+    unet: torch.nn.Module
+    noise_scheduler: object
+    source: str = ""
+
+
+def check_model_source(name_or_path: str, setting: str = "pretrained_model_name_or_path") -> None:
+    """Fail early, with the fix, when a local path is not a diffusers Stable Diffusion folder."""
+    path = Path(name_or_path).expanduser()
+    looks_local = path.exists() or name_or_path.startswith((".", "/", "~")) \
+        or name_or_path.count("/") > 1 or "\\" in name_or_path
+    if not looks_local:
+        return  # a hub id: from_pretrained will fetch (or find it in the cache)
+    if not path.is_dir():
+        raise ModelError(f"{setting}={name_or_path!r} is not a folder; give a hub id like "
+                         f"'stable-diffusion-v1-5/stable-diffusion-v1-5' or a folder in the "
+                         f"diffusers layout (with model_index.json)")
+    if not (path / "model_index.json").is_file():
+        hint = " (a single .safetensors/.ckpt file must be converted first)" \
+            if any(path.glob("*.ckpt")) or any(path.glob("*.safetensors")) else ""
+        raise ModelError(f"{setting}={name_or_path!r} is not a diffusers model folder: it has no "
+                         f"model_index.json{hint}; give the folder that holds model_index.json, "
+                         f"unet/, vae/, text_encoder/, tokenizer/ and scheduler/")
+    missing = [p for p in PARTS if not (path / p).is_dir()]
+    if missing:
+        raise ModelError(f"{setting}={name_or_path!r} lacks {', '.join(missing)}/; this needs a "
+                         f"Stable Diffusion 1.x/2.x folder with {', '.join(PARTS)}")
+
+
+def load_components(name_or_path: str, revision: str | None = None,
+                    variant: str | None = None) -> Components:
+    """Load tokenizer, text encoder, VAE, UNet and noise scheduler (fp32, on the CPU)."""
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    check_model_source(name_or_path)
+    quiet_loading()
+    kw = dict(revision=revision)
+    # Trained weights must be fp32 (fp16 ones cannot take an optimizer step); frozen parts are
+    # cast later to the device's dtype.
+    f32 = torch.float32
+    try:
+        tokenizer = CLIPTokenizer.from_pretrained(name_or_path, subfolder="tokenizer", **kw)
+        text_encoder = CLIPTextModel.from_pretrained(name_or_path, subfolder="text_encoder",
+                                                     variant=variant, dtype=f32, **kw)
+        vae = AutoencoderKL.from_pretrained(name_or_path, subfolder="vae", variant=variant,
+                                            torch_dtype=f32, **kw)
+        unet = UNet2DConditionModel.from_pretrained(name_or_path, subfolder="unet",
+                                                    variant=variant, torch_dtype=f32, **kw)
+        # DDPM's noising rule is what training uses, whatever sampler the model ships with.
+        noise_scheduler = DDPMScheduler.from_pretrained(name_or_path, subfolder="scheduler", **kw)
+    except (OSError, ValueError, EnvironmentError) as e:
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        why = " (HF_HUB_OFFLINE=1 is set, so nothing can be downloaded)" if offline else ""
+        raise ModelError(f"pretrained_model_name_or_path={name_or_path!r} could not be loaded"
+                         f"{why}: {str(e).splitlines()[0]}. Check the id or folder, the "
+                         f"revision={revision!r} and variant={variant!r}, and your network or "
+                         f"hub login") from None
+    if "SDXL" in type(unet).__name__ or getattr(unet.config, "addition_embed_type", None):
+        raise ModelError(f"pretrained_model_name_or_path={name_or_path!r} is an SDXL-type model; "
+                         f"this trainer handles Stable Diffusion 1.x/2.x")
+    return Components(tokenizer, text_encoder, vae, unet, noise_scheduler, source=name_or_path)
+
+
+def quiet_loading() -> None:
+    """Hide the libraries' per-file loading bars; dreamkit shows its own progress."""
+    import diffusers
+    import transformers
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
+    diffusers.utils.logging.set_verbosity_error()
+
+
+def freeze(*modules: torch.nn.Module) -> None:
+    """No gradients and eval mode: frozen parts cost no gradient memory."""
+    for m in modules:
+        m.requires_grad_(False)
+        m.eval()
+
+
+def build_pipeline(c: Components, unet=None, scheduler: str = "ddim"):
+    """A StableDiffusionPipeline from loaded parts (no reload from disk).
+
+    DDIM samples well in 25-50 steps; the training (DDPM) scheduler would need ~1000.
+    """
+    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, StableDiffusionPipeline
+
+    sched_cls = {"ddim": DDIMScheduler, "dpm": DPMSolverMultistepScheduler}[scheduler]
+    return StableDiffusionPipeline(
+        vae=c.vae, text_encoder=c.text_encoder, tokenizer=c.tokenizer, unet=unet or c.unet,
+        scheduler=sched_cls.from_config(c.noise_scheduler.config), safety_checker=None,
+        feature_extractor=None, requires_safety_checker=False)
+
+
+def load_pipeline(name_or_path: str, device=None, dtype=None, revision=None, variant=None):
+    """Load a whole pipeline (a trained run's model/ folder, or a base model) for generation."""
+    from diffusers import DiffusionPipeline
+
+    check_model_source(name_or_path, setting="model")
+    quiet_loading()
+    try:
+        pipe = DiffusionPipeline.from_pretrained(name_or_path, torch_dtype=dtype, revision=revision,
+                                                 variant=variant, safety_checker=None)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"model={name_or_path!r} could not be loaded: "
+                         f"{str(e).splitlines()[0]}") from None
+    if device is not None:
+        pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

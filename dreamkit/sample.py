@@ -1,0 +1,75 @@
+"""Generating pictures from a trained run (or any Stable Diffusion folder).
+
+Image k of a call always uses seed `seed + k`, so the same seeds on the base model and on the
+fine-tuned one give a fair before/after comparison: only the weights differ.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .viewer import image_grid
+
+__all__ = ["generate", "sample_rows", "save_sample_grid", "save_images"]
+
+
+def _pipe(model, device=None):
+    if isinstance(model, (str, Path)):
+        from .models import load_pipeline
+        return load_pipeline(str(model), device=device)
+    if device is not None:
+        model.to(device)
+    model.set_progress_bar_config(disable=True)
+    return model
+
+
+@torch.no_grad()
+def generate(model, prompt: str, negative_prompt: str | None = None, num_images: int = 4,
+             guidance_scale: float = 7.5, num_inference_steps: int = 30, seed: int = 0,
+             height: int | None = None, width: int | None = None, device=None) -> list:
+    """`num_images` pictures of `prompt` from a model folder or a loaded pipeline."""
+    pipe = _pipe(model, device)
+    gens = [torch.Generator("cpu").manual_seed(seed + k) for k in range(num_images)]
+    return pipe([prompt] * num_images, negative_prompt=[negative_prompt] * num_images
+                if negative_prompt else None, num_inference_steps=num_inference_steps,
+                guidance_scale=guidance_scale, generator=gens, height=height, width=width).images
+
+
+def sample_rows(model, prompts, num_per_prompt: int, seed: int = 0, **kw) -> list:
+    """One row per prompt, the same seeds in every row."""
+    return [img for p in prompts for img in generate(model, p, num_images=num_per_prompt,
+                                                     seed=seed, **kw)]
+
+
+def save_sample_grid(pipe, config, path) -> list:
+    """The training samples: config's prompts × num_sample_images, saved as one grid PNG."""
+    prompts = config.resolved_sample_prompts
+    images = sample_rows(pipe, prompts, config.num_sample_images, seed=config.seed,
+                         num_inference_steps=config.sample_steps,
+                         guidance_scale=config.guidance_scale, height=config.resolution,
+                         width=config.resolution)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image_grid(images, rows=len(prompts)).save(path)
+    return images
+
+
+def save_images(images, folder, prompt: str, seed: int, prefix: str = "image", **settings) -> list:
+    """Save PNGs with the prompt, seed and settings in their text metadata."""
+    from PIL.PngImagePlugin import PngInfo
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, img in enumerate(images):
+        meta = PngInfo()
+        meta.add_text("prompt", prompt)
+        meta.add_text("seed", str(seed + k))
+        for key, value in settings.items():
+            meta.add_text(key, str(value))
+        path = folder / f"{prefix}_{k:03d}.png"
+        img.save(path, pnginfo=meta)
+        paths.append(path)
+    return paths

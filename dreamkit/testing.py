@@ -1,0 +1,129 @@
+"""Tiny Stable Diffusion parts, built offline, for tests and the no-download demo.
+
+Real weights cannot be downloaded everywhere (CI, classrooms), so tests build a miniature
+Stable Diffusion from configs: a UNet2DConditionModel, an AutoencoderKL, a CLIPTextModel and a
+CLIPTokenizer made from a vocab.json + merges.txt written here. It is saved in the ordinary
+diffusers layout, so dreamkit loads it exactly the way it loads SD 1.5 from the hub.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+__all__ = ["write_clip_tokenizer_files", "make_tiny_sd", "make_photos"]
+
+_WORDS = ("a photo of sks dog cat toy person backpack the on in at beach snow grass night "
+          "red green blue yellow square circle triangle with").split()
+
+
+def _bytes_to_unicode() -> list[str]:
+    # CLIP's byte-level BPE maps each byte to a printable character; the vocab uses those.
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) \
+        + list(range(ord("®"), ord("ÿ") + 1))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return [chr(c) for c in cs]
+
+
+def write_clip_tokenizer_files(folder, words=_WORDS) -> Path:
+    """Write vocab.json + merges.txt for a small CLIP BPE tokenizer.
+
+    Every byte is a token (so any text tokenizes), and each word in `words` is merged into one
+    token, as a real CLIP vocabulary does for common words.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab, merges = [], []
+
+    def add(tok):
+        if tok not in vocab:
+            vocab.append(tok)
+
+    for ch in _bytes_to_unicode():
+        add(ch)
+        add(ch + "</w>")
+    for word in words:
+        parts = list(word[:-1]) + [word[-1] + "</w>"]
+        cur = parts[0]
+        for nxt in parts[1:]:
+            pair = f"{cur} {nxt}"
+            if pair not in merges:
+                merges.append(pair)
+            cur = cur + nxt
+            add(cur)
+    for special in ("<|startoftext|>", "<|endoftext|>"):
+        add(special)
+    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+    return folder
+
+
+def make_tiny_sd(folder, *, prediction_type: str = "epsilon", seed: int = 0,
+                 sample_size: int = 16, cross_attention_dim: int = 32) -> Path:
+    """Build a miniature SD 1.x pipeline from configs and save it in the diffusers layout.
+
+    The VAE shrinks images 2× (two blocks), so `sample_size=16` latents mean 32×32 pictures.
+    """
+    import torch
+    from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=sample_size, in_channels=4, out_channels=4, layers_per_block=1,
+        block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=cross_attention_dim,
+        attention_head_dim=8, norm_num_groups=32)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(32, 64),
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), layers_per_block=1,
+        norm_num_groups=32, sample_size=sample_size * 2)
+    tok_dir = write_clip_tokenizer_files(folder / "_tokenizer_src")
+    tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"),
+                              model_max_length=77)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=cross_attention_dim, intermediate_size=37,
+        num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=77,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id))
+    scheduler = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                              num_train_timesteps=1000, clip_sample=False, steps_offset=1,
+                              prediction_type=prediction_type)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                                   unet=unet, scheduler=scheduler, safety_checker=None,
+                                   feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(folder)
+    for f in tok_dir.iterdir():
+        f.unlink()
+    tok_dir.rmdir()
+    return folder
+
+
+def make_photos(folder, n: int = 4, size: int = 64, seed: int = 0, fmt: str = "png") -> list[Path]:
+    """Synthetic 'photos' of one subject (a two-coloured disc) on varied backgrounds."""
+    from PIL import Image, ImageDraw
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    paths = []
+    for i in range(n):
+        bg = tuple(rng.randint(0, 255) for _ in range(3))
+        img = Image.new("RGB", (size, size), bg)
+        d = ImageDraw.Draw(img)
+        r = rng.randint(size // 5, size // 3)
+        cx, cy = rng.randint(r, size - r), rng.randint(r, size - r)
+        d.pieslice([cx - r, cy - r, cx + r, cy + r], 90, 270, fill=(255, 0, 255))
+        d.pieslice([cx - r, cy - r, cx + r, cy + r], 270, 90, fill=(0, 255, 255))
+        path = folder / f"photo_{i:02d}.{fmt}"
+        img.save(path)
+        paths.append(path)
+    return paths

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Create the virtual environment that `make demo` and `make test` use, once.
+# CPU machines get a CPU build of torch first: a bare `torch` requirement would otherwise pull a
+# multi-GB CUDA build. Machines with an NVIDIA GPU get the default (CUDA) build.
+set -euo pipefail
+VENV=${1:-.venv}
+PY=${PYTHON:-python3}
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "creating $VENV"
+  "$PY" -m venv "$VENV"
+fi
+pip_install() { "$VENV/bin/python" -m pip install --disable-pip-version-check -q "$@"; }
+if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    echo "installing torch (CUDA build)"; pip_install torch
+  else
+    echo "installing torch (CPU build)"; pip_install "torch==2.13.0" || pip_install torch
+  fi
+fi
+echo "installing dreamkit and its test tools"
+pip_install -r requirements-dev.txt -c constraints.txt
+pip_install --no-deps -e .
+touch "$VENV/.installed"
+echo "environment ready: $VENV"
