@@ -77,10 +77,10 @@ class TrainConfig:
     gradient_accumulation_steps: int = knob(1, "steps whose gradients add up before one update: "
                                                "a larger batch without more memory")
     max_grad_norm: float = knob(1.0, "gradient clipping; guards against a bad step")
-    adam_beta1: float = knob(0.9, "AdamW β1")
-    adam_beta2: float = knob(0.999, "AdamW β2")
-    adam_weight_decay: float = knob(1e-2, "AdamW weight decay")
-    adam_epsilon: float = knob(1e-8, "AdamW ε")
+    adam_beta1: float = knob(0.9, "AdamW β1: momentum of the gradient average")
+    adam_beta2: float = knob(0.999, "AdamW β2: momentum of the squared-gradient average")
+    adam_weight_decay: float = knob(1e-2, "AdamW weight decay: pulls weights gently toward 0")
+    adam_epsilon: float = knob(1e-8, "AdamW ε: keeps the update finite where gradients are ~0")
     step_mode: str = knob("auto", "one_pass: instance+class in one batch (fastest); two_pass: two "
                                   "backward passes before one update (less activation memory); "
                                   "auto: let dreamkit pick", choices=STEP_MODES)
@@ -149,7 +149,7 @@ class TrainConfig:
                  "must be a whole number above 0")
         need(self.resolution % 8 == 0, "resolution",
              f"must be a multiple of 8 (the VAE shrinks images 8×); try "
-             f"{max(8, round(self.resolution / 8) * 8)}")
+             f"{max(8, self.resolution // 8 * 8)} or {self.resolution // 8 * 8 + 8}")
         for name in ("num_class_images", "lr_warmup_steps", "sample_every", "seed"):
             v = getattr(self, name)
             need(isinstance(v, int) and not isinstance(v, bool) and v >= 0, name,

@@ -1,0 +1,37 @@
+"""Shared fixtures: a tiny offline Stable Diffusion, synthetic photos, the real photo set."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # any hidden download fails at once
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dreambooth"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    from dreamkit.testing import make_tiny_sd
+    return make_tiny_sd(tmp_path_factory.mktemp("models") / "tiny-sd")
+
+
+@pytest.fixture(scope="session")
+def tiny_vpred_model(tmp_path_factory):
+    from dreamkit.testing import make_tiny_sd
+    return make_tiny_sd(tmp_path_factory.mktemp("models") / "tiny-sd-v", prediction_type="v_prediction")
+
+
+@pytest.fixture
+def photos(tmp_path):
+    from dreamkit.testing import make_photos
+    make_photos(tmp_path / "photos", n=4, size=48)
+    return tmp_path / "photos"
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real photos not found at {SHARED_DATA} (the shared/ folder beside the repo)")
+    return SHARED_DATA

@@ -1,0 +1,75 @@
+import json
+
+import pytest
+
+from dreamkit import ConfigError, TrainConfig
+from dreamkit.config import knob_help
+
+
+def test_defaults_compose_prompts():
+    c = TrainConfig(identifier="zwx", class_noun="backpack")
+    assert c.resolved_instance_prompt == "a photo of zwx backpack"
+    assert c.resolved_class_prompt == "a photo of backpack"
+    assert c.resolved_class_dir.endswith("class_images")
+    assert c.resolved_sample_prompts[0] == "a photo of zwx backpack"
+
+
+@pytest.mark.parametrize("changes, field, words", [
+    ({"resolution": 500}, "resolution", "multiple of 8"),
+    ({"resolution": 500}, "resolution", "try 496 or 504"),
+    ({"max_train_steps": 0}, "max_train_steps", "above 0"),
+    ({"max_train_steps": -5}, "max_train_steps", "above 0"),
+    ({"learning_rate": -1e-5}, "learning_rate", "above 0"),
+    ({"prior_loss_weight": -0.5}, "prior_loss_weight", "0 or more"),
+    ({"identifier": ""}, "identifier", "rare word"),
+    ({"identifier": "s ks"}, "identifier", "without spaces"),
+    ({"class_noun": "  "}, "class_noun", "what the subject is"),
+    ({"step_mode": "three_pass"}, "step_mode", "one_pass"),
+    ({"mixed_precision": "fp8"}, "mixed_precision", "fp16"),
+    ({"lr_scheduler": "wobbly"}, "lr_scheduler", "cosine"),
+    ({"num_class_images": 0}, "num_class_images", "prior preservation needs class images"),
+    ({"with_prior_preservation": True, "class_noun": "dog", "class_prompt": "   "},
+     "class_prompt", "class prompt"),
+    ({"pretrained_model_name_or_path": ""}, "pretrained_model_name_or_path", "hub id"),
+])
+def test_validation_names_field_value_and_fix(changes, field, words):
+    with pytest.raises(ConfigError) as e:
+        TrainConfig(**changes)
+    msg = str(e.value)
+    assert e.value.field == field
+    assert msg.startswith(f"{field}=")
+    assert repr(changes[field]) in msg
+    assert words in msg
+
+
+def test_no_prior_allows_zero_class_images():
+    c = TrainConfig(with_prior_preservation=False, num_class_images=0)
+    assert c.num_class_images == 0
+
+
+def test_json_round_trip(tmp_path):
+    c = TrainConfig(identifier="zwx", class_noun="cat", max_train_steps=123, learning_rate=2e-6,
+                    sample_prompts=["a photo of zwx cat in the snow"], step_mode="two_pass")
+    path = c.save(tmp_path / "run" / "config.json")
+    assert json.loads(path.read_text())["max_train_steps"] == 123
+    assert TrainConfig.load(path) == c
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        TrainConfig.load(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        TrainConfig.load(bad)
+    typo = tmp_path / "typo.json"
+    typo.write_text(json.dumps({"max_train_step": 10}))
+    with pytest.raises(ConfigError, match="max_train_step=10: is not a TrainConfig setting"):
+        TrainConfig.load(typo)
+
+
+def test_every_knob_has_a_reason():
+    import dataclasses
+    for f in dataclasses.fields(TrainConfig):
+        assert len(knob_help(f.name)) > 10, f.name
