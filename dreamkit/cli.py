@@ -2,7 +2,7 @@
 
     dreamkit class-images --instance_dir photos --class_noun dog ...   # step 2: class images
     dreamkit train --instance_dir photos --class_noun dog ...          # step 3: fine-tune
-    dreamkit generate RUN_DIR/model --prompt "a photo of sks dog"      # step 4: use it
+    dreamkit generate RUN_DIR --prompt "a photo of sks dog"      # step 4: use it
     dreamkit demo                                                      # all of it, offline, CPU
 
 Every TrainConfig field is a flag with its reason as help; `--config FILE` loads a saved
@@ -41,20 +41,25 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         if "choices" in f.metadata:
             kw["choices"] = f.metadata["choices"]
         if isinstance(default, bool):
-            kw.update(type=_bool, metavar="true|false")
+            # `--flag` alone means true (as in diffusers' scripts); `--flag false` also works.
+            kw.update(type=_bool, nargs="?", const=True, metavar="true|false")
         elif isinstance(default, list):
             kw.update(nargs="*", metavar="PROMPT")
         elif isinstance(default, (int, float)):
             kw["type"] = type(default)
-        g.add_argument(f"--{f.name}", **kw)
+        names = [f"--{f.name}"] + [f"--{a}" for a in f.metadata.get("aliases", ())]
+        g.add_argument(*names, dest=f.name, **kw)
 
 
 def _config_from(args) -> TrainConfig:
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     given = {k: v for k, v in vars(args).items() if k in names}
     if getattr(args, "config", None):
-        return TrainConfig.load(args.config).replace(**given)
-    return TrainConfig(**given)
+        cfg = TrainConfig.load(args.config).replace(**given)
+    else:
+        cfg = TrainConfig(**given)
+    cfg.check_ready()
+    return cfg
 
 
 def _cmd_train(args) -> int:
@@ -124,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_cmd_class_images)
 
     g = sub.add_parser("generate", help="make pictures with a trained (or any) model")
-    g.add_argument("model", help="a run's model/ folder, or any diffusers model folder or hub id")
+    g.add_argument("model", help="a training run folder (output_dir), or any diffusers model folder or hub id")
     g.add_argument("--prompt", required=True, help="what to draw, e.g. 'a photo of sks dog on the beach'")
     g.add_argument("--negative_prompt", default=None, help="what to avoid, e.g. 'blurry, lowres'")
     g.add_argument("--num_images", type=int, default=4, help="how many pictures (default 4)")

@@ -15,20 +15,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import prompts
 from .errors import ConfigError
 
 __all__ = ["TrainConfig", "knob_help", "STEP_MODES", "LR_SCHEDULERS", "MIXED_PRECISION"]
 
 STEP_MODES = ("auto", "one_pass", "two_pass")
-LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "polynomial")
+LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts",
+                 "polynomial")
 MIXED_PRECISION = ("no", "fp16", "bf16")
 
 
-def knob(default: Any, why: str, **kw):
+def knob(default: Any, why: str, aliases: tuple = (), **kw):
     """A dataclass field with its reason attached (shown by `--help` and the widgets)."""
     if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"why": why, **kw})
-    return field(default=default, metadata={"why": why, **kw})
+        return field(default_factory=lambda: list(default),
+                     metadata={"why": why, "aliases": aliases, **kw})
+    return field(default=default, metadata={"why": why, "aliases": aliases, **kw})
 
 
 @dataclass
@@ -41,22 +44,26 @@ class TrainConfig:
     variant: str | None = knob(None, "weight variant to load, e.g. 'fp16' halves the download")
 
     # --- the subject --------------------------------------------------------------------------
-    instance_dir: str = knob("", "folder with 3-20 photos of your subject (searched recursively)")
+    instance_dir: str = knob("", "folder with 3-20 photos of your subject (searched recursively)",
+                             aliases=("instance_data_dir",))
     identifier: str = knob("sks", "rare token that will name your subject; the paper's choice is a "
                                   "rarely used word the model has no meaning for")
-    class_noun: str = knob("dog", "what your subject is (dog, person, backpack); anchors the "
+    class_noun: str = knob("", "what your subject is (dog, person, backpack); anchors the "
                                   "identifier to what the model already knows")
     instance_prompt: str = knob("", "caption of every photo; empty = 'a photo of {identifier} "
                                     "{class_noun}'")
 
     # --- prior preservation (DreamBooth §3.3) ---------------------------------------------------
-    with_prior_preservation: bool = knob(True, "also train on class images the frozen model made, "
-                                               "so 'a dog' does not turn into your dog")
+    with_prior_preservation: bool = knob(False, "also train on class images the frozen model "
+                                                "made, so 'a dog' does not turn into your dog "
+                                                "(off by default as in diffusers; the notebooks "
+                                                "turn it on)")
     prior_loss_weight: float = knob(1.0, "λ in the paper, 0.1-1.0: lower keeps more of the "
                                          "subject, higher keeps more of the class")
     class_prompt: str = knob("", "prompt for the class images; empty = 'a photo of {class_noun}'")
     class_dir: str = knob("", "folder of class images (yours are used as they are, missing ones "
-                              "are generated); empty = <output_dir>/class_images")
+                              "are generated); empty = <output_dir>/class_images",
+                         aliases=("class_data_dir",))
     num_class_images: int = knob(100, "how many class images; the paper suggests ~200 "
                                       "(100 is a good start on a T4)")
     sample_batch_size: int = knob(4, "images per batch when generating class images")
@@ -71,6 +78,8 @@ class TrainConfig:
                                      "overfits (every sample looks like a training photo)")
     learning_rate: float = knob(5e-6, "5e-6 for the full UNet; 1e-6 keeps more editability, "
                                       "1e-4 is for LoRA")
+    scale_lr: bool = knob(False, "multiply learning_rate by batch size × accumulation × "
+                                 "processes, as diffusers' --scale_lr does")
     lr_scheduler: str = knob("constant", "how the learning rate changes over the run",
                              choices=LR_SCHEDULERS)
     lr_warmup_steps: int = knob(0, "steps to ramp the learning rate up from 0")
@@ -92,12 +101,16 @@ class TrainConfig:
                         "same run")
 
     # --- outputs and samples ------------------------------------------------------------------
-    output_dir: str = knob("dreambooth-out", "run folder: model/, samples/, class_images/, "
-                                             "config.json, history.json (put it on Drive on Colab)")
+    output_dir: str = knob("dreambooth-out", "run folder; it becomes a diffusers model folder "
+                                             "(model_index.json, unet/, ...) with samples/, "
+                                             "class_images/, config.json, history.json beside; "
+                                             "put it on Drive on Colab")
     sample_prompts: list = knob([], "prompts sampled during training; empty = the instance prompt "
-                                    "and one in a new context")
-    sample_every: int = knob(0, "sample every N steps (0 = only at the end)")
-    num_sample_images: int = knob(2, "images per sample prompt, at fixed seeds")
+                                    "and one in a new context", aliases=("validation_prompt",))
+    sample_every: int = knob(0, "sample every N steps (0 = only at the end)",
+                             aliases=("validation_steps",))
+    num_sample_images: int = knob(2, "images per sample prompt, at fixed seeds",
+                                  aliases=("num_validation_images",))
     sample_steps: int = knob(25, "denoising steps for samples")
     guidance_scale: float = knob(7.5, "classifier-free guidance for samples and class images")
 
@@ -107,11 +120,11 @@ class TrainConfig:
     # --- derived values -------------------------------------------------------------------------
     @property
     def resolved_instance_prompt(self) -> str:
-        return self.instance_prompt or f"a photo of {self.identifier} {self.class_noun}"
+        return self.instance_prompt or prompts.instance_prompt(self.identifier, self.class_noun)
 
     @property
     def resolved_class_prompt(self) -> str:
-        return self.class_prompt or f"a photo of {self.class_noun}"
+        return self.class_prompt or prompts.class_prompt(self.class_noun)
 
     @property
     def resolved_class_dir(self) -> str:
@@ -121,8 +134,7 @@ class TrainConfig:
     def resolved_sample_prompts(self) -> list[str]:
         if self.sample_prompts:
             return list(self.sample_prompts)
-        return [self.resolved_instance_prompt,
-                f"a photo of {self.identifier} {self.class_noun} on the beach"]
+        return [self.resolved_instance_prompt, self.resolved_instance_prompt + " on the beach"]
 
     # --- validation ---------------------------------------------------------------------------
     def validate(self) -> None:
@@ -139,8 +151,6 @@ class TrainConfig:
         need(isinstance(ident, str) and ident.strip() != "" and ident == ident.strip()
              and " " not in ident, "identifier",
              "use one rare word without spaces, e.g. 'sks'")
-        need(isinstance(self.class_noun, str) and self.class_noun.strip() != "", "class_noun",
-             "say what the subject is, e.g. 'dog', 'person', 'backpack'")
         for name in ("resolution", "max_train_steps", "train_batch_size",
                      "gradient_accumulation_steps", "num_sample_images", "sample_steps",
                      "sample_batch_size", "class_inference_steps"):
@@ -174,9 +184,27 @@ class TrainConfig:
             need(self.num_class_images > 0, "num_class_images",
                  "prior preservation needs class images: use 100-200, or turn "
                  "with_prior_preservation off")
-            prompt = self.class_prompt or self.class_noun
-            need(prompt.strip() != "", "class_prompt",
-                 "prior preservation needs a class prompt such as 'a photo of a dog'")
+
+    def check_ready(self) -> None:
+        """Raise ConfigError if something training needs is still unset.
+
+        Separate from `validate` so that a config being filled in (a widget panel, a CLI
+        default) can exist before the photos and the class are known.
+        """
+        self.validate()
+        if not str(self.instance_dir).strip():
+            raise ConfigError("instance_dir", self.instance_dir,
+                              "give the folder with 3-20 photos of your subject")
+        if not self.instance_prompt.strip() and not self.class_noun.strip():
+            raise ConfigError("class_noun", self.class_noun,
+                              "say what the subject is ('dog', 'person', 'backpack') so the "
+                              "prompt 'a photo of sks dog' can be made, or give instance_prompt")
+        if self.with_prior_preservation and not (self.class_prompt.strip()
+                                                 or self.class_noun.strip()):
+            raise ConfigError("class_prompt", self.class_prompt,
+                              "prior preservation needs a class prompt such as 'a photo of a "
+                              "dog': set class_prompt or class_noun, or turn "
+                              "with_prior_preservation off")
 
     # --- saving and loading -------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -27,7 +27,7 @@ def run_demo(out="demo-output", steps: int | None = None, with_prior_preservatio
     from .viewer import image_grid
 
     out = Path(out)
-    if (out / "run" / "model").exists() and not overwrite:
+    if (out / "run" / "model_index.json").exists() and not overwrite:
         raise DreamkitError(f"--out={str(out)!r} already holds a demo run; pass --overwrite to "
                             f"replace it or choose another --out")
     t0 = time.time()

@@ -113,7 +113,7 @@ def encode_prompts(tokenizer, text_encoder, prompts, device, cache: dict | None 
 
 
 def _check_output_dir(out: Path, overwrite: bool) -> None:
-    if (out / "model" / "model_index.json").exists() and not overwrite:
+    if (out / "model_index.json").exists() and not overwrite:
         raise DreamkitError(f"output_dir={str(out)!r} already holds a trained model; choose a new "
                             f"output_dir, or pass overwrite=True (--overwrite) to replace it")
     try:
@@ -153,7 +153,7 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
     from accelerate.utils import set_seed
     from diffusers.optimization import get_scheduler
 
-    config.validate()
+    config.check_ready()
     out = Path(config.output_dir)
     if config.mixed_precision != "no" and not torch.cuda.is_available():
         raise DreamkitError(f"mixed_precision={config.mixed_precision!r} needs a GPU; on the CPU "
@@ -169,7 +169,10 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
     set_seed(config.seed)
     mode, why = choose_step_mode(config)
 
-    instance = find_images(config.instance_dir, setting="instance_dir").images
+    scan = find_images(config.instance_dir, setting="instance_dir")
+    if accelerator.is_main_process:
+        print(f"instance_dir: {scan.summary()}")
+    instance = scan.images
     comps = components or load_components(config.pretrained_model_name_or_path, config.revision,
                                           config.variant)
     device = accelerator.device
@@ -193,7 +196,10 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
     if config.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
     params = [p for p in unet.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate,
+    lr = config.learning_rate
+    if config.scale_lr:
+        lr *= config.train_batch_size * config.gradient_accumulation_steps * accelerator.num_processes
+    optimizer = torch.optim.AdamW(params, lr=lr,
                                   betas=(config.adam_beta1, config.adam_beta2),
                                   weight_decay=config.adam_weight_decay, eps=config.adam_epsilon)
     lr_scheduler = get_scheduler(
@@ -251,9 +257,10 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
     model_dir = None
     if accelerator.is_main_process:
         _samples(config, comps, accelerator, unet, step, callbacks)
-        model_dir = out / "model"
+        # The run folder itself becomes a diffusers model folder (as in diffusers' script), so
+        # DiffusionPipeline.from_pretrained(output_dir) loads it; our files sit beside.
+        model_dir = out
         build_pipeline(comps, unet=trained).save_pretrained(model_dir)
-        config.save(model_dir / "dreamkit_config.json")
         (out / "history.json").write_text(json.dumps(history, indent=1))
         plot_losses(history, out / "loss.png")
     result = TrainResult(out, model_dir, mode, history, trained)

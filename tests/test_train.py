@@ -52,7 +52,7 @@ def test_prior_weight_changes_the_gradient(tiny_model):
 
 def _config(tiny_model, photos, tmp_path, **kw):
     base = dict(pretrained_model_name_or_path=str(tiny_model), instance_dir=str(photos),
-                class_noun="toy", num_class_images=3, sample_batch_size=3,
+                class_noun="toy", with_prior_preservation=True, num_class_images=3, sample_batch_size=3,
                 class_inference_steps=2, resolution=32, max_train_steps=4, learning_rate=1e-3,
                 output_dir=str(tmp_path / "run"), sample_steps=2, num_sample_images=1,
                 sample_every=2)
@@ -105,13 +105,13 @@ def test_output_dir_with_a_model_is_not_overwritten(tiny_model, photos, tmp_path
     cfg = _config(tiny_model, photos, tmp_path, with_prior_preservation=False, max_train_steps=1,
                   sample_every=0)
     train(cfg, callbacks=[])
-    marker = (tmp_path / "run" / "model" / "model_index.json").read_text()
+    marker = (tmp_path / "run" / "model_index.json").read_text()
     with pytest.raises(DreamkitError, match="already holds a trained model.*--overwrite"):
         train(cfg, callbacks=[])
-    assert (tmp_path / "run" / "model" / "model_index.json").read_text() == marker
+    assert (tmp_path / "run" / "model_index.json").read_text() == marker
 
 
 def test_auto_step_mode_has_a_reason():
-    mode, why = choose_step_mode(TrainConfig(step_mode="auto"))
+    mode, why = choose_step_mode(TrainConfig(step_mode="auto", with_prior_preservation=True))
     assert mode in ("one_pass", "two_pass") and "RESULTS.md" in why
     assert choose_step_mode(TrainConfig(step_mode="two_pass"))[0] == "two_pass"
