@@ -51,6 +51,7 @@ class TrainResult:
     step_mode: str
     history: list = field(default_factory=list)
     unet: torch.nn.Module | None = None
+    num_processes: int = 1
 
 
 def choose_step_mode(config: TrainConfig) -> tuple[str, str]:
@@ -158,8 +159,11 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
     if config.mixed_precision != "no" and not torch.cuda.is_available():
         raise DreamkitError(f"mixed_precision={config.mixed_precision!r} needs a GPU; on the CPU "
                             f"use 'no' (fp16/bf16 run hundreds of times slower on most CPUs)")
+    # cpu=True when there is no accelerator: that is what lets accelerate form a multi-process
+    # CPU (gloo) group under torchrun; otherwise each process would train alone.
+    no_gpu = not torch.cuda.is_available() and not torch.backends.mps.is_available()
     accelerator = Accelerator(gradient_accumulation_steps=config.gradient_accumulation_steps,
-                              mixed_precision=config.mixed_precision)
+                              mixed_precision=config.mixed_precision, cpu=no_gpu)
     if accelerator.is_main_process:
         _check_output_dir(out, overwrite)
         config.save(out / "config.json")
@@ -263,7 +267,7 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
         build_pipeline(comps, unet=trained).save_pretrained(model_dir)
         (out / "history.json").write_text(json.dumps(history, indent=1))
         plot_losses(history, out / "loss.png")
-    result = TrainResult(out, model_dir, mode, history, trained)
+    result = TrainResult(out, model_dir, mode, history, trained, accelerator.num_processes)
     for cb in callbacks:
         cb.on_train_end(result)
     accelerator.end_training()
