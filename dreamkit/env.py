@@ -20,7 +20,12 @@ __all__ = ["is_colab", "device", "supports_bf16", "recommended_mixed_precision",
 
 
 def is_colab() -> bool:
-    return "google.colab" in sys.modules or importlib.util.find_spec("google.colab") is not None
+    if "google.colab" in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec("google.colab") is not None
+    except ModuleNotFoundError:  # no 'google' package at all
+        return False
 
 
 def device() -> str:

@@ -1,0 +1,77 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dreamkit import env
+from dreamkit.callbacks import ProgressBar, StepInfo
+from dreamkit.viewer import image_grid, plot_losses, show_grid
+
+
+def test_mount_drive_falls_back_to_a_local_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(env, "is_colab", lambda: False)
+    root = env.mount_drive(local_fallback=str(tmp_path / "drive"))
+    assert root == tmp_path / "drive" and root.is_dir()
+    assert "Not on Colab" in capsys.readouterr().out
+
+
+def test_save_uploads_keeps_names_inside_dest(tmp_path):
+    written = env.save_uploads({"../../evil.png": b"abc", "ok.jpg": b"xyz"}, tmp_path / "up")
+    assert sorted(p.name for p in written) == ["evil.png", "ok.jpg"]
+    assert all(p.parent == tmp_path / "up" for p in written)
+    widget_style = [{"name": "w.png", "content": memoryview(b"123")}]
+    assert env.save_uploads(widget_style, tmp_path / "up")[0].read_bytes() == b"123"
+
+
+def test_upload_photos_from_a_folder_and_widget(tmp_path, photos, monkeypatch):
+    monkeypatch.setattr(env, "is_colab", lambda: False)
+    copied = env.upload_photos(tmp_path / "dest", source=photos)
+    assert len(copied) == 4 and all(p.exists() for p in copied)
+    widget = env.upload_photos(tmp_path / "dest2")
+    assert type(widget).__name__ == "FileUpload"
+
+
+def test_env_report_on_cpu():
+    rep = env.env_report()
+    assert rep["gpu"] is None and rep["mixed_precision"] == "no"
+    for key in ("torch", "diffusers", "transformers", "accelerate", "bitsandbytes"):
+        assert rep[key]
+    text = env.format_env_report(rep)
+    assert "GPU: none (CPU only)" in text and "suggested mixed_precision: no" in text
+    json.dumps(rep)  # plain data, safe to save next to a run
+
+
+def test_image_grid_layout():
+    imgs = [Image.new("RGB", (10, 8), (i * 40, 0, 0)) for i in range(5)]
+    grid = image_grid(imgs, rows=2, pad=2)
+    assert grid.size == (3 * 10 + 2 * 2, 2 * 8 + 2)
+    arr = np.asarray(grid)
+    assert tuple(arr[0, 12 + 1]) == (40, 0, 0)  # second image starts after one pad
+    assert tuple(arr[10 + 1, 1]) == (120, 0, 0)  # row 2 starts with image 3
+    assert tuple(arr[-1, -1]) == (255, 255, 255)  # the empty sixth cell stays white
+    with pytest.raises(ValueError):
+        image_grid([])
+
+
+def test_show_grid_and_loss_plot(tmp_path):
+    fig = show_grid([Image.new("RGB", (8, 8))] * 3, titles=["a", "b", "c"], cols=2)
+    assert len(fig.axes) == 4 and fig.axes[1].get_title() == "b"
+    hist = [StepInfo(i, 20, 1.0, 1.0 / i, 0.5, 1e-5, 0.1, i * 0.1).as_dict() for i in range(1, 21)]
+    fig = plot_losses(hist, tmp_path / "loss.png")
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["instance loss (mean of 10)", "prior loss (class images) (mean of 10)"]
+    assert Image.open(tmp_path / "loss.png").size[0] > 500
+    no_prior = [dict(h, prior_loss=None) for h in hist]
+    fig = plot_losses(no_prior)
+    assert len(fig.axes[0].get_legend().get_texts()) == 1
+
+
+def test_progress_bar_callback(capsys):
+    from dreamkit import TrainConfig
+    bar = ProgressBar()
+    bar.on_train_start(TrainConfig(max_train_steps=2), "two_pass", "set by step_mode")
+    bar.on_step(StepInfo(1, 2, 1.5, 1.0, 0.5, 1e-5, 0.2, 0.2))
+    assert bar.bar.n == 1 and "prior" in bar.bar.postfix
+    bar.on_train_end(type("R", (), {"model_dir": None})())
+    assert "step mode: two_pass" in capsys.readouterr().out
