@@ -97,8 +97,13 @@ def dreambooth_backward(unet, noise_scheduler, latents, encoder_hidden_states, n
         loss = dreambooth_loss(instance_loss.detach(), prior_loss.detach(), prior_loss_weight)
     else:
         raise ValueError(f"step_mode={mode!r}: choose one_pass or two_pass")
-    return StepLosses(loss.item(), instance_loss.item(),
-                      None if prior_loss is None else prior_loss.item())
+    return StepLosses(_value(loss), _value(instance_loss),
+                      None if prior_loss is None else _value(prior_loss))
+
+
+def _value(t: torch.Tensor) -> float:
+    # Meta tensors (memory estimates) have shapes but no values.
+    return float("nan") if t.is_meta else t.item()
 
 
 @torch.no_grad()

@@ -1,0 +1,144 @@
+"""How much memory a training step needs, measured without a GPU.
+
+`LiveTensorTracker` watches every tensor the step creates (through a TorchDispatchMode) and
+keeps the peak of live tensor bytes. Run on the **meta** device, tensors have shapes but no
+data, so a full-size SD 1.5 step is "measured" in seconds on any laptop, and matches the same
+count on real tensors (MEASURED.md: within 0.1 MB). These are tensor bytes: a real GPU adds its
+CUDA context (~0.3-0.5 GB), library workspaces and allocator fragmentation.
+
+`step_peak_bytes` runs one DreamBooth step (either step mode) on a UNet and reports the peak,
+split into weights, gradients and the rest (activations and temporaries).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import weakref
+from dataclasses import dataclass
+from importlib import resources
+
+import torch
+import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+__all__ = ["LiveTensorTracker", "StepMemory", "step_peak_bytes", "sd15_unet_config",
+           "fused_attention"]
+
+
+class LiveTensorTracker(TorchDispatchMode):
+    """Peak bytes of tensors created inside the `with` block that are alive at once.
+
+    Each storage is counted once (views share it) and subtracted when Python frees it.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.live = 0
+        self.peak = 0
+        self._seen: set[int] = set()
+
+    def _track(self, t: torch.Tensor) -> None:
+        st = t.untyped_storage()
+        key = st._cdata
+        if key in self._seen:
+            return
+        nbytes = st.nbytes()
+        self._seen.add(key)
+        self.live += nbytes
+        self.peak = max(self.peak, self.live)
+        weakref.finalize(st, self._free, key, nbytes)
+
+    def _free(self, key: int, nbytes: int) -> None:
+        if key in self._seen:
+            self._seen.discard(key)
+            self.live -= nbytes
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                self._track(t)
+        return out
+
+
+@contextlib.contextmanager
+def fused_attention(kind: str = "cpu"):
+    """Route F.scaled_dot_product_attention to one fused kernel while measuring.
+
+    On meta tensors SDPA falls back to the math path, which materialises the whole attention
+    matrix; a GPU (or the CPU's flash kernel) never does. kind: 'cpu' (flash for CPU),
+    'gpu_fp32' (memory-efficient attention), 'gpu_fp16' (flash attention).
+    """
+    ops = torch.ops.aten
+    original = F.scaled_dot_product_attention
+
+    def sdpa(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, **_):
+        if kind == "cpu":
+            return ops._scaled_dot_product_flash_attention_for_cpu(
+                q, k, v, dropout_p, is_causal, attn_mask=attn_mask, scale=scale)[0]
+        if kind == "gpu_fp32":
+            return ops._scaled_dot_product_efficient_attention(
+                q, k, v, attn_mask, True, dropout_p, is_causal, scale=scale)[0]
+        return ops._scaled_dot_product_flash_attention(
+            q, k, v, dropout_p, is_causal, False, scale=scale)[0]
+
+    F.scaled_dot_product_attention = sdpa
+    try:
+        yield
+    finally:
+        F.scaled_dot_product_attention = original
+
+
+def sd15_unet_config() -> dict:
+    """The SD 1.5 UNet architecture (859,520,964 parameters), shipped with dreamkit."""
+    text = resources.files("dreamkit").joinpath("configs/sd15_unet.json").read_text()
+    return json.loads(text)
+
+
+@dataclass
+class StepMemory:
+    weights: int  # parameters + buffers
+    gradients: int  # one full gradient per trained parameter
+    peak: int  # weights + everything alive at the worst moment of the step
+    mode: str
+
+    @property
+    def activations(self) -> int:
+        """Peak minus weights and gradients: activations and temporaries."""
+        return self.peak - self.weights - self.gradients
+
+    def as_mb(self) -> dict:
+        mb = 1 / 2**20
+        return {"mode": self.mode, "weights_mb": round(self.weights * mb, 1),
+                "gradients_mb": round(self.gradients * mb, 1),
+                "activations_mb": round(self.activations * mb, 1),
+                "peak_mb": round(self.peak * mb, 1)}
+
+
+def step_peak_bytes(unet, noise_scheduler, latent_size: int, mode: str, batch: int = 1,
+                    text_len: int = 77, attention: str = "cpu") -> StepMemory:
+    """Peak live-tensor bytes of one DreamBooth step (instance + class batch, no optimizer).
+
+    Works on real tensors or on a UNet built under `torch.device('meta')`.
+    """
+    from .train import dreambooth_backward
+
+    dev = next(unet.parameters()).device
+    weights = sum(p.numel() * p.element_size() for p in unet.parameters()) \
+        + sum(b.numel() * b.element_size() for b in unet.buffers())
+    grads = sum(p.numel() * p.element_size() for p in unet.parameters() if p.requires_grad)
+    n = 2 * batch
+    inputs = [torch.randn(n, unet.config.in_channels, latent_size, latent_size, device=dev),
+              torch.randn(n, text_len, unet.config.cross_attention_dim, device=dev),
+              torch.randn(n, unet.config.in_channels, latent_size, latent_size, device=dev),
+              torch.randint(0, 1000, (n,), device=dev)]
+    unet.zero_grad(set_to_none=True)
+    tracker = LiveTensorTracker()
+    with fused_attention(attention), tracker:
+        dreambooth_backward(unet, noise_scheduler, inputs[0], inputs[1], inputs[2], inputs[3],
+                            n_instance=batch, mode=mode)
+    input_bytes = sum(t.numel() * t.element_size() for t in inputs)
+    unet.zero_grad(set_to_none=True)
+    return StepMemory(weights, grads, weights + input_bytes + tracker.peak, mode)
