@@ -1,0 +1,41 @@
+"""The toy world's committed files: the base model and the subject's photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import DreamkitError
+from .world import CONTEXTS, render, subject_scene
+
+__all__ = ["ASSETS", "base_model_dir", "subject_photos_dir", "write_subject_photos",
+           "SUBJECT_SEEDS"]
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets" / "toy"
+# Five poses of the subject, one context each (two on the beach): the "photos" users bring.
+SUBJECT_SEEDS = {"beach": 11, "snow": 12, "grass": 13, "night": 14, "beach2": 15}
+
+
+def base_model_dir(required: bool = True) -> Path:
+    path = ASSETS / "base-model"
+    if required and not (path / "model_index.json").exists():
+        raise DreamkitError(f"the toy base model is missing at {path}; rebuild it with "
+                            f"`dreamkit toy pretrain` (or restore assets/ from the repository)")
+    return path
+
+
+def subject_photos_dir() -> Path:
+    return ASSETS / "subject"
+
+
+def write_subject_photos(folder) -> list[Path]:
+    """Render the subject's photos (deterministic) into `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, seed in SUBJECT_SEEDS.items():
+        ctx = name.rstrip("0123456789")
+        assert ctx in CONTEXTS  # internal table, not user input
+        path = folder / f"sks_toy_{name}.png"
+        render(subject_scene(seed, context=ctx), seed=seed).save(path)
+        paths.append(path)
+    return paths
