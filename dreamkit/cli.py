@@ -4,6 +4,7 @@
     dreamkit train --instance_dir photos --class_noun dog ...          # step 3: fine-tune
     dreamkit generate RUN_DIR --prompt "a photo of sks dog"      # step 4: use it
     dreamkit demo                                                      # all of it, offline, CPU
+    dreamkit toy pretrain | evaluate MODEL | photos DIR                # the toy world
 
 Every TrainConfig field is a flag with its reason as help; `--config FILE` loads a saved
 config.json and flags given on the command line override it. Mistakes print one line naming the
@@ -109,7 +110,30 @@ def _cmd_generate(args) -> int:
 def _cmd_demo(args) -> int:
     from .demo import run_demo
     run_demo(args.out, steps=args.steps, with_prior_preservation=not args.no_prior,
-             step_mode=args.step_mode, overwrite=args.overwrite)
+             step_mode=args.step_mode, overwrite=args.overwrite, seed=args.seed)
+    return 0
+
+
+def _cmd_toy(args) -> int:
+    import json
+
+    if args.toy_command == "pretrain":
+        from .toy.pretrain import pretrain
+        log = pretrain(args.out, seed=args.seed, n_images=args.images, vae_steps=args.vae_steps,
+                       unet_steps=args.unet_steps)
+        print(json.dumps(log, indent=1))
+    elif args.toy_command == "evaluate":
+        from .models import load_pipeline
+        from .toy.metrics import evaluate_base, evaluate_toy
+        pipe = load_pipeline(args.model)
+        report = evaluate_toy(pipe, seed=args.seed)
+        if args.base:
+            report.update(evaluate_base(pipe, seed=args.seed + 1000))
+        print(json.dumps(report, indent=1))
+    else:
+        from .toy import write_subject_photos
+        paths = write_subject_photos(args.out)
+        print(f"{len(paths)} photos of the toy subject in {args.out}")
     return 0
 
 
@@ -150,7 +174,25 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--step_mode", default="two_pass", choices=("one_pass", "two_pass", "auto"),
                    help="how each step runs (default two_pass)")
     d.add_argument("--overwrite", action="store_true", help="replace an earlier demo's output")
+    d.add_argument("--seed", type=int, default=0, help="seed of the run (default 0)")
     d.set_defaults(func=_cmd_demo)
+
+    toy = sub.add_parser("toy", help="the CPU toy world: pretrain its base model, evaluate")
+    toy_sub = toy.add_subparsers(dest="toy_command", required=True)
+    tp = toy_sub.add_parser("pretrain", help="train the toy base model from scratch (CPU, ~50 min)")
+    tp.add_argument("--out", default="assets/toy/base-model", help="where to save the model")
+    tp.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    tp.add_argument("--images", type=int, default=20000, help="pretraining pictures (20000)")
+    tp.add_argument("--vae-steps", type=int, default=500, help="VAE steps, batch 32 (500)")
+    tp.add_argument("--unet-steps", type=int, default=4000, help="UNet steps, batch 64 (4000)")
+    te = toy_sub.add_parser("evaluate", help="subject/prompt fidelity, class drift of a toy model")
+    te.add_argument("model", help="a toy model folder (the base model or a run)")
+    te.add_argument("--seed", type=int, default=1000, help="first sampling seed (default 1000)")
+    te.add_argument("--base", action="store_true",
+                    help="also check colour and context on fully specified prompts")
+    tph = toy_sub.add_parser("photos", help="write the toy subject's photos into a folder")
+    tph.add_argument("out", help="folder to write into")
+    toy.set_defaults(func=_cmd_toy)
     return p
 
 

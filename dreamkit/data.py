@@ -119,10 +119,17 @@ def load_image(path, resolution: int, center_crop: bool = True) -> Image.Image:
     return img.resize((resolution, resolution), Image.Resampling.BICUBIC)
 
 
+def _uint8(img: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)
+
+
+def _normalise(u8: torch.Tensor) -> torch.Tensor:
+    return u8.float() / 127.5 - 1.0  # [0, 255] -> [-1, 1], the range the VAE expects
+
+
 def to_tensor(img: Image.Image) -> torch.Tensor:
-    """PIL RGB -> float tensor (3, H, W) in [-1, 1], the range the VAE expects."""
-    arr = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)
-    return arr.float().div(127.5).sub(1.0)
+    """PIL RGB -> float tensor (3, H, W) in [-1, 1]."""
+    return _normalise(_uint8(img))
 
 
 class DreamBoothDataset(torch.utils.data.Dataset):
@@ -148,18 +155,17 @@ class DreamBoothDataset(torch.utils.data.Dataset):
         self.classes = [self._load(p, center_crop) for p in (class_images or [])]
 
     def _load(self, path, center_crop):
-        img = load_image(path, self.resolution, center_crop)
-        return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)
+        return _uint8(load_image(path, self.resolution, center_crop))
 
     def __len__(self):
         return max(len(self.instance), len(self.classes))
 
     def __getitem__(self, i):
         n = len(self.instance)
-        item = {"instance_pixel_values": self.instance[i % n].float() / 127.5 - 1.0,
+        item = {"instance_pixel_values": _normalise(self.instance[i % n]),
                 "instance_prompt": self.instance_captions[i % n]}
         if self.classes:
-            item["class_pixel_values"] = self.classes[i % len(self.classes)].float() / 127.5 - 1.0
+            item["class_pixel_values"] = _normalise(self.classes[i % len(self.classes)])
             item["class_prompt"] = self.class_prompt
         return item
 

@@ -1,28 +1,61 @@
-"""`dreamkit demo`: the whole DreamBooth run, offline, on a CPU, in a few minutes.
+"""`dreamkit demo`: a whole DreamBooth run on the toy world, offline, on a CPU, in minutes.
 
-Base model -> class images -> fine-tune with prior preservation -> before/after grid at the same
-seeds, loss curves, and the fine-tuned model folder. It uses a tiny Stable Diffusion built from
-configs (dreamkit.testing), so it needs no download and no GPU.
+The embedded base model (assets/toy/base-model) has never seen the subject: a disc split into
+magenta and cyan. The demo measures the base model, makes class images of "a photo of a toy",
+fine-tunes on five photos of the subject with prior preservation (two backward passes per step),
+measures again, and writes:
+
+    before_after.png   same prompts, same seeds: base model (upper rows) vs fine-tuned
+    metrics.json       subject fidelity, prompt fidelity, class drift, class diversity
+    run/               the fine-tuned model (a diffusers folder), loss.png, samples/, class_images/
+
+`--no-prior` trains without prior preservation, to see the class drift onto the subject.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 from .config import TrainConfig
 from .errors import DreamkitError
 
-__all__ = ["run_demo", "DEMO_STEPS"]
+__all__ = ["run_demo", "demo_config", "DEMO_STEPS", "format_metrics"]
 
-DEMO_STEPS = 60
-RESOLUTION = 32
+DEMO_STEPS = 300
+DEMO_LR = 2e-4  # the toy UNet is small; SD 1.5 wants 5e-6
+
+
+def demo_config(out: Path, photos: Path, steps: int | None = None,
+                with_prior_preservation: bool = True, step_mode: str = "two_pass",
+                seed: int = 0) -> TrainConfig:
+    from .toy import base_model_dir
+    from .toy.metrics import EVAL_GUIDANCE, EVAL_STEPS, class_prompt, subject_prompts
+
+    return TrainConfig(
+        pretrained_model_name_or_path=str(base_model_dir()), instance_dir=str(photos),
+        identifier="sks", class_noun="toy", with_prior_preservation=with_prior_preservation,
+        prior_loss_weight=1.0, num_class_images=50, sample_batch_size=25,
+        class_inference_steps=EVAL_STEPS, resolution=64, max_train_steps=steps or DEMO_STEPS,
+        learning_rate=DEMO_LR, step_mode=step_mode, output_dir=str(out / "run"),
+        sample_prompts=list(subject_prompts().values())[:3] + [class_prompt()],
+        num_sample_images=4, sample_steps=EVAL_STEPS, guidance_scale=EVAL_GUIDANCE, seed=seed)
+
+
+def format_metrics(before: dict, after: dict) -> str:
+    keys = ("subject_fidelity", "prompt_fidelity", "class_drift", "class_diversity")
+    lines = [f"{'':18}{'base model':>12}{'fine-tuned':>12}"]
+    lines += [f"{k:18}{before[k]:>12.3f}{after[k]:>12.3f}" for k in keys]
+    return "\n".join(lines)
 
 
 def run_demo(out="demo-output", steps: int | None = None, with_prior_preservation: bool = True,
-             step_mode: str = "two_pass", overwrite: bool = False) -> dict:
+             step_mode: str = "two_pass", overwrite: bool = False, seed: int = 0) -> dict:
+    from .models import load_pipeline
     from .sample import sample_rows
-    from .testing import make_photos, make_tiny_sd
+    from .toy import write_subject_photos
+    from .toy.metrics import EVAL_GUIDANCE, EVAL_STEPS, evaluate_toy
     from .train import train
     from .viewer import image_grid
 
@@ -31,29 +64,31 @@ def run_demo(out="demo-output", steps: int | None = None, with_prior_preservatio
         raise DreamkitError(f"--out={str(out)!r} already holds a demo run; pass --overwrite to "
                             f"replace it or choose another --out")
     t0 = time.time()
-    base = out / "base-model"
-    if not (base / "model_index.json").exists():
-        print(f"building the offline base model in {base}")
-        make_tiny_sd(base)
     photos = out / "photos"
-    if not photos.exists():
-        make_photos(photos, n=5, size=RESOLUTION * 2)
-    config = TrainConfig(
-        pretrained_model_name_or_path=str(base), instance_dir=str(photos), identifier="sks",
-        class_noun="toy", with_prior_preservation=with_prior_preservation,
-        num_class_images=10, sample_batch_size=5, class_inference_steps=10, resolution=RESOLUTION,
-        max_train_steps=steps or DEMO_STEPS, learning_rate=1e-4, step_mode=step_mode,
-        output_dir=str(out / "run"), sample_steps=10, num_sample_images=4)
-    prompts = config.resolved_sample_prompts
-    kw = dict(num_per_prompt=4, seed=0, num_inference_steps=10, height=RESOLUTION, width=RESOLUTION)
-    before = sample_rows(str(base), prompts, **kw)
+    write_subject_photos(photos)
+    config = demo_config(out, photos, steps, with_prior_preservation, step_mode, seed)
+    base = load_pipeline(config.pretrained_model_name_or_path)
+    print("measuring the base model ...")
+    before = evaluate_toy(base)
     result = train(config, overwrite=True)
-    after = sample_rows(str(result.model_dir), prompts, **kw)
+    tuned = load_pipeline(str(result.model_dir))
+    print("measuring the fine-tuned model ...")
+    after = evaluate_toy(tuned)
+
+    prompts = config.resolved_sample_prompts
+    kw = dict(num_per_prompt=4, seed=seed, num_inference_steps=EVAL_STEPS,
+              guidance_scale=EVAL_GUIDANCE)
+    rows = sample_rows(base, prompts, **kw) + sample_rows(tuned, prompts, **kw)
     grid = out / "before_after.png"
-    image_grid(before + after, rows=2 * len(prompts)).save(grid)
-    summary = {"seconds": round(time.time() - t0, 1), "model": str(result.model_dir),
-               "grid": str(grid), "loss_curve": str(out / "run" / "loss.png"),
-               "steps": config.max_train_steps, "step_mode": result.step_mode}
-    print(f"demo done in {summary['seconds']} s: before/after grid {grid}, "
-          f"model {result.model_dir}")
+    picture = image_grid(rows, rows=2 * len(prompts))
+    picture.resize((picture.width * 3, picture.height * 3), 0).save(grid)  # 64 px is small
+    summary = {"before": before, "after": after,
+               "with_prior_preservation": with_prior_preservation, "steps": config.max_train_steps,
+               "step_mode": result.step_mode, "learning_rate": config.learning_rate,
+               "seconds": round(time.time() - t0, 1), "grid": str(grid),
+               "model": str(result.model_dir), "prompts": prompts}
+    (out / "metrics.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(format_metrics(before, after))
+    print(f"demo done in {summary['seconds']} s: {grid}, {out / 'metrics.json'}, "
+          f"model in {result.model_dir}")
     return summary

@@ -153,3 +153,11 @@ def test_subprocess_no_traceback_and_debug_shows_it(tmp_path):
     r = subprocess.run([sys.executable, "-m", "dreamkit", "--debug"] + base[3:], capture_output=True,
                        text=True, env=env, timeout=300)
     assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_non_image_files_are_skipped_and_said_so(tiny_model, photos, tmp_path, capsys):
+    (photos / "notes.txt").write_text("my dog's name is Rex")
+    (photos / "clip.mp4").write_bytes(b"\0\0")
+    assert main(_train_args(tiny_model, photos, tmp_path / "out")) == 0
+    out = capsys.readouterr().out
+    assert "instance_dir: 4 image(s); skipped 2 non-image file(s): clip.mp4, notes.txt" in out
