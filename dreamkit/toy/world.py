@@ -144,7 +144,7 @@ def vae_example(index: int, seed: int = 0) -> Image.Image:
     colour. Like SD's VAE, ours must reproduce every colour, not only the captioned ones; the
     subject's exact pattern never appears (two-tone discs have random colours)."""
     rng = random.Random(seed * 1_000_003 + index + 7_777_777)
-    if rng.random() < 0.5:
+    if rng.random() < 0.3:
         return pretraining_example(index, seed)[0]
     scene = random_scene(rng, subject=rng.random() < 0.4)
     rgb = tuple(tuple(rng.randrange(256) for _ in range(3)) for _ in range(2))
