@@ -44,9 +44,10 @@ def demo_config(out: Path, photos: Path, steps: int | None = None,
 
 
 def format_metrics(before: dict, after: dict) -> str:
-    keys = ("subject_fidelity", "prompt_fidelity", "class_drift", "class_diversity")
-    lines = [f"{'':18}{'base model':>12}{'fine-tuned':>12}"]
-    lines += [f"{k:18}{before[k]:>12.3f}{after[k]:>12.3f}" for k in keys]
+    keys = ("subject_fidelity", "subject_colour_share", "prompt_fidelity", "class_drift",
+            "class_diversity")
+    lines = [f"{'':22}{'base model':>12}{'fine-tuned':>12}"]
+    lines += [f"{k:22}{before[k]:>12.3f}{after[k]:>12.3f}" for k in keys]
     return "\n".join(lines)
 
 

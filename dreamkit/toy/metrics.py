@@ -3,6 +3,8 @@
 - subject fidelity: share of "a photo of sks toy <context>" samples that show the subject;
 - prompt fidelity: share of those samples whose context is the one the prompt names;
 - class drift: share of "a photo of a toy" samples that show the subject (the paper's PRES);
+- subject colour share: the share of pixels in those samples that are magenta or cyan (a
+  graded view of subject fidelity: it rises before whole subjects appear);
 - class diversity: how varied the class samples stay, as the Gini-Simpson index of their
   (colour, context) labels: the chance that two samples differ (0 = all alike);
 - base colour / context accuracy: the pretrained model draws what fully specified prompts ask.
@@ -17,7 +19,7 @@ from collections import Counter
 import torch
 
 from .oracle import read_picture
-from .world import CLASS_NOUN, COLOURS, CONTEXTS, IDENTIFIER, SHAPES
+from .world import CLASS_NOUN, COLOURS, CONTEXTS, IDENTIFIER, SHAPES, SIZE
 
 __all__ = ["gini_simpson", "subject_prompts", "class_prompt", "generate_toy", "evaluate_toy",
            "evaluate_base", "EVAL_STEPS", "EVAL_GUIDANCE"]
@@ -70,6 +72,9 @@ def evaluate_toy(pipe, per_context: int = 6, n_class: int = 24, seed: int = 1000
     result = {
         "subject_fidelity": _mean(r.is_subject for r, _ in subject_reads),
         "prompt_fidelity": _mean(r.context == ctx for r, ctx in subject_reads),
+        "subject_colour_share": round(sum(r.counts["magenta"] + r.counts["cyan"]
+                                          for r, _ in subject_reads)
+                                      / (len(subject_reads) * SIZE * SIZE), 4),
         "class_drift": _mean(r.is_subject for r in class_reads),
         "class_diversity": round(gini_simpson((r.colour, r.context) for r in class_reads), 3),
         "n_subject_samples": len(subject_reads), "n_class_samples": len(class_reads),
