@@ -8,13 +8,7 @@ dog") is the same sentence without the identifier, for prior preservation.
 
 from __future__ import annotations
 
-__all__ = ["instance_prompt", "class_prompt", "fill_template"]
-
-
-def fill_template(template: str, identifier: str, class_noun: str) -> str:
-    """Replace {token} / {identifier} and {class} / {class_noun} in a prompt template."""
-    return (template.replace("{token}", identifier).replace("{identifier}", identifier)
-            .replace("{class_noun}", class_noun).replace("{class}", class_noun))
+__all__ = ["instance_prompt", "class_prompt"]
 
 
 def instance_prompt(identifier: str, class_noun: str) -> str:
