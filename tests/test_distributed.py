@@ -1,7 +1,6 @@
 """`dreamkit train` under torchrun with 2 CPU processes (gloo): both ranks end identical."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
