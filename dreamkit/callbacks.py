@@ -31,6 +31,7 @@ class Callback:
     def on_train_start(self, config, step_mode: str, reason: str) -> None: ...
     def on_step(self, info: StepInfo) -> None: ...
     def on_samples(self, step: int, images: list, path) -> None: ...
+    def on_checkpoint(self, step: int, path) -> None: ...
     def on_train_end(self, result) -> None: ...
 
 
@@ -67,10 +68,13 @@ class ProgressBar(Callback):
             post["prior"] = f"{info.prior_loss:.4f}"
         post["lr"] = f"{info.lr:.1e}"
         self.bar.set_postfix(post, refresh=False)
-        self.bar.update(1)
+        self.bar.update(info.step - self.bar.n)  # a resumed run starts part-way
 
     def on_samples(self, step, images, path):
         self.bar.write(f"step {step}: samples saved to {path}")
+
+    def on_checkpoint(self, step, path):
+        self.bar.write(f"step {step}: checkpoint saved to {path}")
 
     def on_train_end(self, result):
         if self.bar is not None:

@@ -48,6 +48,8 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
             kw.update(nargs="*", metavar="PROMPT")
         elif isinstance(default, (int, float)):
             kw["type"] = type(default)
+        elif "type" in f.metadata:  # optional numbers (default None)
+            kw["type"] = f.metadata["type"]
         names = [f"--{f.name}"] + [f"--{a}" for a in f.metadata.get("aliases", ())]
         g.add_argument(*names, dest=f.name, **kw)
 

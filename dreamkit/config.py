@@ -50,8 +50,11 @@ class TrainConfig:
                                   "rarely used word the model has no meaning for")
     class_noun: str = knob("", "what your subject is (dog, person, backpack); anchors the "
                                   "identifier to what the model already knows")
-    instance_prompt: str = knob("", "caption of every photo; empty = 'a photo of {identifier} "
-                                    "{class_noun}'")
+    instance_prompt: str = knob("", "caption of every photo; empty = 'a photo of {token} "
+                                    "{class}' ({token}, {class} are filled in)")
+    use_captions: bool = knob(True, "a .txt file next to a photo is that photo's caption (it "
+                                    "may use {token} and {class}); saying what else is in the "
+                                    "photo keeps it out of the identifier")
 
     # --- prior preservation (DreamBooth §3.3) ---------------------------------------------------
     with_prior_preservation: bool = knob(False, "also train on class images the frozen model "
@@ -78,6 +81,14 @@ class TrainConfig:
                                      "overfits (every sample looks like a training photo)")
     learning_rate: float = knob(5e-6, "5e-6 for the full UNet; 1e-6 keeps more editability, "
                                       "1e-4 is for LoRA")
+    train_text_encoder: bool = knob(False, "also fine-tune the text encoder, as the paper does: "
+                                           "the identifier's meaning moves too (helps faces; "
+                                           "needs more memory)")
+    text_encoder_lr: float | None = knob(None, "learning rate of the text encoder; empty = "
+                                               "learning_rate", type=float)
+    text_encoder_steps: int = knob(0, "train the text encoder only for the first N steps, then "
+                                      "freeze it (0 = all steps)",
+                                   aliases=("stop_text_encoder_training",))
     scale_lr: bool = knob(False, "multiply learning_rate by batch size × accumulation × "
                                  "processes, as diffusers' --scale_lr does")
     lr_scheduler: str = knob("constant", "how the learning rate changes over the run",
@@ -100,6 +111,14 @@ class TrainConfig:
     seed: int = knob(0, "one seed for noise, timesteps, data order and class images: same seed, "
                         "same run")
 
+    # --- checkpoints (never lose a run) ---------------------------------------------------------
+    checkpointing_steps: int = knob(250, "save a resumable checkpoint every N steps (0 = never); "
+                                         "SD 1.5 full UNet: ~10 GB each with AdamW, so keep few")
+    checkpoints_total_limit: int = knob(1, "how many checkpoints to keep (newest); 0 = all")
+    resume: str = knob("", "'auto': continue from the newest complete checkpoint in output_dir "
+                           "(start fresh if none); a checkpoint folder; empty: start fresh",
+                       aliases=("resume_from_checkpoint",))
+
     # --- outputs and samples ------------------------------------------------------------------
     output_dir: str = knob("dreambooth-out", "run folder; it becomes a diffusers model folder "
                                              "(model_index.json, unet/, ...) with samples/, "
@@ -120,11 +139,16 @@ class TrainConfig:
     # --- derived values -------------------------------------------------------------------------
     @property
     def resolved_instance_prompt(self) -> str:
-        return self.instance_prompt or prompts.instance_prompt(self.identifier, self.class_noun)
+        if self.instance_prompt:
+            return prompts.fill_template(self.instance_prompt, self.identifier, self.class_noun)
+        return prompts.instance_prompt(self.identifier, self.class_noun)
 
     @property
     def resolved_class_prompt(self) -> str:
-        return self.class_prompt or prompts.class_prompt(self.class_noun)
+        if self.class_prompt:
+            return prompts.fill_template(self.class_prompt, self.identifier, self.class_noun,
+                                         setting="class_prompt")
+        return prompts.class_prompt(self.class_noun)
 
     @property
     def resolved_class_dir(self) -> str:
@@ -160,13 +184,19 @@ class TrainConfig:
         need(self.resolution % 8 == 0, "resolution",
              f"must be a multiple of 8 (the VAE shrinks images 8×); try "
              f"{max(8, self.resolution // 8 * 8)} or {self.resolution // 8 * 8 + 8}")
-        for name in ("num_class_images", "lr_warmup_steps", "sample_every", "seed"):
+        for name in ("num_class_images", "lr_warmup_steps", "sample_every", "seed",
+                     "text_encoder_steps", "checkpointing_steps", "checkpoints_total_limit"):
             v = getattr(self, name)
             need(isinstance(v, int) and not isinstance(v, bool) and v >= 0, name,
                  "must be a whole number, 0 or more")
         for name in ("learning_rate", "max_grad_norm", "adam_epsilon"):
             v = getattr(self, name)
             need(isinstance(v, (int, float)) and v > 0, name, "must be a number above 0")
+        need(self.text_encoder_lr is None or (isinstance(self.text_encoder_lr, (int, float))
+                                              and self.text_encoder_lr > 0),
+             "text_encoder_lr", "must be a number above 0, or empty to use learning_rate")
+        need(isinstance(self.resume, str), "resume",
+             "use 'auto', a checkpoint folder, or an empty string")
         need(isinstance(self.prior_loss_weight, (int, float)) and self.prior_loss_weight >= 0,
              "prior_loss_weight", "must be 0 or more (0.1-1.0 is usual; 0 disables prior "
              "preservation)")
@@ -205,6 +235,10 @@ class TrainConfig:
                               "prior preservation needs a class prompt such as 'a photo of a "
                               "dog': set class_prompt or class_noun, or turn "
                               "with_prior_preservation off")
+        # Templates: an unknown {field} or a {class} without class_noun fails here, not later.
+        self.resolved_instance_prompt
+        if self.with_prior_preservation:
+            self.resolved_class_prompt
 
     # --- saving and loading -------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -20,7 +20,7 @@ from PIL import Image, ImageOps
 from .errors import ImageError
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageScan", "find_images", "open_image", "load_image",
-           "to_tensor", "DreamBoothDataset", "collate"]
+           "to_tensor", "DreamBoothDataset", "collate", "EpochShuffle"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 # Photos above this many pixels are refused rather than decoded (decompression-bomb guard).
@@ -62,6 +62,9 @@ def find_images(folder, *, setting: str = "instance_dir", required: bool = True)
         if not p.is_file() or any(part.startswith(".") for part in p.relative_to(folder).parts):
             continue  # hidden files: .DS_Store, .ipynb_checkpoints, half-written .tmp files
         (images if p.suffix.lower() in IMAGE_EXTENSIONS else skipped).append(p)
+    # A .txt beside a photo is its caption (prompts.photo_captions), not a stray file.
+    stems = {p.with_suffix("") for p in images}
+    skipped = [p for p in skipped if not (p.suffix.lower() == ".txt" and p.with_suffix("") in stems)]
     if required and not images:
         raise ImageError(f"{setting}={str(folder)!r} holds no images (.jpg/.jpeg/.png/.webp); "
                          f"put 3-20 photos of your subject there")
@@ -178,3 +181,25 @@ def collate(examples: list[dict]) -> dict:
         batch["class_pixel_values"] = torch.stack([e["class_pixel_values"] for e in examples])
         batch["class_prompts"] = [e["class_prompt"] for e in examples]
     return batch
+
+
+class EpochShuffle(torch.utils.data.Sampler):
+    """A shuffled order that depends only on (seed, epoch).
+
+    A resumed run can then find its place again: epoch e, batch b is the same batch as in the
+    run that was interrupted. (A sampler driven by one running generator would need that
+    generator's state at the start of the epoch as well.)
+    """
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self):
+        return self.n

@@ -11,10 +11,12 @@ by λ = prior_loss_weight:  L = L_instance + λ · L_prior.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ["diffusion_target", "denoising_loss", "dreambooth_loss"]
+__all__ = ["diffusion_target", "denoising_loss", "dreambooth_loss", "stop_if_diverged"]
 
 
 def diffusion_target(noise_scheduler, latents, noise, timesteps) -> torch.Tensor:
@@ -38,3 +40,22 @@ def dreambooth_loss(instance_loss, prior_loss=None, prior_loss_weight: float = 1
     if prior_loss is None:
         return instance_loss
     return instance_loss + prior_loss_weight * prior_loss
+
+
+def stop_if_diverged(loss: float, step: int, config, out) -> None:
+    """A NaN or infinite loss poisons the weights at the next update: stop before it."""
+    if math.isfinite(loss):
+        return
+    from .checkpoint import latest_checkpoint
+    from .errors import DreamkitError
+
+    done = latest_checkpoint(out, report=lambda m: None)
+    keep = (f"the last good checkpoint (step {done.step}) is kept; resume='auto' continues "
+            f"from it after the change" if done else "no checkpoint was written yet")
+    cause = ("fp16 overflow is likely: try mixed_precision='bf16' on a GPU that has it, or 'no'"
+             if config.mixed_precision == "fp16" else
+             f"the learning rate is likely too high: try learning_rate="
+             f"{config.learning_rate / 10:g}")
+    raise DreamkitError(f"the loss became {loss} at step {step} (learning_rate="
+                        f"{config.learning_rate:g}, mixed_precision={config.mixed_precision!r}); "
+                        f"{cause}. Training stopped before the weights were changed; {keep}")

@@ -18,6 +18,7 @@ import torch
 from .errors import ModelError
 
 __all__ = ["Components", "load_components", "freeze", "build_pipeline", "load_pipeline",
+           "encode_prompts", "text_states", "token_ids",
            "check_model_source"]
 
 PARTS = ("tokenizer", "text_encoder", "vae", "unet", "scheduler")
@@ -107,7 +108,7 @@ def freeze(*modules: torch.nn.Module) -> None:
         m.eval()
 
 
-def build_pipeline(c: Components, unet=None, scheduler: str = "ddim"):
+def build_pipeline(c: Components, unet=None, scheduler: str = "ddim", text_encoder=None):
     """A StableDiffusionPipeline from loaded parts (no reload from disk).
 
     DDIM samples well in 25-50 steps; the training (DDPM) scheduler would need ~1000.
@@ -116,7 +117,8 @@ def build_pipeline(c: Components, unet=None, scheduler: str = "ddim"):
 
     sched_cls = {"ddim": DDIMScheduler, "dpm": DPMSolverMultistepScheduler}[scheduler]
     return StableDiffusionPipeline(
-        vae=c.vae, text_encoder=c.text_encoder, tokenizer=c.tokenizer, unet=unet or c.unet,
+        vae=c.vae, text_encoder=text_encoder or c.text_encoder, tokenizer=c.tokenizer,
+        unet=unet or c.unet,
         scheduler=sched_cls.from_config(c.noise_scheduler.config), safety_checker=None,
         feature_extractor=None, requires_safety_checker=False)
 
@@ -137,3 +139,29 @@ def load_pipeline(name_or_path: str, device=None, dtype=None, revision=None, var
         pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+@torch.no_grad()
+def encode_prompts(tokenizer, text_encoder, prompts, device, cache: dict | None = None):
+    """Prompt strings -> text-encoder hidden states; cached, since the encoder is frozen."""
+    cache = {} if cache is None else cache
+    for p in dict.fromkeys(prompts):
+        if p not in cache:
+            cache[p] = text_encoder(token_ids(tokenizer, [p], device))[0]
+    return torch.cat([cache[p] for p in prompts])
+
+
+def text_states(comps, prompts, n_instance, device, cache, trainable: bool):
+    """Text-encoder states for the batch: cached while the encoder is frozen; computed with
+    gradients, one tensor per half, while it trains (two_pass backpropagates the halves
+    separately, so they must not share one graph)."""
+    if not trainable:
+        return encode_prompts(comps.tokenizer, comps.text_encoder, prompts, device, cache).float()
+    halves = [prompts[:n_instance], prompts[n_instance:]]
+    states = [comps.text_encoder(token_ids(comps.tokenizer, h, device))[0] for h in halves if h]
+    return tuple(states) if len(states) == 2 else states[0]
+
+
+def token_ids(tokenizer, prompts, device):
+    return tokenizer(list(prompts), padding="max_length", max_length=tokenizer.model_max_length,
+                     truncation=True, return_tensors="pt").input_ids.to(device)

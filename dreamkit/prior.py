@@ -17,7 +17,8 @@ import torch
 from .data import find_images, open_image
 from .errors import ImageError
 
-__all__ = ["missing_class_indices", "generate_class_images", "class_image_name"]
+__all__ = ["missing_class_indices", "generate_class_images", "class_image_name",
+           "prepare_class_images"]
 
 
 def class_image_name(i: int) -> str:
@@ -88,3 +89,26 @@ def generate_class_images(pipe, class_prompt: str, class_dir, num_class_images: 
         bar.close()
     return find_images(class_dir, setting="class_dir").images[:max(num_class_images, 0)] \
         if num_class_images else []
+
+
+def prepare_class_images(config, comps, accelerator) -> list:
+    """Make the run's missing class images (main process only) and list them for training."""
+    from .models import build_pipeline
+
+    class_dir = Path(config.resolved_class_dir)
+    if accelerator.is_main_process:
+        pipe = build_pipeline(comps)
+        # Move only: casting the UNet to fp16 here would round the weights we then train.
+        # Autocast runs it in fp16 on a GPU all the same.
+        pipe.to(accelerator.device)
+        pipe.set_progress_bar_config(disable=True)
+        with accelerator.autocast():
+            generate_class_images(pipe, config.resolved_class_prompt, class_dir,
+                                  config.num_class_images, seed=config.seed,
+                                  batch_size=config.sample_batch_size,
+                                  num_inference_steps=config.class_inference_steps,
+                                  guidance_scale=config.guidance_scale,
+                                  resolution=config.resolution)
+        del pipe
+    accelerator.wait_for_everyone()
+    return find_images(class_dir, setting="class_dir").images[:config.num_class_images]

@@ -1,14 +1,28 @@
-"""Prompts: the identifier token and the class noun, put together.
+"""Prompts: the identifier token and the class noun, put together; per-photo captions.
 
 DreamBooth names the subject with a rare identifier ("sks") placed before its class noun
 ("dog"): "a photo of sks dog". The class noun lets the model start from what it already knows
 about dogs; the identifier carries what is particular to yours. The class prompt ("a photo of
 dog") is the same sentence without the identifier, for prior preservation.
+
+A caption can say more about one photo than the shared prompt ("a photo of {token} {class} on
+the beach"): then the model can put the beach on the words "on the beach" instead of learning
+it as part of the subject. A `.txt` file next to a photo (dog1.jpg -> dog1.txt) holds its
+caption; `{token}` and `{class}` in it (or in instance_prompt) become the identifier and the
+class noun.
 """
 
 from __future__ import annotations
 
-__all__ = ["instance_prompt", "class_prompt"]
+import string
+from pathlib import Path
+
+from .errors import ConfigError
+
+__all__ = ["instance_prompt", "class_prompt", "fill_template", "photo_captions",
+           "TEMPLATE_FIELDS"]
+
+TEMPLATE_FIELDS = ("token", "class")
 
 
 def instance_prompt(identifier: str, class_noun: str) -> str:
@@ -17,3 +31,41 @@ def instance_prompt(identifier: str, class_noun: str) -> str:
 
 def class_prompt(class_noun: str) -> str:
     return f"a photo of {class_noun}"
+
+
+def fill_template(template: str, identifier: str, class_noun: str,
+                  setting: str = "instance_prompt") -> str:
+    """'a {token} {class} on the beach' -> 'a sks dog on the beach'."""
+    names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    unknown = [n for n in names if n not in TEMPLATE_FIELDS]
+    if unknown:
+        raise ConfigError(setting, template,
+                          f"'{{{unknown[0]}}}' is not a template field; use {{token}} for the "
+                          f"identifier and {{class}} for the class noun (write {{{{ and }}}} "
+                          f"for literal braces)")
+    if "class" in names and not class_noun.strip():
+        raise ConfigError("class_noun", class_noun, f"{setting} uses {{class}}: say what the "
+                          f"subject is ('dog', 'person')")
+    return template.format(token=identifier, **{"class": class_noun})
+
+
+def photo_captions(photos, default: str, identifier: str, class_noun: str,
+                   extension: str = ".txt") -> list[str]:
+    """One caption per photo: its sidecar text file if there is one, else `default`.
+
+    An empty or whitespace-only sidecar falls back to `default` (editors leave such files).
+    """
+    captions = []
+    for photo in photos:
+        side = Path(photo).with_suffix(extension)
+        text = ""
+        if side.is_file():
+            try:
+                text = side.read_text(encoding="utf-8").strip()
+            except UnicodeDecodeError:
+                raise ConfigError("instance_dir", str(side), "this caption file is not UTF-8 "
+                                  "text; save it as UTF-8 or delete it") from None
+        text = " ".join(text.split())  # one line: newlines in a caption mean nothing to CLIP
+        captions.append(fill_template(text, identifier, class_noun, setting=str(side))
+                        if text else default)
+    return captions

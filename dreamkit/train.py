@@ -25,11 +25,14 @@ import torch
 
 from .callbacks import Callback, ProgressBar, StepInfo
 from .config import TrainConfig
-from .data import DreamBoothDataset, collate, find_images
+from .checkpoint import TrainingState, load_checkpoint, prepare_run_dir, save_checkpoint
+from .data import DreamBoothDataset, EpochShuffle, collate, find_images
 from .errors import DreamkitError
-from .loss import denoising_loss, diffusion_target, dreambooth_loss
-from .models import Components, build_pipeline, freeze, load_components
-from .prior import generate_class_images
+from .loss import denoising_loss, diffusion_target, dreambooth_loss, stop_if_diverged
+from .models import (Components, build_pipeline, encode_prompts, freeze, load_components,
+                     text_states)
+from .prior import prepare_class_images
+from .prompts import photo_captions
 from .sample import save_sample_grid
 from .viewer import plot_losses
 
@@ -52,6 +55,7 @@ class TrainResult:
     history: list = field(default_factory=list)
     unet: torch.nn.Module | None = None
     num_processes: int = 1
+    text_encoder: torch.nn.Module | None = None  # set when it was trained
 
 
 def choose_step_mode(config: TrainConfig) -> tuple[str, str]:
@@ -70,12 +74,20 @@ def dreambooth_backward(unet, noise_scheduler, latents, encoder_hidden_states, n
     """One DreamBooth step up to (not including) the optimizer: losses and gradients.
 
     Rows [:n_instance] of the inputs are the subject's photos, the rest (if any) class images.
+    `encoder_hidden_states` is one tensor for all rows, or an (instance, class) pair when the
+    text encoder trains (each half then has its own graph to backpropagate).
     `backward` is `accelerator.backward` in training (loss scaling, accumulation);
     `no_sync` keeps the first pass's gradients local under DDP so only one all-reduce runs.
     """
     backward = backward or torch.Tensor.backward
     n = n_instance
     has_prior = latents.shape[0] > n
+    if isinstance(encoder_hidden_states, (tuple, list)):
+        text_instance, text_class = encoder_hidden_states
+        if mode == "one_pass":
+            encoder_hidden_states = torch.cat([text_instance, text_class])
+    else:
+        text_instance, text_class = encoder_hidden_states[:n], encoder_hidden_states[n:]
     noisy = noise_scheduler.add_noise(latents, noise, timesteps)  # forward diffusion q(x_t | x_0)
     target = diffusion_target(noise_scheduler, latents, noise, timesteps)
 
@@ -87,11 +99,11 @@ def dreambooth_backward(unet, noise_scheduler, latents, encoder_hidden_states, n
         backward(loss)
     elif mode == "two_pass":
         with no_sync():
-            pred = unet(noisy[:n], timesteps[:n], encoder_hidden_states[:n]).sample
+            pred = unet(noisy[:n], timesteps[:n], text_instance).sample
             instance_loss = denoising_loss(pred, target[:n])
             backward(instance_loss)
         del pred  # free the instance half's activations before the class half runs
-        pred = unet(noisy[n:], timesteps[n:], encoder_hidden_states[n:]).sample
+        pred = unet(noisy[n:], timesteps[n:], text_class).sample
         prior_loss = denoising_loss(pred, target[n:])
         backward(prior_loss_weight * prior_loss)  # adds onto the instance gradients in .grad
         loss = dreambooth_loss(instance_loss.detach(), prior_loss.detach(), prior_loss_weight)
@@ -106,55 +118,14 @@ def _value(t: torch.Tensor) -> float:
     return float("nan") if t.is_meta else t.item()
 
 
-@torch.no_grad()
-def encode_prompts(tokenizer, text_encoder, prompts, device, cache: dict | None = None):
-    """Prompt strings -> text-encoder hidden states; cached, since the encoder is frozen."""
-    cache = {} if cache is None else cache
-    for p in dict.fromkeys(prompts):
-        if p not in cache:
-            ids = tokenizer(p, padding="max_length", max_length=tokenizer.model_max_length,
-                            truncation=True, return_tensors="pt").input_ids.to(device)
-            cache[p] = text_encoder(ids)[0]
-    return torch.cat([cache[p] for p in prompts])
-
-
-def _check_output_dir(out: Path, overwrite: bool) -> None:
-    if (out / "model_index.json").exists() and not overwrite:
-        raise DreamkitError(f"output_dir={str(out)!r} already holds a trained model; choose a new "
-                            f"output_dir, or pass overwrite=True (--overwrite) to replace it")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write_test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise DreamkitError(f"output_dir={str(out)!r} is not writable ({e.strerror}); choose a "
-                            f"folder you can write to") from None
-
-
-def _prepare_class_images(config, comps, accelerator) -> list:
-    class_dir = Path(config.resolved_class_dir)
-    if accelerator.is_main_process:
-        pipe = build_pipeline(comps)
-        # Move only: casting the UNet to fp16 here would round the weights we then train.
-        # Autocast runs it in fp16 on a GPU all the same.
-        pipe.to(accelerator.device)
-        pipe.set_progress_bar_config(disable=True)
-        with accelerator.autocast():
-                generate_class_images(pipe, config.resolved_class_prompt, class_dir,
-                                  config.num_class_images, seed=config.seed,
-                                  batch_size=config.sample_batch_size,
-                                  num_inference_steps=config.class_inference_steps,
-                                  guidance_scale=config.guidance_scale,
-                                  resolution=config.resolution)
-        del pipe
-    accelerator.wait_for_everyone()
-    return find_images(class_dir, setting="class_dir").images[:config.num_class_images]
-
-
 def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
           overwrite: bool = False, components: Components | None = None) -> TrainResult:
-    """Fine-tune the UNet on the subject's photos; write the model, samples and history."""
+    """Fine-tune the UNet (and optionally the text encoder) on the subject's photos.
+
+    Writes the model, samples, history and checkpoints into config.output_dir. With
+    config.resume='auto' a run that was cut off continues from its newest checkpoint and ends
+    with the same weights as a run that never stopped.
+    """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from diffusers.optimization import get_scheduler
@@ -169,17 +140,20 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
     no_gpu = not torch.cuda.is_available() and not torch.backends.mps.is_available()
     accelerator = Accelerator(gradient_accumulation_steps=config.gradient_accumulation_steps,
                               mixed_precision=config.mixed_precision, cpu=no_gpu)
-    if accelerator.is_main_process:
-        _check_output_dir(out, overwrite)
+    main = accelerator.is_main_process
+    scan = find_images(config.instance_dir, setting="instance_dir")  # before anything is written
+    resume_from = prepare_run_dir(out, overwrite, config.resume, config.max_train_steps,
+                                  report=print if main else (lambda m: None))
+    accelerator.wait_for_everyone()
+    if main:
         config.save(out / "config.json")
     callbacks = list(callbacks) if callbacks is not None else [ProgressBar()]
-    if not accelerator.is_main_process:
+    if not main:
         callbacks = []
     set_seed(config.seed)
     mode, why = choose_step_mode(config)
 
-    scan = find_images(config.instance_dir, setting="instance_dir")
-    if accelerator.is_main_process:
+    if main:
         print(f"instance_dir: {scan.summary()}")
     instance = scan.images
     comps = components or load_components(config.pretrained_model_name_or_path, config.revision,
@@ -190,58 +164,97 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
                                                                        torch.float32)
     freeze(comps.vae, comps.text_encoder)
     comps.vae.to(device, weight_dtype)
-    comps.text_encoder.to(device, weight_dtype)
+    train_te = config.train_text_encoder
+    comps.text_encoder.to(device, torch.float32 if train_te else weight_dtype)
     with_prior = config.with_prior_preservation and config.prior_loss_weight > 0
-    class_images = _prepare_class_images(config, comps, accelerator) \
-        if with_prior else []
+    class_images = prepare_class_images(config, comps, accelerator) if with_prior else []
 
+    captions = photo_captions(instance, config.resolved_instance_prompt, config.identifier,
+                              config.class_noun) if config.use_captions else None
     dataset = DreamBoothDataset(instance, config.resolved_instance_prompt, config.resolution,
-                                class_images, config.resolved_class_prompt, config.center_crop)
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=config.train_batch_size, shuffle=True, collate_fn=collate,
-        generator=torch.Generator().manual_seed(config.seed))
-    unet = comps.unet
+                                class_images, config.resolved_class_prompt, config.center_crop,
+                                captions=captions)
+    if captions and main:
+        own = sum(c != config.resolved_instance_prompt for c in captions)
+        if own:
+            print(f"captions: {own} of {len(captions)} photos have their own (.txt)")
+    sampler = EpochShuffle(len(dataset), config.seed)
+    # The loader gets its own generator: starting an epoch would otherwise draw from the global
+    # RNG, which a resumed run (restarting mid-epoch) would draw from at a different moment.
+    loader = torch.utils.data.DataLoader(dataset, batch_size=config.train_batch_size,
+                                         sampler=sampler, collate_fn=collate,
+                                         generator=torch.Generator().manual_seed(config.seed))
+    unet, te = comps.unet, comps.text_encoder
     unet.requires_grad_(True).train()
     if config.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
-    params = [p for p in unet.parameters() if p.requires_grad]
     lr = config.learning_rate
     if config.scale_lr:
-        lr *= config.train_batch_size * config.gradient_accumulation_steps * accelerator.num_processes
-    optimizer = torch.optim.AdamW(params, lr=lr,
-                                  betas=(config.adam_beta1, config.adam_beta2),
+        lr *= (config.train_batch_size * config.gradient_accumulation_steps
+               * accelerator.num_processes)
+    groups = [{"params": [p for p in unet.parameters() if p.requires_grad], "lr": lr}]
+    if train_te:
+        te.requires_grad_(True).train()
+        groups.append({"params": list(te.parameters()), "lr": config.text_encoder_lr or lr})
+    params = [p for g in groups for p in g["params"]]
+    optimizer = torch.optim.AdamW(groups, lr=lr, betas=(config.adam_beta1, config.adam_beta2),
                                   weight_decay=config.adam_weight_decay, eps=config.adam_epsilon)
     lr_scheduler = get_scheduler(
         config.lr_scheduler, optimizer=optimizer,
         num_warmup_steps=config.lr_warmup_steps * accelerator.num_processes,
         num_training_steps=config.max_train_steps * accelerator.num_processes)
-    unet, optimizer, loader, lr_scheduler = accelerator.prepare(unet, optimizer, loader,
-                                                                lr_scheduler)
+    if train_te:
+        unet, te, optimizer, loader, lr_scheduler = accelerator.prepare(
+            unet, te, optimizer, loader, lr_scheduler)
+        comps.text_encoder = te
+    else:  # DDP refuses a model with nothing to train
+        unet, optimizer, loader, lr_scheduler = accelerator.prepare(unet, optimizer, loader,
+                                                                    lr_scheduler)
+    trained = {"unet": unet, **({"text_encoder": te} if train_te else {})}
+    state = TrainingState(step=0, epoch=0, batch_index=0, history=[])
+    if resume_from is not None:
+        state = load_checkpoint(resume_from, {k: accelerator.unwrap_model(m)
+                                              for k, m in trained.items()},
+                                optimizer, lr_scheduler, accelerator.scaler)
+        if main:
+            print(f"resuming from step {state.step} of {config.max_train_steps} "
+                  f"({resume_from.path})")
+
+    def te_trains(step: int) -> bool:
+        return train_te and (not config.text_encoder_steps or step < config.text_encoder_steps)
 
     for cb in callbacks:
         cb.on_train_start(config, mode, why)
-    history, cache, step, t0 = [], {}, 0, time.time()
+    cache, t0, step = {}, time.time(), state.step
     scale = comps.vae.config.scaling_factor
     n_timesteps = comps.noise_scheduler.config.num_train_timesteps
     while step < config.max_train_steps:
-        for batch in loader:
+        if train_te and not te_trains(step) and te.training:
+            te.requires_grad_(False).eval()  # text_encoder_steps reached: freeze, cache again
+        loader.set_epoch(state.epoch)
+        epoch_batches = accelerator.skip_first_batches(loader, state.batch_index) \
+            if state.batch_index else loader
+        for batch in epoch_batches:
             t_step = time.time()
+            state.batch_index += 1
             with accelerator.accumulate(unet):
                 pixels, prompts = batch["pixel_values"], batch["prompts"]
+                n = len(prompts)
                 if "class_pixel_values" in batch:  # instance rows first, then class rows
                     pixels = torch.cat([pixels, batch["class_pixel_values"]])
                     prompts = prompts + batch["class_prompts"]
                 with torch.no_grad():
                     latents = comps.vae.encode(pixels.to(device, weight_dtype)).latent_dist.sample()
                     latents = latents.float() * scale
-                text = encode_prompts(comps.tokenizer, comps.text_encoder, prompts, device, cache)
+                text = text_states(comps, prompts, n, device, cache, te_trains(step))
                 noise = torch.randn_like(latents)
                 timesteps = torch.randint(0, n_timesteps, (latents.shape[0],), device=device)
                 losses = dreambooth_backward(
-                    unet, comps.noise_scheduler, latents, text.float(), noise, timesteps,
-                    n_instance=len(batch["prompts"]), prior_loss_weight=config.prior_loss_weight,
-                    mode=mode, backward=accelerator.backward,
-                    no_sync=lambda: accelerator.no_sync(unet))
+                    unet, comps.noise_scheduler, latents, text, noise, timesteps, n_instance=n,
+                    prior_loss_weight=config.prior_loss_weight, mode=mode,
+                    backward=accelerator.backward,
+                    no_sync=lambda: _no_sync(accelerator, trained.values()))
+                stop_if_diverged(losses.loss, step + 1, config, out)
                 if accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(params, config.max_grad_norm)
                 optimizer.step()
@@ -249,44 +262,72 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
                 optimizer.zero_grad(set_to_none=True)
             if not accelerator.sync_gradients:
                 continue
-            step += 1
+            step = state.step = step + 1
             info = StepInfo(step, config.max_train_steps, losses.loss, losses.instance_loss,
                             losses.prior_loss, lr_scheduler.get_last_lr()[0],
                             time.time() - t_step, time.time() - t0)
-            history.append(info.as_dict())
+            state.history.append(info.as_dict())
             for cb in callbacks:
                 cb.on_step(info)
-            if config.sample_every and step % config.sample_every == 0 and step < config.max_train_steps:
+            if config.checkpointing_steps and step % config.checkpointing_steps == 0:
+                if main:
+                    ckpt = save_checkpoint(out, {k: accelerator.unwrap_model(m)
+                                                 for k, m in trained.items()},
+                                           optimizer, lr_scheduler, accelerator.scaler, state,
+                                           config.to_json(), config.checkpoints_total_limit)
+                    for cb in callbacks:
+                        cb.on_checkpoint(step, ckpt.path)
+                accelerator.wait_for_everyone()
+            if (config.sample_every and step % config.sample_every == 0
+                    and step < config.max_train_steps):
                 _samples(config, comps, accelerator, unet, step, callbacks)
             if step >= config.max_train_steps:
                 break
+        else:  # the epoch ran to its end
+            state.epoch, state.batch_index = state.epoch + 1, 0
 
     accelerator.wait_for_everyone()
-    trained = accelerator.unwrap_model(unet)
+    unet_out = accelerator.unwrap_model(unet)
+    te_out = accelerator.unwrap_model(te)
     model_dir = None
-    if accelerator.is_main_process:
+    if main:
         _samples(config, comps, accelerator, unet, step, callbacks)
         # The run folder itself becomes a diffusers model folder (as in diffusers' script), so
         # DiffusionPipeline.from_pretrained(output_dir) loads it; our files sit beside.
         model_dir = out
-        build_pipeline(comps, unet=trained).save_pretrained(model_dir)
-        (out / "history.json").write_text(json.dumps(history, indent=1))
-        plot_losses(history, out / "loss.png")
-    result = TrainResult(out, model_dir, mode, history, trained, accelerator.num_processes)
+        build_pipeline(comps, unet=unet_out, text_encoder=te_out).save_pretrained(model_dir)
+        (out / "history.json").write_text(json.dumps(state.history, indent=1))
+        plot_losses(state.history, out / "loss.png")
+    result = TrainResult(out, model_dir, mode, state.history, unet_out, accelerator.num_processes,
+                         te_out if train_te else None)
     for cb in callbacks:
         cb.on_train_end(result)
     accelerator.end_training()
     return result
 
 
+@contextlib.contextmanager
+def _no_sync(accelerator, models):
+    """Keep the first pass's gradients local in every trained model (one all-reduce per step)."""
+    with contextlib.ExitStack() as stack:
+        for m in models:
+            stack.enter_context(accelerator.no_sync(m))
+        yield
+
+
 def _samples(config, comps, accelerator, unet, step, callbacks):
     if not accelerator.is_main_process:
         return
     trained = accelerator.unwrap_model(unet)
+    te = accelerator.unwrap_model(comps.text_encoder)
+    was_training = te.training
     trained.eval()
+    te.eval()
     path = Path(config.output_dir) / "samples" / f"step_{step:05d}.png"
     with accelerator.autocast():
-        images = save_sample_grid(build_pipeline(comps, unet=trained), config, path)
+        images = save_sample_grid(build_pipeline(comps, unet=trained, text_encoder=te), config,
+                                  path)
     trained.train()
+    te.train(was_training)
     for cb in callbacks:
         cb.on_samples(step, images, path)

@@ -146,12 +146,13 @@ def test_subprocess_no_traceback_and_debug_shows_it(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     base = [sys.executable, "-m", "dreamkit", "train", "--instance_dir", str(tmp_path / "none"),
             "--class_noun", "dog", "--pretrained_model_name_or_path", str(tmp_path)]
-    r = subprocess.run(base, capture_output=True, text=True, env=env, timeout=300)
+    r = subprocess.run(base, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
     assert "instance_dir=" in r.stderr and "does not exist" in r.stderr
+    assert not (tmp_path / "dreambooth-out").exists()  # a failed start leaves nothing behind
     r = subprocess.run([sys.executable, "-m", "dreamkit", "--debug"] + base[3:], capture_output=True,
-                       text=True, env=env, timeout=300)
+                       text=True, env=env, timeout=300, cwd=tmp_path)
     assert r.returncode != 0 and "Traceback" in r.stderr
 
 

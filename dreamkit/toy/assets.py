@@ -27,8 +27,12 @@ def subject_photos_dir() -> Path:
     return ASSETS / "subject"
 
 
-def write_subject_photos(folder) -> list[Path]:
-    """Render the subject's photos (deterministic) into `folder`."""
+def write_subject_photos(folder, captions: bool = False) -> list[Path]:
+    """Render the subject's photos (deterministic) into `folder`.
+
+    With `captions`, each photo gets a .txt caption naming its context ("a photo of {token}
+    {class} on the beach"), so fine-tuning can leave the background to the context words.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -37,5 +41,8 @@ def write_subject_photos(folder) -> list[Path]:
         assert ctx in CONTEXTS  # internal table, not user input
         path = folder / f"sks_toy_{name}.png"
         render(subject_scene(seed, context=ctx), seed=seed).save(path)
+        if captions:
+            phrase = CONTEXTS[ctx][0]
+            path.with_suffix(".txt").write_text(f"a photo of {{token}} {{class}} {phrase}\n")
         paths.append(path)
     return paths

@@ -1,0 +1,282 @@
+"""Checkpoints that survive a disconnect, and exact resume.
+
+A free Colab session can end at any second, including in the middle of writing a file. So a
+checkpoint is written into a hidden temporary folder, every file is flushed to disk, a manifest
+listing the files and their sizes is written last, and only then is the folder renamed to
+`checkpoints/step_000123`. A folder without a manifest, or whose files do not match it, is
+incomplete: `find_checkpoints` passes over it with a message and the previous one is used.
+
+A checkpoint holds everything the next step depends on, so a resumed run ends with the same
+weights as one that was never interrupted (bit for bit on CPU; tests/test_checkpoint.py):
+the trained weights (safetensors), the optimizer and learning-rate scheduler, the fp16 gradient
+scaler, the random number generators (torch, CUDA, numpy, python), the step and the position in
+the data, the loss history and the config.
+
+Only tensors, numbers and strings are stored, and they are read back with
+`torch.load(weights_only=True)`, which refuses pickled code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import DreamkitError
+
+__all__ = ["Checkpoint", "TrainingState", "save_checkpoint", "load_checkpoint",
+           "find_checkpoints", "latest_checkpoint", "prune_checkpoints", "rng_state",
+           "restore_rng", "check_free_disk", "prepare_run_dir", "CHECKPOINT_DIR"]
+
+CHECKPOINT_DIR = "checkpoints"
+_MANIFEST = "manifest.json"
+_WEIGHTS = "trained.safetensors"  # keys "unet.<name>" and "text_encoder.<name>"
+
+
+@dataclass
+class TrainingState:
+    """Where the loop stands: the step done, and the next batch of which epoch."""
+    step: int
+    epoch: int
+    batch_index: int
+    history: list
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    step: int
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": _python_state(),
+             "numpy": _numpy_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    version, internal, gauss = state["python"]
+    random.setstate((int(version), tuple(int(x) for x in internal.tolist()), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss),
+                         float(cached)))
+
+
+def _python_state():
+    version, internal, gauss = random.getstate()
+    # As a tensor of int64 (values < 2**32), so weights_only loading accepts it.
+    return version, torch.tensor(internal, dtype=torch.int64), gauss
+
+
+def _numpy_state():
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)
+
+
+def _fsync_write(path: Path, write) -> None:
+    with open(path, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def check_free_disk(folder: Path, needed_bytes: int, what: str = "checkpoint") -> None:
+    """Refuse to start a write that cannot finish (a full Drive leaves half files)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if free < needed_bytes:
+        raise DreamkitError(
+            f"output_dir={str(folder.parent if folder.name == CHECKPOINT_DIR else folder)!r} "
+            f"has {free / 2**30:.2f} GiB free but the {what} needs about "
+            f"{needed_bytes / 2**30:.2f} GiB; free space (on Drive: empty the bin), lower "
+            f"checkpoints_total_limit, or choose another output_dir. Earlier checkpoints are "
+            f"untouched")
+
+
+def save_checkpoint(out: Path, models: dict, optimizer, lr_scheduler, scaler,
+                    state: TrainingState, config_json: str, keep: int = 2) -> Checkpoint:
+    """Write checkpoint `step_<state.step>` atomically, then keep only the newest `keep`."""
+    from safetensors.torch import save as safetensors_bytes
+
+    root = Path(out) / CHECKPOINT_DIR
+    weights = {f"{name}.{k}": v.detach().to("cpu").contiguous()
+               for name, model in models.items() for k, v in model.state_dict().items()}
+    opt_state = optimizer.state_dict()
+    needed = sum(v.numel() * v.element_size() for v in weights.values())
+    needed += sum(t.numel() * t.element_size() for s in opt_state["state"].values()
+                  for t in s.values() if torch.is_tensor(t))
+    check_free_disk(root, int(needed * 1.05) + 2**20)
+
+    name = f"step_{state.step:06d}"
+    tmp = root / f".tmp-{name}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    _fsync_write(tmp / _WEIGHTS, lambda f: f.write(safetensors_bytes(weights)))
+    _fsync_write(tmp / "optimizer.pt", lambda f: torch.save(opt_state, f))
+    extra = {"lr_scheduler": lr_scheduler.state_dict(), "rng": rng_state(),
+             "scaler": scaler.state_dict() if scaler is not None else None}
+    _fsync_write(tmp / "state.pt", lambda f: torch.save(extra, f))
+    meta = {"step": state.step, "epoch": state.epoch, "batch_index": state.batch_index,
+            "history": state.history, "config": json.loads(config_json)}
+    _fsync_write(tmp / "progress.json", lambda f: f.write(json.dumps(meta).encode()))
+    files = {p.name: p.stat().st_size for p in tmp.iterdir()}
+    _fsync_write(tmp / _MANIFEST, lambda f: f.write(json.dumps({"files": files}).encode()))
+    final = root / name
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)  # the moment the checkpoint becomes visible, complete
+    prune_checkpoints(out, keep)
+    return Checkpoint(final, state.step)
+
+
+def _problem(path: Path) -> str | None:
+    """Why a checkpoint folder cannot be used, or None if it is complete."""
+    manifest = path / _MANIFEST
+    if not manifest.is_file():
+        return "no manifest (the write was interrupted)"
+    try:
+        files = json.loads(manifest.read_text())["files"]
+    except (ValueError, KeyError):
+        return "its manifest is damaged"
+    for name, size in files.items():
+        f = path / name
+        if not f.is_file():
+            return f"{name} is missing"
+        if f.stat().st_size != size:
+            return f"{name} has {f.stat().st_size} bytes, the manifest says {size}"
+    return None
+
+
+def find_checkpoints(out, report=print) -> list[Checkpoint]:
+    """Complete checkpoints of a run folder, oldest first; incomplete ones are reported."""
+    root = Path(out) / CHECKPOINT_DIR
+    found = []
+    for path in sorted(root.glob("step_*")) if root.is_dir() else []:
+        try:
+            step = int(path.name.split("_", 1)[1])
+        except ValueError:
+            continue
+        why = _problem(path)
+        if why:
+            report(f"skipping checkpoint {path.name}: {why}")
+            continue
+        found.append(Checkpoint(path, step))
+    return sorted(found, key=lambda c: c.step)
+
+
+def latest_checkpoint(out, report=print) -> Checkpoint | None:
+    found = find_checkpoints(out, report)
+    return found[-1] if found else None
+
+
+def prune_checkpoints(out, keep: int) -> None:
+    """Keep the newest `keep` complete checkpoints; remove older ones and leftover temp folders."""
+    root = Path(out) / CHECKPOINT_DIR
+    for tmp in root.glob(".tmp-step_*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    if keep <= 0:
+        return
+    for old in find_checkpoints(out, report=lambda msg: None)[:-keep]:
+        shutil.rmtree(old.path, ignore_errors=True)
+
+
+def load_checkpoint(ckpt: Checkpoint, models: dict, optimizer, lr_scheduler,
+                    scaler) -> TrainingState:
+    """Put every saved state back; raise DreamkitError if the files do not load."""
+    from safetensors.torch import load_file
+
+    path = ckpt.path
+    try:
+        weights = load_file(str(path / _WEIGHTS))
+        for name, model in models.items():
+            prefix = name + "."
+            part = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+            if not part:
+                raise DreamkitError(f"checkpoint {path} holds no {name} weights; it was made by "
+                                    f"a run with other settings. Start a new output_dir")
+            model.load_state_dict(part)
+        optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
+        extra = torch.load(path / "state.pt", weights_only=True)
+        meta = json.loads((path / "progress.json").read_text())
+    except DreamkitError:
+        raise
+    except Exception as e:  # damaged despite matching sizes: bit rot, a bad copy
+        raise DreamkitError(f"checkpoint {path} cannot be read ({type(e).__name__}: {e}); "
+                            f"delete that folder to resume from the one before") from None
+    lr_scheduler.load_state_dict(extra["lr_scheduler"])
+    if scaler is not None and extra["scaler"] is not None:
+        scaler.load_state_dict(extra["scaler"])
+    restore_rng(extra["rng"])
+    return TrainingState(meta["step"], meta["epoch"], meta["batch_index"], meta["history"])
+
+
+def _finished_step(out: Path) -> int:
+    """The last step of the finished run whose model is in `out` (0 if unknown)."""
+    try:
+        history = json.loads((out / "history.json").read_text())
+        return int(history[-1]["step"]) if history else 0
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def prepare_run_dir(out, overwrite: bool, resume: str, max_steps: int,
+                    report=print) -> Checkpoint | None:
+    """Check the run folder before anything is written; return the checkpoint to resume from.
+
+    Nothing of a previous run is touched unless `overwrite` says so: a finished model or an
+    unfinished run's checkpoints stop a fresh start with a message that says what to do.
+    """
+    out = Path(out)
+    has_model = (out / "model_index.json").exists()
+    ckpt = None
+    if resume in ("auto", "latest"):
+        ckpt = latest_checkpoint(out, report)
+        if ckpt is None:
+            report(f"resume={resume!r}: no complete checkpoint in {out}, starting from step 0")
+    elif resume:
+        path = Path(resume).expanduser()
+        why = _problem(path) if path.is_dir() else "no such folder"
+        if why:
+            raise DreamkitError(f"resume={resume!r} cannot be used: {why}; give a folder such as "
+                                f"{out / CHECKPOINT_DIR / 'step_000250'}, or 'auto'")
+        ckpt = Checkpoint(path, int(json.loads((path / "progress.json").read_text())["step"]))
+    finished = _finished_step(out) if has_model else 0
+    if resume and finished >= max_steps and not overwrite:
+        raise DreamkitError(f"output_dir={str(out)!r} holds a run finished at step {finished}; "
+                            f"raise max_train_steps to train on from its last checkpoint, or "
+                            f"choose a new output_dir")
+    if ckpt is not None:
+        return ckpt
+    unfinished = find_checkpoints(out, report=lambda msg: None)
+    if not overwrite:
+        if has_model:
+            raise DreamkitError(f"output_dir={str(out)!r} already holds a trained model; choose "
+                                f"a new output_dir, or pass overwrite=True (--overwrite) to "
+                                f"replace it")
+        if unfinished:
+            raise DreamkitError(f"output_dir={str(out)!r} holds an unfinished run (checkpoint at "
+                                f"step {unfinished[-1].step}); pass resume='auto' (--resume auto) "
+                                f"to continue it, or overwrite=True to start again")
+    elif (out / CHECKPOINT_DIR).is_dir():
+        shutil.rmtree(out / CHECKPOINT_DIR)  # starting again: old checkpoints would mislead
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise DreamkitError(f"output_dir={str(out)!r} is not writable ({e.strerror}); choose a "
+                            f"folder you can write to") from None
+    return None

@@ -1,0 +1,222 @@
+"""Checkpoints: atomic writes, damaged ones skipped, exact resume (in process and after SIGKILL)."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dreamkit import DreamkitError, FunctionCallback, TrainConfig, train
+from dreamkit.checkpoint import (TrainingState, find_checkpoints, latest_checkpoint,
+                                 load_checkpoint, save_checkpoint)
+
+
+def _config(tiny_model, photos, out, **kw):
+    base = dict(pretrained_model_name_or_path=str(tiny_model), instance_dir=str(photos),
+                class_noun="toy", with_prior_preservation=True, num_class_images=3,
+                sample_batch_size=3, class_inference_steps=2, resolution=32, max_train_steps=8,
+                learning_rate=1e-3, output_dir=str(out), sample_steps=2, num_sample_images=1,
+                checkpointing_steps=3, checkpoints_total_limit=2, lr_scheduler="cosine",
+                train_batch_size=2)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _small_state():
+    model = torch.nn.Linear(4, 3)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5)
+    model(torch.randn(2, 4)).sum().backward()
+    opt.step()
+    sched.step()
+    return model, opt, sched
+
+
+def test_round_trip_restores_weights_optimizer_scheduler_and_rngs(tmp_path):
+    model, opt, sched = _small_state()
+    torch.manual_seed(5), random.seed(5), np.random.seed(5)
+    save_checkpoint(tmp_path, {"unet": model}, opt, sched, None,
+                    TrainingState(3, 1, 2, [{"step": 3}]), '{"seed": 0}')
+    expected = (torch.rand(3), random.random(), np.random.rand())
+    ckpt = latest_checkpoint(tmp_path)
+    assert ckpt.step == 3 and ckpt.path.name == "step_000003"
+
+    other, opt2, sched2 = _small_state()
+    torch.manual_seed(99), random.seed(99), np.random.seed(99)
+    state = load_checkpoint(ckpt, {"unet": other}, opt2, sched2, None)
+    assert (state.step, state.epoch, state.batch_index, state.history) == (3, 1, 2, [{"step": 3}])
+    assert _same(other.state_dict(), model.state_dict())
+    assert _same(opt2.state_dict()["state"][0], opt.state_dict()["state"][0])
+    assert sched2.state_dict() == sched.state_dict()
+    assert (torch.rand(3), random.random(), np.random.rand())[1:] == expected[1:]
+    torch.manual_seed(0)
+
+
+def test_interrupted_write_leaves_the_previous_checkpoint_usable(tmp_path, monkeypatch):
+    model, opt, sched = _small_state()
+    save_checkpoint(tmp_path, {"unet": model}, opt, sched, None, TrainingState(2, 0, 2, []), "{}")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    real_save = torch.save
+
+    def dying_save(obj, f, *a, **k):  # the session ends while state.pt is being written
+        if "rng" in obj:
+            f.write(b"half a file")
+            raise KeyboardInterrupt("disconnected")
+        return real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(torch, "save", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(tmp_path, {"unet": model}, opt, sched, None,
+                        TrainingState(4, 0, 4, []), "{}")
+    monkeypatch.undo()
+    assert (tmp_path / "checkpoints" / ".tmp-step_000004").is_dir()  # the half-written one
+    ckpt = latest_checkpoint(tmp_path)
+    assert ckpt.step == 2
+    fresh, opt2, sched2 = _small_state()
+    load_checkpoint(ckpt, {"unet": fresh}, opt2, sched2, None)
+    assert _same(fresh.state_dict(), before)
+
+
+def test_damaged_checkpoint_is_skipped_with_a_message(tmp_path):
+    model, opt, sched = _small_state()
+    for step in (2, 4):
+        save_checkpoint(tmp_path, {"unet": model}, opt, sched, None,
+                        TrainingState(step, 0, step, []), "{}", keep=0)
+    weights = tmp_path / "checkpoints" / "step_000004" / "trained.safetensors"
+    weights.write_bytes(weights.read_bytes()[:50])  # truncated by a full Drive
+    said = []
+    assert [c.step for c in find_checkpoints(tmp_path, report=said.append)] == [2]
+    assert "step_000004" in said[0] and "trained.safetensors has 50 bytes" in said[0]
+
+
+def test_keeps_only_the_newest_checkpoints(tmp_path):
+    model, opt, sched = _small_state()
+    for step in (1, 2, 3, 4):
+        save_checkpoint(tmp_path, {"unet": model}, opt, sched, None,
+                        TrainingState(step, 0, step, []), "{}", keep=2)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == \
+        ["step_000003", "step_000004"]
+
+
+def test_full_disk_fails_before_writing(tmp_path, monkeypatch):
+    import shutil
+    model, opt, sched = _small_state()
+    save_checkpoint(tmp_path, {"unet": model}, opt, sched, None, TrainingState(1, 0, 1, []), "{}")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10, 10, 1000))
+    with pytest.raises(DreamkitError, match="GiB free but the checkpoint needs.*untouched"):
+        save_checkpoint(tmp_path, {"unet": model}, opt, sched, None,
+                        TrainingState(2, 0, 2, []), "{}")
+    assert [c.step for c in find_checkpoints(tmp_path)] == [1]
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop_at(step):
+    def on_step(info):
+        if info.step == step:
+            raise _Stop
+    return FunctionCallback(on_step=on_step)
+
+
+@pytest.mark.parametrize("extra", [{}, {"train_text_encoder": True, "text_encoder_steps": 4,
+                                        "gradient_accumulation_steps": 2}])
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(extra, tiny_model, photos,
+                                                                tmp_path):
+    whole = train(_config(tiny_model, photos, tmp_path / "whole", **extra), callbacks=[])
+    cfg = _config(tiny_model, photos, tmp_path / "cut", **extra)
+    with pytest.raises(_Stop):
+        train(cfg, callbacks=[_stop_at(5)])  # dies after step 5; newest checkpoint: step 3
+    with pytest.raises(DreamkitError, match="unfinished run .*step 3.*resume='auto'"):
+        train(cfg, callbacks=[])
+    resumed = train(cfg.replace(resume="auto"), callbacks=[])
+    assert _same(resumed.unet.state_dict(), whole.unet.state_dict())
+    if extra:
+        assert _same(resumed.text_encoder.state_dict(), whole.text_encoder.state_dict())
+    assert [h["step"] for h in resumed.history] == list(range(1, 9))
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in whole.history]
+    # A finished run is not trained again by accident.
+    with pytest.raises(DreamkitError, match="finished at step 8; raise max_train_steps"):
+        train(cfg.replace(resume="auto"), callbacks=[])
+
+
+def test_text_encoder_trains_then_freezes(tiny_model, photos, tmp_path):
+    from dreamkit.models import load_components
+    base = load_components(str(tiny_model)).text_encoder.state_dict()
+    snaps = {}
+    cfg = _config(tiny_model, photos, tmp_path / "te", train_text_encoder=True,
+                  text_encoder_steps=3, checkpointing_steps=1, checkpoints_total_limit=0,
+                  step_mode="two_pass", text_encoder_lr=5e-3)
+    result = train(cfg, callbacks=[])
+    for c in find_checkpoints(tmp_path / "te"):
+        from safetensors.torch import load_file
+        w = load_file(str(c.path / "trained.safetensors"))
+        snaps[c.step] = {k[len("text_encoder."):]: v for k, v in w.items()
+                         if k.startswith("text_encoder.")}
+    assert not _same(snaps[1], base) and not _same(snaps[3], snaps[2])
+    assert _same(snaps[8], snaps[3])  # frozen after text_encoder_steps
+    assert _same(result.text_encoder.state_dict(), snaps[8])
+
+
+def test_nan_loss_stops_with_the_cause_and_keeps_the_checkpoint(tiny_model, photos, tmp_path):
+    cfg = _config(tiny_model, photos, tmp_path / "nan", learning_rate=1e30, max_grad_norm=1e30,
+                  adam_epsilon=1e-30, with_prior_preservation=False)
+    with pytest.raises(DreamkitError, match=r"loss became (nan|inf) at step \d+ .*learning_rate"):
+        train(cfg, callbacks=[])
+
+
+def _cli(cfg_path, *extra):
+    return [sys.executable, "-m", "dreamkit", "train", "--config", str(cfg_path), *extra]
+
+
+def test_sigkill_at_random_moments_then_resume_matches(tiny_model, photos, tmp_path):
+    """Kill a real training process at random moments (even mid-checkpoint), resume each time."""
+    steps = 12
+    cfg = _config(tiny_model, photos, tmp_path / "killed", max_train_steps=steps,
+                  checkpointing_steps=1, resume="auto", sample_every=0)
+    cfg_path = cfg.save(tmp_path / "killed.json")
+    ref = cfg.replace(output_dir=str(tmp_path / "reference"), resume="")
+    ref_path = ref.save(tmp_path / "reference.json")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    subprocess.run(_cli(ref_path), env=env, check=True, capture_output=True, timeout=600)
+
+    rng = random.Random(7)
+    ckdir = tmp_path / "killed" / "checkpoints"
+    kills = []
+    for _ in range(3):
+        done = latest_checkpoint(tmp_path / "killed", report=lambda m: None)
+        target = (done.step if done else 0) + rng.randint(1, 3)
+        proc = subprocess.Popen(_cli(cfg_path), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None:
+            if any(p.name >= f"step_{target:06d}" for p in ckdir.glob("step_*")):
+                break
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.3))  # somewhere in the next step or checkpoint write
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills.append(target)
+    r = subprocess.run(_cli(cfg_path), env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "resuming from step" in r.stdout
+    from safetensors.torch import load_file
+    a = load_file(str(tmp_path / "killed" / "unet" / "diffusion_pytorch_model.safetensors"))
+    b = load_file(str(tmp_path / "reference" / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert _same(a, b), f"weights differ after kills at {kills}"
+    history = json.loads((tmp_path / "killed" / "history.json").read_text())
+    assert [h["step"] for h in history] == list(range(1, steps + 1))
