@@ -107,8 +107,6 @@ def check_free_disk(folder: Path, needed_bytes: int, what: str = "checkpoint") -
 def save_checkpoint(out: Path, models: dict, optimizer, lr_scheduler, scaler,
                     state: TrainingState, config_json: str, keep: int = 2) -> Checkpoint:
     """Write checkpoint `step_<state.step>` atomically, then keep only the newest `keep`."""
-    from safetensors.torch import save as safetensors_bytes
-
     root = Path(out) / CHECKPOINT_DIR
     weights = {f"{name}.{k}": v.detach().to("cpu").contiguous()
                for name, model in models.items() for k, v in model.state_dict().items()}
@@ -117,6 +115,21 @@ def save_checkpoint(out: Path, models: dict, optimizer, lr_scheduler, scaler,
     needed += sum(t.numel() * t.element_size() for s in opt_state["state"].values()
                   for t in s.values() if torch.is_tensor(t))
     check_free_disk(root, int(needed * 1.05) + 2**20)
+
+    try:
+        return _write_checkpoint(root, weights, opt_state, lr_scheduler, scaler, state,
+                                 config_json, keep)
+    except OSError as e:  # Drive full (quota), unmounted, or gone: say so plainly
+        raise DreamkitError(
+            f"writing checkpoint step {state.step} into {root} failed ({e.strerror or e}); "
+            f"Drive may be full or disconnected. Earlier checkpoints are intact: free space or "
+            f"remount Drive (dreamkit.env.mount_drive()), then run again with resume='auto'"
+        ) from None
+
+
+def _write_checkpoint(root, weights, opt_state, lr_scheduler, scaler, state, config_json,
+                      keep) -> Checkpoint:
+    from safetensors.torch import save as safetensors_bytes
 
     name = f"step_{state.step:06d}"
     tmp = root / f".tmp-{name}"
@@ -137,7 +150,7 @@ def save_checkpoint(out: Path, models: dict, optimizer, lr_scheduler, scaler,
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)  # the moment the checkpoint becomes visible, complete
-    prune_checkpoints(out, keep)
+    prune_checkpoints(root.parent, keep)
     return Checkpoint(final, state.step)
 
 

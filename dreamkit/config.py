@@ -42,6 +42,9 @@ class TrainConfig:
         "base model: a hub id or a local folder in the diffusers layout (model_index.json)")
     revision: str | None = knob(None, "hub revision (branch, tag or commit) of the base model")
     variant: str | None = knob(None, "weight variant to load, e.g. 'fp16' halves the download")
+    allow_pickle: bool = knob(False, "also load pickled .bin/.ckpt weights; they can run code "
+                                     "when loaded, so only for a source you trust (safetensors "
+                                     "otherwise)")
 
     # --- the subject --------------------------------------------------------------------------
     instance_dir: str = knob("", "folder with 3-20 photos of your subject (searched recursively)",

@@ -20,7 +20,8 @@ from PIL import Image, ImageOps
 from .errors import ImageError
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageScan", "find_images", "open_image", "load_image",
-           "to_tensor", "DreamBoothDataset", "collate", "EpochShuffle"]
+           "to_tensor", "DreamBoothDataset", "collate", "EpochShuffle", "fit_image",
+           "dataset_notes"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 # Photos above this many pixels are refused rather than decoded (decompression-bomb guard).
@@ -112,7 +113,10 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 def load_image(path, resolution: int, center_crop: bool = True) -> Image.Image:
     """An upright RGB photo at `resolution`×`resolution`."""
-    img = open_image(path)
+    return fit_image(open_image(path), resolution, center_crop)
+
+
+def fit_image(img: Image.Image, resolution: int, center_crop: bool = True) -> Image.Image:
     if center_crop:
         scale = resolution / min(img.size)
         size = (max(resolution, round(img.width * scale)), max(resolution, round(img.height * scale)))
@@ -154,11 +158,15 @@ class DreamBoothDataset(torch.utils.data.Dataset):
         self.instance_prompt = instance_prompt
         self.class_prompt = class_prompt
         self.instance_captions = captions or [instance_prompt] * len(instance_images)
+        self.small = []  # (path, size) of photos far below the training resolution
         self.instance = [self._load(p, center_crop) for p in instance_images]
         self.classes = [self._load(p, center_crop) for p in (class_images or [])]
 
     def _load(self, path, center_crop):
-        return _uint8(load_image(path, self.resolution, center_crop))
+        img = open_image(path)
+        if min(img.size) < self.resolution // 2:  # upscaled more than 2x: blurry training data
+            self.small.append((Path(path), img.size))
+        return _uint8(fit_image(img, self.resolution, center_crop))
 
     def __len__(self):
         return max(len(self.instance), len(self.classes))
@@ -203,3 +211,18 @@ class EpochShuffle(torch.utils.data.Sampler):
 
     def __len__(self):
         return self.n
+
+
+def dataset_notes(dataset: DreamBoothDataset, default_prompt: str, resolution: int) -> list[str]:
+    """Lines worth telling the user before training: small photos, own captions."""
+    notes = []
+    if dataset.small:
+        names = ", ".join(f"{p.name} ({w}×{h})" for p, (w, h) in dataset.small[:3])
+        notes.append(f"warning: {len(dataset.small)} photo(s) are less than half of resolution="
+                     f"{resolution} and will be upscaled (blurry results): {names}; use larger "
+                     f"photos or a lower resolution")
+    own = sum(c != default_prompt for c in dataset.instance_captions)
+    if own:
+        notes.append(f"captions: {own} of {len(dataset.instance_captions)} photos have their "
+                     f"own (.txt)")
+    return notes

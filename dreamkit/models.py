@@ -9,6 +9,7 @@ the text encoder) and keeps the rest frozen.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,8 @@ class Components:
     source: str = ""
 
 
-def check_model_source(name_or_path: str, setting: str = "pretrained_model_name_or_path") -> None:
+def check_model_source(name_or_path: str, setting: str = "pretrained_model_name_or_path",
+                       allow_pickle: bool = False) -> None:
     """Fail early, with the fix, when a local path is not a diffusers Stable Diffusion folder."""
     path = Path(name_or_path).expanduser()
     looks_local = path.exists() or name_or_path.startswith((".", "/", "~")) \
@@ -51,32 +53,57 @@ def check_model_source(name_or_path: str, setting: str = "pretrained_model_name_
         raise ModelError(f"{setting}={name_or_path!r} is not a diffusers model folder: it has no "
                          f"model_index.json{hint}; give the folder that holds model_index.json, "
                          f"unet/, vae/, text_encoder/, tokenizer/ and scheduler/")
+    try:
+        kind = json.loads((path / "model_index.json").read_text()).get("_class_name", "")
+    except (ValueError, OSError, AttributeError):
+        raise ModelError(f"{setting}={name_or_path!r}: model_index.json is not valid JSON; "
+                         f"restore it from the model's source") from None
+    if "XL" in kind or "Flux" in kind or "StableDiffusion3" in kind:
+        raise ModelError(f"{setting}={name_or_path!r} is a {kind} model; this trainer handles "
+                         f"Stable Diffusion 1.x/2.x (StableDiffusionPipeline) folders")
     missing = [p for p in PARTS if not (path / p).is_dir()]
     if missing:
         raise ModelError(f"{setting}={name_or_path!r} lacks {', '.join(missing)}/; this needs a "
                          f"Stable Diffusion 1.x/2.x folder with {', '.join(PARTS)}")
+    if not allow_pickle:
+        pickled = [p for p in ("text_encoder", "vae", "unet")
+                   if not any((path / p).glob("*.safetensors"))
+                   and any(f.suffix in (".bin", ".ckpt", ".pt") for f in (path / p).iterdir())]
+        if pickled:
+            raise ModelError(f"{setting}={name_or_path!r}: {', '.join(pickled)}/ hold(s) only "
+                             f"pickled weights (.bin), which can run code when loaded; convert "
+                             f"them to safetensors, or set allow_pickle=True if you trust where "
+                             f"the model came from")
 
 
 def load_components(name_or_path: str, revision: str | None = None,
-                    variant: str | None = None) -> Components:
-    """Load tokenizer, text encoder, VAE, UNet and noise scheduler (fp32, on the CPU)."""
+                    variant: str | None = None, allow_pickle: bool = False) -> Components:
+    """Load tokenizer, text encoder, VAE, UNet and noise scheduler (fp32, on the CPU).
+
+    Weights load from safetensors only unless `allow_pickle` (pickled .bin files can run code).
+    """
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    check_model_source(name_or_path)
+    check_model_source(name_or_path, allow_pickle=allow_pickle)
+    if allow_pickle:
+        print("warning: allow_pickle=True: pickled weight files may be loaded; only do this "
+              "for models whose source you trust")
     quiet_loading()
     kw = dict(revision=revision)
+    safe = dict(use_safetensors=None if allow_pickle else True)  # None: prefer, fall back
     # Trained weights must be fp32 (fp16 ones cannot take an optimizer step); frozen parts are
     # cast later to the device's dtype.
     f32 = torch.float32
     try:
         tokenizer = CLIPTokenizer.from_pretrained(name_or_path, subfolder="tokenizer", **kw)
         text_encoder = CLIPTextModel.from_pretrained(name_or_path, subfolder="text_encoder",
-                                                     variant=variant, dtype=f32, **kw)
+                                                     variant=variant, dtype=f32, **safe, **kw)
         vae = AutoencoderKL.from_pretrained(name_or_path, subfolder="vae", variant=variant,
-                                            torch_dtype=f32, **kw)
+                                            torch_dtype=f32, **safe, **kw)
         unet = UNet2DConditionModel.from_pretrained(name_or_path, subfolder="unet",
-                                                    variant=variant, torch_dtype=f32, **kw)
+                                                    variant=variant, torch_dtype=f32, **safe,
+                                                    **kw)
         # DDPM's noising rule is what training uses, whatever sampler the model ships with.
         noise_scheduler = DDPMScheduler.from_pretrained(name_or_path, subfolder="scheduler", **kw)
     except (OSError, ValueError, EnvironmentError) as e:
@@ -131,7 +158,8 @@ def load_pipeline(name_or_path: str, device=None, dtype=None, revision=None, var
     quiet_loading()
     try:
         pipe = DiffusionPipeline.from_pretrained(name_or_path, torch_dtype=dtype, revision=revision,
-                                                 variant=variant, safety_checker=None)
+                                                 variant=variant, safety_checker=None,
+                                                 use_safetensors=True)
     except (OSError, ValueError) as e:
         raise ModelError(f"model={name_or_path!r} could not be loaded: "
                          f"{str(e).splitlines()[0]}") from None

@@ -6,13 +6,14 @@ fine-tuned one give a fair before/after comparison: only the weights differ.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
 
 from .viewer import image_grid
 
-__all__ = ["generate", "sample_rows", "save_sample_grid", "save_images"]
+__all__ = ["generate", "sample_rows", "save_sample_grid", "save_images", "safe_filename"]
 
 
 def _pipe(model, device=None):
@@ -56,8 +57,19 @@ def save_sample_grid(pipe, config, path) -> list:
     return images
 
 
-def save_images(images, folder, prompt: str, seed: int, prefix: str = "image", **settings) -> list:
-    """Save PNGs with the prompt, seed and settings in their text metadata."""
+def safe_filename(text: str, limit: int = 60) -> str:
+    """A file-name stem from free text (a prompt): letters, digits, '-' and '_' only, so no
+    '../' or '/' can lead outside the folder; 'image' if nothing is left."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_-")[:limit]
+    return stem or "image"
+
+
+def save_images(images, folder, prompt: str, seed: int, prefix: str | None = None,
+                **settings) -> list:
+    """Save PNGs with the prompt, seed and settings in their text metadata.
+
+    Files are named after `prefix` (default: the prompt), made safe by `safe_filename`.
+    """
     from PIL.PngImagePlugin import PngInfo
 
     folder = Path(folder)
@@ -69,7 +81,7 @@ def save_images(images, folder, prompt: str, seed: int, prefix: str = "image", *
         meta.add_text("seed", str(seed + k))
         for key, value in settings.items():
             meta.add_text(key, str(value))
-        path = folder / f"{prefix}_{k:03d}.png"
+        path = folder / f"{safe_filename(prefix or prompt)}_{seed + k:06d}.png"
         img.save(path, pnginfo=meta)
         paths.append(path)
     return paths

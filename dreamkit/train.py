@@ -26,7 +26,7 @@ import torch
 from .callbacks import Callback, ProgressBar, StepInfo
 from .config import TrainConfig
 from .checkpoint import TrainingState, load_checkpoint, prepare_run_dir, save_checkpoint
-from .data import DreamBoothDataset, EpochShuffle, collate, find_images
+from .data import DreamBoothDataset, EpochShuffle, collate, dataset_notes, find_images
 from .errors import DreamkitError
 from .loss import denoising_loss, diffusion_target, dreambooth_loss, stop_if_diverged
 from .models import (Components, build_pipeline, encode_prompts, freeze, load_components,
@@ -157,7 +157,7 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
         print(f"instance_dir: {scan.summary()}")
     instance = scan.images
     comps = components or load_components(config.pretrained_model_name_or_path, config.revision,
-                                          config.variant)
+                                          config.variant, config.allow_pickle)
     device = accelerator.device
     # Frozen parts run in the mixed-precision dtype to save memory; trained weights stay fp32.
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(config.mixed_precision,
@@ -174,10 +174,9 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
     dataset = DreamBoothDataset(instance, config.resolved_instance_prompt, config.resolution,
                                 class_images, config.resolved_class_prompt, config.center_crop,
                                 captions=captions)
-    if captions and main:
-        own = sum(c != config.resolved_instance_prompt for c in captions)
-        if own:
-            print(f"captions: {own} of {len(captions)} photos have their own (.txt)")
+    if main:
+        for line in dataset_notes(dataset, config.resolved_instance_prompt, config.resolution):
+            print(line)
     sampler = EpochShuffle(len(dataset), config.seed)
     # The loader gets its own generator: starting an epoch would otherwise draw from the global
     # RNG, which a resumed run (restarting mid-epoch) would draw from at a different moment.

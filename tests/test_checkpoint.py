@@ -122,6 +122,24 @@ def test_full_disk_fails_before_writing(tmp_path, monkeypatch):
     assert [c.step for c in find_checkpoints(tmp_path)] == [1]
 
 
+def test_drive_errors_are_reported_plainly(tmp_path, monkeypatch):
+    import errno
+    model, opt, sched = _small_state()
+    save_checkpoint(tmp_path, {"unet": model}, opt, sched, None, TrainingState(1, 0, 1, []), "{}")
+    real_save = torch.save
+
+    def quota(obj, f, *a, **k):
+        raise OSError(errno.EDQUOT, "Disk quota exceeded")
+
+    monkeypatch.setattr(torch, "save", quota)
+    with pytest.raises(DreamkitError, match="step 2 .*Disk quota exceeded.*Earlier checkpoints "
+                                            "are intact.*resume='auto'"):
+        save_checkpoint(tmp_path, {"unet": model}, opt, sched, None,
+                        TrainingState(2, 0, 2, []), "{}")
+    monkeypatch.setattr(torch, "save", real_save)
+    assert [c.step for c in find_checkpoints(tmp_path)] == [1]
+
+
 class _Stop(Exception):
     pass
 

@@ -128,10 +128,14 @@ def test_class_images_and_generate_commands(tiny_model, tmp_path):
     assert main(["generate", str(tiny_model), "--prompt", "a photo of toy", "--num_images", "2",
                  "--steps", "2", "--height", "32", "--width", "32", "--seed", "7",
                  "--out", str(out)]) == 0
-    img = Image.open(out / "image_001.png")
+    img = Image.open(out / "a_photo_of_toy_000008.png")
     assert img.size == (32, 32)
     assert img.text["prompt"] == "a photo of toy" and img.text["seed"] == "8"
     assert Image.open(out / "grid.png").size == (66, 32)
+    # A prompt cannot steer files out of --out.
+    main(["generate", str(tiny_model), "--prompt", "../../escape/me", "--num_images", "1",
+          "--steps", "1", "--height", "32", "--width", "32", "--out", str(out)])
+    assert (out / "escape_me_000000.png").exists() and not (tmp_path / "escape").exists()
 
 
 def test_help_explains_every_flag():

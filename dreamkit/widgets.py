@@ -1,0 +1,101 @@
+"""Notebook controls bound to TrainConfig, with messages next to the controls.
+
+`ConfigPanel(config)` shows one control per chosen setting (its `why` as the tooltip). Each
+change is checked at once by TrainConfig's own validation; a bad value shows the same one-line
+message the CLI prints, under the control that caused it, and the panel keeps the last good
+config. `panel.run(fn)` is the button that starts a step: any DreamkitError from it is shown
+in the panel, not as a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+
+from .config import TrainConfig, knob_help
+from .errors import ConfigError, DreamkitError
+
+__all__ = ["ConfigPanel", "DEFAULT_FIELDS"]
+
+DEFAULT_FIELDS = ("identifier", "class_noun", "instance_prompt", "class_prompt",
+                  "max_train_steps", "prior_loss_weight", "num_class_images", "learning_rate",
+                  "resolution", "step_mode")
+
+
+class ConfigPanel:
+    """Controls for some TrainConfig fields; `.config` is always a valid TrainConfig."""
+
+    def __init__(self, config: TrainConfig | None = None, fields=DEFAULT_FIELDS):
+        import ipywidgets as w
+
+        self.config = config or TrainConfig()
+        self.controls, self.messages = {}, {}
+        meta = {f.name: f for f in dataclasses.fields(TrainConfig)}
+        rows = []
+        for name in fields:
+            value = getattr(self.config, name)
+            common = dict(value=value, description=name, tooltip=knob_help(name),
+                          style={"description_width": "160px"},
+                          layout=w.Layout(width="520px"))
+            if "choices" in meta[name].metadata:
+                ctl = w.Dropdown(options=list(meta[name].metadata["choices"]), **common)
+            elif isinstance(value, bool):
+                ctl = w.Checkbox(**common)
+            elif isinstance(value, int):
+                ctl = w.IntText(**common)
+            elif isinstance(value, float):
+                ctl = w.FloatText(**common)
+            else:
+                ctl = w.Text(**common)
+            msg = w.HTML("")
+            ctl.observe(lambda change, n=name: self._changed(n, change["new"]), names="value")
+            self.controls[name], self.messages[name] = ctl, msg
+            rows.append(w.VBox([ctl, msg]))
+        self.output = w.HTML("")
+        self.button = w.Button(description="Run", button_style="primary")
+        self.widget = w.VBox(rows + [self.button, self.output])
+
+    def _changed(self, name: str, value) -> None:
+        for msg in self.messages.values():
+            msg.value = ""
+        changes = {name: value}
+        if name == "prior_loss_weight":
+            # 0 turns prior preservation off, anything above turns it on (the widget's promise)
+            changes["with_prior_preservation"] = isinstance(value, (int, float)) and value > 0
+        try:
+            self.config = self.config.replace(**changes)
+        except ConfigError as e:
+            shown = e.field if e.field in self.messages else name
+            self.messages[shown].value = _red(str(e))
+
+    def set(self, name: str, value) -> None:
+        """Change a control as a user would (tests and scripts)."""
+        self.controls[name].value = value
+
+    def message(self, name: str) -> str:
+        """The text shown under a control ('' when the value is fine)."""
+        return html.unescape(_strip_tags(self.messages[name].value))
+
+    def run(self, fn):
+        """Make the button call fn(config); errors appear in the panel, not as tracebacks."""
+        def click(_=None):
+            self.output.value = ""
+            try:
+                fn(self.config)
+            except DreamkitError as e:
+                self.output.value = _red(str(e))
+        self.button.on_click(click)
+        return click
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)
+
+
+def _red(text: str) -> str:
+    return f"<span style='color:#b00020'>{html.escape(text)}</span>"
+
+
+def _strip_tags(text: str) -> str:
+    import re
+    return re.sub(r"<[^>]+>", "", text)
