@@ -32,7 +32,8 @@ from .errors import DreamkitError
 
 __all__ = ["Checkpoint", "TrainingState", "save_checkpoint", "load_checkpoint",
            "find_checkpoints", "latest_checkpoint", "prune_checkpoints", "rng_state",
-           "restore_rng", "check_free_disk", "prepare_run_dir", "CHECKPOINT_DIR"]
+           "restore_rng", "check_free_disk", "prepare_run_dir", "resume_point",
+           "CHECKPOINT_DIR"]
 
 CHECKPOINT_DIR = "checkpoints"
 _MANIFEST = "manifest.json"
@@ -253,6 +254,20 @@ def prepare_run_dir(out, overwrite: bool, resume: str, max_steps: int,
     """
     out = Path(out)
     has_model = (out / "model_index.json").exists()
+    ckpt = resume_point(out, resume, report)
+    finished = _finished_step(out) if has_model else 0
+    if resume and finished >= max_steps and not overwrite:
+        raise DreamkitError(f"output_dir={str(out)!r} holds a run finished at step {finished}; "
+                            f"raise max_train_steps to train on from its last checkpoint, or "
+                            f"choose a new output_dir")
+    if ckpt is not None:
+        return ckpt
+    return _fresh_start(out, overwrite, has_model)
+
+
+def resume_point(out, resume: str, report=print) -> Checkpoint | None:
+    """The checkpoint `resume` ('auto', 'latest', a folder or '') points at, if any."""
+    out = Path(out)
     ckpt = None
     if resume in ("auto", "latest"):
         ckpt = latest_checkpoint(out, report)
@@ -265,13 +280,10 @@ def prepare_run_dir(out, overwrite: bool, resume: str, max_steps: int,
             raise DreamkitError(f"resume={resume!r} cannot be used: {why}; give a folder such as "
                                 f"{out / CHECKPOINT_DIR / 'step_000250'}, or 'auto'")
         ckpt = Checkpoint(path, int(json.loads((path / "progress.json").read_text())["step"]))
-    finished = _finished_step(out) if has_model else 0
-    if resume and finished >= max_steps and not overwrite:
-        raise DreamkitError(f"output_dir={str(out)!r} holds a run finished at step {finished}; "
-                            f"raise max_train_steps to train on from its last checkpoint, or "
-                            f"choose a new output_dir")
-    if ckpt is not None:
-        return ckpt
+    return ckpt
+
+
+def _fresh_start(out: Path, overwrite: bool, has_model: bool) -> None:
     unfinished = find_checkpoints(out, report=lambda msg: None)
     if not overwrite:
         if has_model:

@@ -25,7 +25,8 @@ import torch
 
 from .callbacks import Callback, ProgressBar, StepInfo
 from .config import TrainConfig
-from .checkpoint import TrainingState, load_checkpoint, prepare_run_dir, save_checkpoint
+from .checkpoint import (TrainingState, load_checkpoint, prepare_run_dir, resume_point,
+                         save_checkpoint)
 from .data import DreamBoothDataset, EpochShuffle, collate, dataset_notes, find_images
 from .errors import DreamkitError
 from .loss import denoising_loss, diffusion_target, dreambooth_loss, stop_if_diverged
@@ -142,9 +143,13 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
                               mixed_precision=config.mixed_precision, cpu=no_gpu)
     main = accelerator.is_main_process
     scan = find_images(config.instance_dir, setting="instance_dir")  # before anything is written
-    resume_from = prepare_run_dir(out, overwrite, config.resume, config.max_train_steps,
-                                  report=print if main else (lambda m: None))
+    # The main process alone checks and prepares the folder (two would race on it); the others
+    # then look up the same checkpoint.
+    resume_from = prepare_run_dir(out, overwrite, config.resume, config.max_train_steps) \
+        if main else None
     accelerator.wait_for_everyone()
+    if not main:
+        resume_from = resume_point(out, config.resume, report=lambda m: None)
     if main:
         config.save(out / "config.json")
     callbacks = list(callbacks) if callbacks is not None else [ProgressBar()]
