@@ -37,7 +37,7 @@ def _photo(path, mode="RGB", size=(48, 48), **save):
     img.save(path, **save)
 
 
-def _fake_model(tmp, change):
+def _fake_model(change):
     """A copy of the tiny model's folder, changed."""
     def make(ctx):
         dst = ctx["tmp"] / "model-copy"
@@ -85,7 +85,6 @@ def _config_file(text):
     def make(ctx):
         p = ctx["tmp"] / "cfg.json"
         p.write_text(text)
-        ctx["args"][:0] = []
         ctx["extra"] += ["--config", str(p)]
     return make
 
@@ -154,13 +153,13 @@ CASES = {
                           "could not be loaded", "HF_HUB_OFFLINE"]),
     "model-path-missing": (_set("--pretrained_model_name_or_path", "./models/none"),
                            ["pretrained_model_name_or_path='./models/none'", "is not a folder"]),
-    "model-missing-a-component": (_fake_model(None, lambda d: shutil.rmtree(d / "vae")),
+    "model-missing-a-component": (_fake_model(lambda d: shutil.rmtree(d / "vae")),
                                   ["lacks vae/"]),
-    "sdxl-model": (_fake_model(None, _sdxl), ["StableDiffusionXLPipeline", "1.x/2.x"]),
-    "single-file-checkpoint": (_fake_model(None, lambda d: (
+    "sdxl-model": (_fake_model(_sdxl), ["StableDiffusionXLPipeline", "1.x/2.x"]),
+    "single-file-checkpoint": (_fake_model(lambda d: (
         (d / "model_index.json").unlink(), (d / "model.safetensors").write_bytes(b"x"))),
         ["no model_index.json", "must be converted first"]),
-    "pickled-weights": (_fake_model(None, _pickled), ["pickled weights", "allow_pickle=True"]),
+    "pickled-weights": (_fake_model(_pickled), ["pickled weights", "allow_pickle=True"]),
     "identifier-empty": (_set("--identifier", ""), ["identifier=''", "one rare word"]),
     "identifier-with-space": (_set("--identifier", "my dog"), ["identifier='my dog'",
                                                                "without spaces"]),

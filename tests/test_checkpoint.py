@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -58,7 +59,8 @@ def test_round_trip_restores_weights_optimizer_scheduler_and_rngs(tmp_path):
     assert _same(other.state_dict(), model.state_dict())
     assert _same(opt2.state_dict()["state"][0], opt.state_dict()["state"][0])
     assert sched2.state_dict() == sched.state_dict()
-    assert (torch.rand(3), random.random(), np.random.rand())[1:] == expected[1:]
+    again = (torch.rand(3), random.random(), np.random.rand())
+    assert torch.equal(again[0], expected[0]) and again[1:] == expected[1:]
     torch.manual_seed(0)
 
 
@@ -191,9 +193,14 @@ def test_text_encoder_trains_then_freezes(tiny_model, photos, tmp_path):
 
 def test_nan_loss_stops_with_the_cause_and_keeps_the_checkpoint(tiny_model, photos, tmp_path):
     cfg = _config(tiny_model, photos, tmp_path / "nan", learning_rate=1e30, max_grad_norm=1e30,
-                  adam_epsilon=1e-30, with_prior_preservation=False)
-    with pytest.raises(DreamkitError, match=r"loss became (nan|inf) at step \d+ .*learning_rate"):
+                  adam_epsilon=1e-30, with_prior_preservation=False, checkpointing_steps=1)
+    with pytest.raises(DreamkitError, match=r"loss became (nan|inf) at step (\d+) .*learning_rate"
+                                            r".*last good checkpoint \(step \d+\) is kept") as e:
         train(cfg, callbacks=[])
+    failed = int(re.search(r"at step (\d+)", str(e.value)).group(1))
+    kept = find_checkpoints(tmp_path / "nan")
+    assert kept and kept[-1].step == failed - 1  # nothing was saved after the bad step
+    assert not (tmp_path / "nan" / "model_index.json").exists()
 
 
 def _cli(cfg_path, *extra):
