@@ -1,5 +1,6 @@
 """`dreamkit ...` commands, one per notebook step.
 
+    dreamkit check-data photos/                                        # step 1: check photos
     dreamkit class-images --instance_dir photos --class_noun dog ...   # step 2: class images
     dreamkit train --instance_dir photos --class_noun dog ...          # step 3: fine-tune
     dreamkit generate RUN_DIR --prompt "a photo of sks dog"      # step 4: use it
@@ -32,6 +33,24 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def _json_list(text: str) -> list:
+    """A JSON list given inline or as the path of a .json file."""
+    import json
+    from pathlib import Path
+
+    source = Path(text).expanduser()
+    try:
+        data = json.loads(source.read_text() if source.is_file() else text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise argparse.ArgumentTypeError(f"not a JSON list nor a readable .json file: {e}")
+    except OSError as e:  # a path that looked like a file
+        raise argparse.ArgumentTypeError(str(e))
+    if not isinstance(data, list):
+        raise argparse.ArgumentTypeError("must be a JSON list of objects, e.g. "
+                                         "[{\"instance_dir\": \"photos/rex\", ...}]")
+    return data
+
+
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="a saved config.json; flags given here override its values")
     g = p.add_argument_group("training settings (TrainConfig)")
@@ -44,6 +63,8 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         if isinstance(default, bool):
             # `--flag` alone means true (as in diffusers' scripts); `--flag false` also works.
             kw.update(type=_bool, nargs="?", const=True, metavar="true|false")
+        elif f.metadata.get("cli") == "json":
+            kw.update(type=_json_list, metavar="JSON|FILE")
         elif isinstance(default, list):
             kw.update(nargs="*", metavar="PROMPT")
         elif isinstance(default, (int, float)):
@@ -82,12 +103,14 @@ def _cmd_class_images(args) -> int:
     pipe = load_pipeline(cfg.pretrained_model_name_or_path, device=dev,
                          dtype=torch.float16 if dev == "cuda" else None,
                          revision=cfg.revision, variant=cfg.variant)
-    paths = generate_class_images(pipe, cfg.resolved_class_prompt, cfg.resolved_class_dir,
-                                  cfg.num_class_images, seed=cfg.seed,
-                                  batch_size=cfg.sample_batch_size,
-                                  num_inference_steps=cfg.class_inference_steps,
-                                  guidance_scale=cfg.guidance_scale, resolution=cfg.resolution)
-    print(f"{len(paths)} class images of {cfg.resolved_class_prompt!r} in {cfg.resolved_class_dir}")
+    from .concepts import class_jobs
+    for class_dir, prompt, num in class_jobs(cfg.resolved_concepts, True):
+        paths = generate_class_images(pipe, prompt, class_dir, num, seed=cfg.seed,
+                                      batch_size=cfg.sample_batch_size,
+                                      num_inference_steps=cfg.class_inference_steps,
+                                      guidance_scale=cfg.guidance_scale,
+                                      resolution=cfg.resolution)
+        print(f"{len(paths)} class images of {prompt!r} in {class_dir}")
     return 0
 
 
@@ -107,6 +130,32 @@ def _cmd_generate(args) -> int:
     image_grid(images).save(f"{args.out}/grid.png")
     print(f"{len(paths)} image(s) and grid.png written to {args.out}")
     return 0
+
+
+def _cmd_check_data(args) -> int:
+    from .doctor import check_photos, fix_photos
+
+    report = check_photos(args.folder, resolution=args.resolution,
+                          center_crop=not args.no_center_crop)
+    print(report.text())
+    if args.grid:
+        report.grid(args.grid)
+        print(f"thumbnails with their flags: {args.grid}")
+    if args.fix:
+        written = fix_photos(report, args.fix)
+        print(f"{len(written)} upright RGB copies (duplicates and unreadable files left out) "
+              f"in {args.fix}")
+    return 0 if report.ok else 1
+
+
+def _cmd_check_token(args) -> int:
+    from .models import load_tokenizer
+    from .tokens import check_identifier
+
+    check = check_identifier(load_tokenizer(args.model), args.identifier, args.class_noun,
+                             n_suggestions=args.suggest)
+    print(check.text())
+    return 0 if check.ok else 1
 
 
 def _cmd_demo(args) -> int:
@@ -167,6 +216,26 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--width", type=int, default=None, help="pixels (default: the model's size)")
     g.add_argument("--out", default="generated", help="folder for the PNGs (default generated/)")
     g.set_defaults(func=_cmd_generate)
+
+    k = sub.add_parser("check-data", help="check your photos before training (blur, size, "
+                       "duplicates, rotation, crop, ...); exit code 1 when there are problems")
+    k.add_argument("folder", help="the folder of photos (instance_dir)")
+    k.add_argument("--resolution", type=int, default=512, help="training resolution (512)")
+    k.add_argument("--no_center_crop", action="store_true",
+                   help="you train with center_crop=False (then the aspect ratio is not checked)")
+    k.add_argument("--grid", default=None, help="write a thumbnail grid with the flags here (PNG)")
+    k.add_argument("--fix", default=None, metavar="OUT_DIR",
+                   help="write upright, flattened copies of the usable photos into OUT_DIR")
+    k.set_defaults(func=_cmd_check_data)
+
+    tk = sub.add_parser("check-token", help="is the identifier one rare token for the model? "
+                        "suggests rare ones; exit code 1 when it is not")
+    tk.add_argument("identifier", help="the rare word that will name your subject, e.g. sks")
+    tk.add_argument("--model", default=TrainConfig.pretrained_model_name_or_path,
+                    help="the base model (hub id or folder) whose tokenizer decides")
+    tk.add_argument("--class_noun", default="", help="your class noun (dog, person, ...)")
+    tk.add_argument("--suggest", type=int, default=5, help="how many alternatives (5)")
+    tk.set_defaults(func=_cmd_check_token)
 
     d = sub.add_parser("demo", help="the whole DreamBooth run on a small offline model, on CPU")
     d.add_argument("--out", default="demo-output", help="output folder (default demo-output/)")

@@ -59,6 +59,13 @@ class TrainConfig:
                                     "may use {token} and {class}); saying what else is in the "
                                     "photo keeps it out of the identifier")
 
+    concepts: list = knob([], "several subjects in one run: a list of {instance_dir, "
+                              "identifier, class_noun, instance_prompt, class_prompt, "
+                              "class_dir, num_class_images}; keys left out come from the "
+                              "settings above (a JSON file or text on the command line); "
+                              "empty = the one subject above", aliases=("concepts_list",),
+                      cli="json")
+
     # --- prior preservation (DreamBooth §3.3) ---------------------------------------------------
     with_prior_preservation: bool = knob(False, "also train on class images the frozen model "
                                                 "made, so 'a dog' does not turn into your dog "
@@ -158,10 +165,20 @@ class TrainConfig:
         return self.class_dir or str(Path(self.output_dir) / "class_images")
 
     @property
+    def resolved_concepts(self) -> list:
+        """Every subject of the run as a complete Concept (concepts.py); one when `concepts`
+        is empty."""
+        from .concepts import resolve_concepts
+        return resolve_concepts(self)
+
+    @property
     def resolved_sample_prompts(self) -> list[str]:
         if self.sample_prompts:
             return list(self.sample_prompts)
-        return [self.resolved_instance_prompt, self.resolved_instance_prompt + " on the beach"]
+        out = []
+        for c in self.resolved_concepts:
+            out += [c.instance_prompt, c.instance_prompt + " on the beach"]
+        return out
 
     # --- validation ---------------------------------------------------------------------------
     def validate(self) -> None:
@@ -213,7 +230,9 @@ class TrainConfig:
         need(isinstance(self.sample_prompts, list)
              and all(isinstance(p, str) and p.strip() for p in self.sample_prompts),
              "sample_prompts", "give a list of non-empty prompts (or an empty list)")
-        if self.with_prior_preservation:
+        if self.concepts:
+            self.resolved_concepts  # each concept's keys and types, named by index
+        if self.with_prior_preservation and not self.concepts:
             need(self.num_class_images > 0, "num_class_images",
                  "prior preservation needs class images: use 100-200, or turn "
                  "with_prior_preservation off")
@@ -225,6 +244,18 @@ class TrainConfig:
         default) can exist before the photos and the class are known.
         """
         self.validate()
+        if self.concepts:
+            from .concepts import class_jobs
+            concepts = self.resolved_concepts
+            for i, c in enumerate(concepts):
+                if not c.instance_dir.strip():
+                    raise ConfigError(f"concepts[{i}].instance_dir", c.instance_dir,
+                                      "give the folder with this subject's photos")
+            for d, prompt, num in class_jobs(concepts, self.with_prior_preservation):
+                if num <= 0:
+                    raise ConfigError("num_class_images", num, f"prior preservation needs "
+                                      f"class images of {prompt!r}: use 100-200")
+            return
         if not str(self.instance_dir).strip():
             raise ConfigError("instance_dir", self.instance_dir,
                               "give the folder with 3-20 photos of your subject")

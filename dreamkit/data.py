@@ -144,20 +144,28 @@ class DreamBoothDataset(torch.utils.data.Dataset):
 
     All photos are decoded once at construction, so a broken file is reported before training
     starts, not an hour in. They are kept as uint8 (0.8 MB per 512 px image).
-    Item i pairs instance photo i % n_instance with class image i % n_class, so every instance
-    photo is seen once per epoch and class images cycle.
+    Item i pairs instance photo i % n_instance with class image i % n_class (of that photo's
+    own concept when there are several subjects), so every instance photo is seen once per
+    epoch and class images cycle.
     """
 
-    def __init__(self, instance_images, instance_prompt: str, resolution: int,
-                 class_images=None, class_prompt: str | None = None, center_crop: bool = True,
-                 captions: list | None = None):
+    def __init__(self, instance_images, instance_prompt, resolution: int,
+                 class_images=None, class_prompt=None, center_crop: bool = True,
+                 captions: list | None = None, class_pools: list | None = None):
+        """`instance_prompt` and `class_prompt` are one prompt, or one per image (several
+        subjects). `class_pools[j]` lists the class images photo j may be paired with (its
+        own concept's); default: all of them."""
         if not instance_images:
             raise ImageError("no instance images given; put 3-20 photos of your subject in "
                              "instance_dir")
+        n, m = len(instance_images), len(class_images or [])
         self.resolution = resolution
-        self.instance_prompt = instance_prompt
-        self.class_prompt = class_prompt
-        self.instance_captions = captions or [instance_prompt] * len(instance_images)
+        self.default_prompts = list(instance_prompt) if isinstance(instance_prompt, list) \
+            else [instance_prompt] * n
+        self.instance_captions = captions or list(self.default_prompts)
+        self.class_prompts = list(class_prompt) if isinstance(class_prompt, list) \
+            else [class_prompt] * m
+        self.class_pools = class_pools or [range(m)] * n
         self.small = []  # (path, size) of photos far below the training resolution
         self.instance = [self._load(p, center_crop) for p in instance_images]
         self.classes = [self._load(p, center_crop) for p in (class_images or [])]
@@ -176,8 +184,10 @@ class DreamBoothDataset(torch.utils.data.Dataset):
         item = {"instance_pixel_values": _normalise(self.instance[i % n]),
                 "instance_prompt": self.instance_captions[i % n]}
         if self.classes:
-            item["class_pixel_values"] = _normalise(self.classes[i % len(self.classes)])
-            item["class_prompt"] = self.class_prompt
+            pool = self.class_pools[i % n]
+            k = pool[i % len(pool)]
+            item["class_pixel_values"] = _normalise(self.classes[k])
+            item["class_prompt"] = self.class_prompts[k]
         return item
 
 
@@ -213,7 +223,7 @@ class EpochShuffle(torch.utils.data.Sampler):
         return self.n
 
 
-def dataset_notes(dataset: DreamBoothDataset, default_prompt: str, resolution: int) -> list[str]:
+def dataset_notes(dataset: DreamBoothDataset, resolution: int) -> list[str]:
     """Lines worth telling the user before training: small photos, own captions."""
     notes = []
     if dataset.small:
@@ -221,7 +231,7 @@ def dataset_notes(dataset: DreamBoothDataset, default_prompt: str, resolution: i
         notes.append(f"warning: {len(dataset.small)} photo(s) are less than half of resolution="
                      f"{resolution} and will be upscaled (blurry results): {names}; use larger "
                      f"photos or a lower resolution")
-    own = sum(c != default_prompt for c in dataset.instance_captions)
+    own = sum(c != d for c, d in zip(dataset.instance_captions, dataset.default_prompts))
     if own:
         notes.append(f"captions: {own} of {len(dataset.instance_captions)} photos have their "
                      f"own (.txt)")

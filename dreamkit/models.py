@@ -20,7 +20,7 @@ from .errors import ModelError
 
 __all__ = ["Components", "load_components", "freeze", "build_pipeline", "load_pipeline",
            "encode_prompts", "text_states", "token_ids",
-           "check_model_source"]
+           "check_model_source", "load_tokenizer"]
 
 PARTS = ("tokenizer", "text_encoder", "vae", "unet", "scheduler")
 
@@ -74,6 +74,20 @@ def check_model_source(name_or_path: str, setting: str = "pretrained_model_name_
                              f"pickled weights (.bin), which can run code when loaded; convert "
                              f"them to safetensors, or set allow_pickle=True if you trust where "
                              f"the model came from")
+
+
+def load_tokenizer(name_or_path: str, revision: str | None = None):
+    """Only the tokenizer of a model (for the rare-token check: quick, no weights)."""
+    from transformers import CLIPTokenizer
+
+    check_model_source(name_or_path, allow_pickle=True)  # weights are not read here
+    try:
+        return CLIPTokenizer.from_pretrained(name_or_path, subfolder="tokenizer",
+                                             revision=revision)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"pretrained_model_name_or_path={name_or_path!r}: its tokenizer could "
+                         f"not be loaded ({str(e).splitlines()[0]}); check the id or folder"
+                         ) from None
 
 
 def load_components(name_or_path: str, revision: str | None = None,

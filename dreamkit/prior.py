@@ -91,24 +91,26 @@ def generate_class_images(pipe, class_prompt: str, class_dir, num_class_images: 
         if num_class_images else []
 
 
-def prepare_class_images(config, comps, accelerator) -> list:
-    """Make the run's missing class images (main process only) and list them for training."""
+def prepare_class_images(config, comps, accelerator, jobs) -> dict:
+    """Make the run's missing class images (main process only); {class_dir: images}.
+
+    `jobs` is concepts.class_jobs(...): (class_dir, class_prompt, how many) per folder.
+    """
     from .models import build_pipeline
 
-    class_dir = Path(config.resolved_class_dir)
-    if accelerator.is_main_process:
+    if accelerator.is_main_process and jobs:
         pipe = build_pipeline(comps)
         # Move only: casting the UNet to fp16 here would round the weights we then train.
         # Autocast runs it in fp16 on a GPU all the same.
         pipe.to(accelerator.device)
         pipe.set_progress_bar_config(disable=True)
-        with accelerator.autocast():
-            generate_class_images(pipe, config.resolved_class_prompt, class_dir,
-                                  config.num_class_images, seed=config.seed,
-                                  batch_size=config.sample_batch_size,
-                                  num_inference_steps=config.class_inference_steps,
-                                  guidance_scale=config.guidance_scale,
-                                  resolution=config.resolution)
+        for class_dir, prompt, num in jobs:
+            with accelerator.autocast():
+                generate_class_images(pipe, prompt, class_dir, num, seed=config.seed,
+                                      batch_size=config.sample_batch_size,
+                                      num_inference_steps=config.class_inference_steps,
+                                      guidance_scale=config.guidance_scale,
+                                      resolution=config.resolution)
         del pipe
     accelerator.wait_for_everyone()
-    return find_images(class_dir, setting="class_dir").images[:config.num_class_images]
+    return {d: find_images(d, setting="class_dir").images[:num] for d, _, num in jobs}

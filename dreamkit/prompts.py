@@ -14,13 +14,14 @@ class noun.
 
 from __future__ import annotations
 
+import re
 import string
 from pathlib import Path
 
 from .errors import ConfigError
 
 __all__ = ["instance_prompt", "class_prompt", "fill_template", "photo_captions",
-           "TEMPLATE_FIELDS"]
+           "safe_filename", "TEMPLATE_FIELDS"]
 
 TEMPLATE_FIELDS = ("token", "class")
 
@@ -69,3 +70,10 @@ def photo_captions(photos, default: str, identifier: str, class_noun: str,
         captions.append(fill_template(text, identifier, class_noun, setting=str(side))
                         if text else default)
     return captions
+
+
+def safe_filename(text: str, limit: int = 60) -> str:
+    """A file-name stem from free text (a prompt): letters, digits, '-' and '_' only, so no
+    '../' or '/' can lead outside the folder; 'image' if nothing is left."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_-")[:limit]
+    return stem or "image"

@@ -6,11 +6,11 @@ fine-tuned one give a fair before/after comparison: only the weights differ.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import torch
 
+from .prompts import safe_filename
 from .viewer import image_grid
 
 __all__ = ["generate", "sample_rows", "save_sample_grid", "save_images", "safe_filename"]
@@ -55,13 +55,6 @@ def save_sample_grid(pipe, config, path) -> list:
     path.parent.mkdir(parents=True, exist_ok=True)
     image_grid(images, rows=len(prompts)).save(path)
     return images
-
-
-def safe_filename(text: str, limit: int = 60) -> str:
-    """A file-name stem from free text (a prompt): letters, digits, '-' and '_' only, so no
-    '../' or '/' can lead outside the folder; 'image' if nothing is left."""
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_-")[:limit]
-    return stem or "image"
 
 
 def save_images(images, folder, prompt: str, seed: int, prefix: str | None = None,

@@ -39,11 +39,10 @@ def write_clip_tokenizer_files(folder, words=_WORDS) -> Path:
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    vocab, merges = [], []
+    vocab, merges = {}, {}  # dicts keep insertion order and look up fast
 
     def add(tok):
-        if tok not in vocab:
-            vocab.append(tok)
+        vocab.setdefault(tok, len(vocab))
 
     for ch in _bytes_to_unicode():
         add(ch)
@@ -53,13 +52,12 @@ def write_clip_tokenizer_files(folder, words=_WORDS) -> Path:
         cur = parts[0]
         for nxt in parts[1:]:
             pair = f"{cur} {nxt}"
-            if pair not in merges:
-                merges.append(pair)
+            merges.setdefault(pair, None)
             cur = cur + nxt
             add(cur)
     for special in ("<|startoftext|>", "<|endoftext|>"):
         add(special)
-    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
+    (folder / "vocab.json").write_text(json.dumps(vocab))
     (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
     return folder
 

@@ -33,6 +33,8 @@ from .loss import denoising_loss, diffusion_target, dreambooth_loss, stop_if_div
 from .models import (Components, build_pipeline, encode_prompts, freeze, load_components,
                      text_states)
 from .prior import prepare_class_images
+from .concepts import class_jobs
+from .tokens import check_identifier
 from .prompts import photo_captions
 from .sample import save_sample_grid
 from .viewer import plot_losses
@@ -142,7 +144,11 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
     accelerator = Accelerator(gradient_accumulation_steps=config.gradient_accumulation_steps,
                               mixed_precision=config.mixed_precision, cpu=no_gpu)
     main = accelerator.is_main_process
-    scan = find_images(config.instance_dir, setting="instance_dir")  # before anything is written
+    concepts = config.resolved_concepts
+    many = len(concepts) > 1
+    scans = [find_images(c.instance_dir, setting=f"concepts[{i}].instance_dir" if many
+                         else "instance_dir")  # before anything is written
+             for i, c in enumerate(concepts)]
     # The main process alone checks and prepares the folder (two would race on it); the others
     # then look up the same checkpoint.
     resume_from = prepare_run_dir(out, overwrite, config.resume, config.max_train_steps) \
@@ -158,11 +164,16 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
     set_seed(config.seed)
     mode, why = choose_step_mode(config)
 
-    if main:
-        print(f"instance_dir: {scan.summary()}")
-    instance = scan.images
     comps = components or load_components(config.pretrained_model_name_or_path, config.revision,
                                           config.variant, config.allow_pickle)
+    if main:
+        for i, (c, scan) in enumerate(zip(concepts, scans)):
+            label = f"concepts[{i}] {c.instance_prompt!r}, {c.instance_dir}" if many \
+                else "instance_dir"
+            print(f"{label}: {scan.summary()}")
+            check = check_identifier(comps.tokenizer, c.identifier, c.class_noun)
+            if not check.ok:
+                print("warning: " + check.text())
     device = accelerator.device
     # Frozen parts run in the mixed-precision dtype to save memory; trained weights stay fp32.
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(config.mixed_precision,
@@ -172,15 +183,27 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
     train_te = config.train_text_encoder
     comps.text_encoder.to(device, torch.float32 if train_te else weight_dtype)
     with_prior = config.with_prior_preservation and config.prior_loss_weight > 0
-    class_images = prepare_class_images(config, comps, accelerator) if with_prior else []
-
-    captions = photo_captions(instance, config.resolved_instance_prompt, config.identifier,
-                              config.class_noun) if config.use_captions else None
-    dataset = DreamBoothDataset(instance, config.resolved_instance_prompt, config.resolution,
-                                class_images, config.resolved_class_prompt, config.center_crop,
-                                captions=captions)
+    jobs = class_jobs(concepts, with_prior)
+    class_sets = prepare_class_images(config, comps, accelerator, jobs)
+    # Every subject's photos in one list; each photo is paired with class images of its own
+    # class (DreamBooth §3.3, per concept).
+    instance, defaults, captions, class_images, class_prompts, pools = [], [], [], [], [], []
+    folders = {}  # class_dir -> indices in class_images (shared folders are loaded once)
+    for d, prompt, _ in jobs:
+        folders[d] = list(range(len(class_images), len(class_images) + len(class_sets[d])))
+        class_images += class_sets[d]
+        class_prompts += [prompt] * len(class_sets[d])
+    for c, scan in zip(concepts, scans):
+        instance += scan.images
+        defaults += [c.instance_prompt] * len(scan.images)
+        captions += photo_captions(scan.images, c.instance_prompt, c.identifier, c.class_noun) \
+            if config.use_captions else [c.instance_prompt] * len(scan.images)
+        pools += [folders.get(c.class_dir, [])[:c.num_class_images]] * len(scan.images)
+    dataset = DreamBoothDataset(instance, defaults, config.resolution, class_images,
+                                class_prompts, config.center_crop, captions=captions,
+                                class_pools=pools if with_prior else None)
     if main:
-        for line in dataset_notes(dataset, config.resolved_instance_prompt, config.resolution):
+        for line in dataset_notes(dataset, config.resolution):
             print(line)
     sampler = EpochShuffle(len(dataset), config.seed)
     # The loader gets its own generator: starting an epoch would otherwise draw from the global

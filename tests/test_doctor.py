@@ -1,0 +1,156 @@
+"""The dataset doctor: each defect is built on purpose and must be flagged; clean photos not."""
+
+import io
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+from dreamkit.doctor import check_photos, crop_box, fix_photos
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "dreambooth"
+SUBJECTS = ["backpack", "cat2", "dog", "duck_toy", "teapot"]
+
+
+def scene(seed: int, size=(640, 640)) -> Image.Image:
+    """A sharp synthetic photo: shapes with crisp edges on a noisy gradient."""
+    rng = random.Random(seed)
+    w, h = size
+    base = np.linspace(40, 200, w, dtype=np.float32)[None, :, None].repeat(h, 0).repeat(3, 2)
+    base += np.random.default_rng(seed).normal(0, 6, base.shape)
+    img = Image.fromarray(base.clip(0, 255).astype(np.uint8))
+    d = ImageDraw.Draw(img)
+    for _ in range(12):
+        x, y, r = rng.randrange(w), rng.randrange(h), rng.randrange(20, 120)
+        fill = tuple(rng.randrange(256) for _ in range(3))
+        (d.ellipse if rng.random() < 0.5 else d.rectangle)((x - r, y - r, x + r, y + r), fill=fill)
+    return img
+
+
+def write_clean(folder: Path, n: int = 5, start: int = 0) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(start, start + n):
+        p = folder / f"photo_{i:02d}.jpg"
+        scene(i).save(p, quality=95)
+        paths.append(p)
+    return paths
+
+
+def flagged(report, name):
+    return report.kinds(report.folder / name)
+
+
+def test_clean_synthetic_photos_have_no_remarks(tmp_path):
+    write_clean(tmp_path / "p")
+    report = check_photos(tmp_path / "p", progress=False)
+    assert report.ok and report.count("warning") == 0, report.text()
+    assert "0 problem(s), 0 warning(s)" in report.text()
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/data/dreambooth is not present")
+@pytest.mark.parametrize("subject", SUBJECTS)
+def test_real_photos_raise_no_false_alarm(subject):
+    report = check_photos(SHARED / subject, progress=False)
+    assert report.all_flags() == [], report.text()
+    for p in report.photos:  # the measures themselves sit clear of the thresholds
+        assert p.laplacian_var > 60 and p.blur < 0.45
+
+
+def test_each_defect_is_flagged(tmp_path):
+    folder = tmp_path / "p"
+    write_clean(folder, 4)
+    src = scene(99)
+    src.filter(ImageFilter.GaussianBlur(6)).save(folder / "blurry.jpg", quality=95)
+    scene(98).resize((180, 180)).save(folder / "small.png")
+    scene(97).resize((400, 400)).save(folder / "upscaled.png")
+    buf = io.BytesIO()
+    Image.open(folder / "photo_01.jpg").save(buf, "JPEG", quality=40)
+    (folder / "photo_01_copy.jpg").write_bytes(buf.getvalue())
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    scene(96, (640, 480)).save(folder / "rotated.jpg", exif=exif)
+    rgba = scene(95).convert("RGBA")
+    rgba.putalpha(Image.new("L", rgba.size, 255).crop((0, 0, *rgba.size)))
+    ImageDraw.Draw(rgba).rectangle((0, 0, 640, 100), fill=(0, 0, 0, 0))
+    rgba.save(folder / "cutout.png")
+    scene(94).convert("L").save(folder / "gray.jpg")
+    scene(93, (1500, 500)).save(folder / "panorama.jpg")
+    (folder / "broken.jpg").write_bytes((folder / "photo_00.jpg").read_bytes()[:300])
+
+    report = check_photos(folder, progress=False)
+    expect = {"blurry.jpg": "blurry", "small.png": "too_small", "upscaled.png": "upscaled",
+              "photo_01_copy.jpg": "duplicate", "rotated.jpg": "exif_rotation",
+              "cutout.png": "transparency", "gray.jpg": "grayscale", "panorama.jpg": "aspect",
+              "broken.jpg": "unreadable"}
+    for name, kind in expect.items():
+        assert kind in flagged(report, name), (name, report.text())
+    for i in (0, 2, 3):  # the clean ones stay clean
+        assert flagged(report, f"photo_{i:02d}.jpg") == set(), report.text()
+    assert flagged(report, "photo_01.jpg") == set()  # the original is not the duplicate
+    assert not report.ok
+    text = report.text()
+    assert "near-duplicate of photo_01.jpg" in text and "2.8×" in text  # value and fix named
+    assert "centre crop keeps only 33%" in text
+
+    grid = report.grid(tmp_path / "grid.png")
+    assert (tmp_path / "grid.png").exists() and grid.width > 5 * 160
+    # The broken photo's tile is framed in the problem colour, a clean one in green.
+    arr = np.asarray(grid)
+    assert tuple(arr[1, 1]) in {(220, 40, 40), (40, 170, 60), (235, 150, 20), (60, 120, 220)}
+
+    out = fix_photos(report, tmp_path / "fixed", crops={"panorama.jpg": -1.0})
+    names = {p.name for p in out}
+    assert "broken.png" not in names and "photo_01_copy.png" not in names
+    assert Image.open(tmp_path / "fixed" / "rotated.png").size == (480, 640)  # upright
+    assert Image.open(tmp_path / "fixed" / "cutout.png").mode == "RGB"
+    assert Image.open(tmp_path / "fixed" / "cutout.png").getpixel((5, 5)) == (255, 255, 255)
+    pano = Image.open(tmp_path / "fixed" / "panorama.png")
+    assert pano.size == (500, 500)  # the left square, as asked
+    left = scene(93, (1500, 500)).crop((0, 0, 500, 500))
+    assert np.abs(np.asarray(pano, np.int16) - np.asarray(left, np.int16)).mean() < 4
+    again = check_photos(tmp_path / "fixed", progress=False)
+    assert not {"exif_rotation", "transparency", "aspect", "unreadable"} & again.kinds()
+
+
+def test_photo_counts(tmp_path):
+    write_clean(tmp_path / "two", 2)
+    assert "too_few" in check_photos(tmp_path / "two", progress=False).kinds()
+    write_clean(tmp_path / "many", 22)
+    report = check_photos(tmp_path / "many", progress=False)
+    assert "too_many" in report.kinds() and report.ok  # a warning, not a problem
+
+
+def test_crop_box_slides_along_the_long_side():
+    assert crop_box((300, 100)) == (100, 0, 200, 100)
+    assert crop_box((300, 100), -1) == (0, 0, 100, 100)
+    assert crop_box((100, 300), 1) == (0, 200, 100, 300)
+
+
+def test_fix_refuses_to_overwrite_originals(tmp_path):
+    from dreamkit.errors import ImageError
+    write_clean(tmp_path / "p", 3)
+    report = check_photos(tmp_path / "p", progress=False)
+    with pytest.raises(ImageError, match="originals"):
+        fix_photos(report, tmp_path / "p")
+
+
+def test_cli_check_data(tmp_path):
+    folder = tmp_path / "p"
+    write_clean(folder, 4)
+    scene(99).filter(ImageFilter.GaussianBlur(6)).save(folder / "blurry.jpg")
+    run = subprocess.run([sys.executable, "-m", "dreamkit", "check-data", str(folder),
+                          "--grid", str(tmp_path / "g.png"), "--fix", str(tmp_path / "fixed")],
+                         capture_output=True, text=True)
+    assert run.returncode == 1, run.stderr  # problems found
+    assert "blurry.jpg" in run.stdout and "problem" in run.stdout
+    assert (tmp_path / "g.png").exists()
+    assert len(list((tmp_path / "fixed").glob("*.png"))) == 5
+    write_clean(tmp_path / "ok", 4)
+    run = subprocess.run([sys.executable, "-m", "dreamkit", "check-data", str(tmp_path / "ok")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0 and "0 problem(s)" in run.stdout
