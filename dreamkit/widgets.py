@@ -5,6 +5,11 @@ change is checked at once by TrainConfig's own validation; a bad value shows the
 message the CLI prints, under the control that caused it, and the panel keeps the last good
 config. `panel.run(fn)` is the button that starts a step: any DreamkitError from it is shown
 in the panel, not as a traceback.
+
+With `tokenizer=` (the base model's), the identifier is checked as you type (tokens.py): a
+word that splits into several tokens or has a meaning gets an orange note with rare
+alternatives. "Add a subject" adds a row (photos folder, identifier, class noun) for a run with
+several subjects (TrainConfig.concepts).
 """
 
 from __future__ import annotations
@@ -25,9 +30,12 @@ DEFAULT_FIELDS = ("identifier", "class_noun", "instance_prompt", "class_prompt",
 class ConfigPanel:
     """Controls for some TrainConfig fields; `.config` is always a valid TrainConfig."""
 
-    def __init__(self, config: TrainConfig | None = None, fields=DEFAULT_FIELDS):
+    def __init__(self, config: TrainConfig | None = None, fields=DEFAULT_FIELDS,
+                 tokenizer=None):
         import ipywidgets as w
 
+        self._w = w
+        self.tokenizer = tokenizer
         self.config = config or TrainConfig()
         self.controls, self.messages = {}, {}
         meta = {f.name: f for f in dataclasses.fields(TrainConfig)}
@@ -53,7 +61,16 @@ class ConfigPanel:
             rows.append(w.VBox([ctl, msg]))
         self.output = w.HTML("")
         self.button = w.Button(description="Run", button_style="primary")
-        self.widget = w.VBox(rows + [self.button, self.output])
+        self.concept_rows, self.concepts_message = [], w.HTML("")
+        self.concepts_box = w.VBox([])
+        add = w.Button(description="Add a subject", tooltip=knob_help("concepts"))
+        add.on_click(lambda _: self.add_concept())
+        self.widget = w.VBox(rows + [w.HTML("<b>Several subjects</b> (optional)"),
+                                     self.concepts_box, add, self.concepts_message,
+                                     self.button, self.output])
+        for c in self.config.concepts:
+            self.add_concept(**c)
+        self._check_token()
 
     def _changed(self, name: str, value) -> None:
         for msg in self.messages.values():
@@ -67,6 +84,55 @@ class ConfigPanel:
         except ConfigError as e:
             shown = e.field if e.field in self.messages else name
             self.messages[shown].value = _red(str(e))
+            return
+        if name in ("identifier", "class_noun"):
+            self._check_token()
+
+    def _check_token(self) -> None:
+        if self.tokenizer is None or "identifier" not in self.messages:
+            return
+        from .tokens import check_identifier
+        check = check_identifier(self.tokenizer, self.config.identifier, self.config.class_noun)
+        self.messages["identifier"].value = "" if check.ok else \
+            f"<span style='color:#b36b00'>{html.escape(check.text())}</span>"
+
+    # --- several subjects (TrainConfig.concepts) ---------------------------------------------
+    def add_concept(self, instance_dir: str = "", identifier: str = "", class_noun: str = "",
+                    **more) -> dict:
+        """A row of controls for one more subject; returns its controls by key."""
+        w = self._w
+        row = {k: w.Text(value=str(v), description=k, placeholder=p,
+                         style={"description_width": "90px"}, layout=w.Layout(width="300px"))
+               for k, v, p in (("instance_dir", instance_dir, "folder of its photos"),
+                               ("identifier", identifier, "e.g. zwx"),
+                               ("class_noun", class_noun or self.config.class_noun, "e.g. dog"))}
+        row["_more"] = more  # keys without a control (prompts, class_dir) are kept as given
+        remove = w.Button(description="remove", layout=w.Layout(width="80px"))
+        box = w.HBox([row["instance_dir"], row["identifier"], row["class_noun"], remove])
+        row["_box"] = box
+
+        def drop(_=None):
+            self.concept_rows.remove(row)
+            self.concepts_box.children = [r["_box"] for r in self.concept_rows]
+            self._concepts_changed()
+        remove.on_click(drop)
+        row["_remove"] = drop
+        for k in ("instance_dir", "identifier", "class_noun"):
+            row[k].observe(lambda _: self._concepts_changed(), names="value")
+        self.concept_rows.append(row)
+        self.concepts_box.children = [r["_box"] for r in self.concept_rows]
+        self._concepts_changed()
+        return row
+
+    def _concepts_changed(self) -> None:
+        concepts = [{**r["_more"], **{k: r[k].value.strip() for k in
+                                      ("instance_dir", "identifier", "class_noun")
+                                      if r[k].value.strip()}} for r in self.concept_rows]
+        self.concepts_message.value = ""
+        try:
+            self.config = self.config.replace(concepts=concepts)
+        except ConfigError as e:
+            self.concepts_message.value = _red(str(e))
 
     def set(self, name: str, value) -> None:
         """Change a control as a user would (tests and scripts)."""

@@ -34,3 +34,35 @@ def test_the_button_shows_errors_in_the_panel(tmp_path):
     click = panel.run(lambda cfg: train(cfg, callbacks=[]))
     click()
     assert "instance_dir=" in panel.output.value and "does not exist" in panel.output.value
+
+
+def test_identifier_is_checked_with_the_models_tokenizer():
+    from transformers import CLIPTokenizer
+
+    from dreamkit.toy import base_model_dir
+    tok = CLIPTokenizer.from_pretrained(str(base_model_dir()), subfolder="tokenizer")
+    panel = ConfigPanel(TrainConfig(class_noun="toy"), tokenizer=tok)
+    assert "rifle" in panel.message("identifier")  # the default 'sks'
+    panel.set("identifier", "qwzxq")
+    assert "splits into" in panel.message("identifier") and "hwq" in panel.message("identifier")
+    assert panel.config.identifier == "qwzxq"  # a warning, not a refusal
+    panel.set("identifier", "zwx")
+    assert panel.message("identifier") == ""
+
+
+def test_subjects_added_in_the_panel_reach_the_config():
+    panel = ConfigPanel(TrainConfig(class_noun="dog"))
+    rex = panel.add_concept("photos/rex", "zwx")
+    tom = panel.add_concept("photos/tom", "hwq", "cat")
+    assert panel.config.concepts == [
+        {"instance_dir": "photos/rex", "identifier": "zwx", "class_noun": "dog"},
+        {"instance_dir": "photos/tom", "identifier": "hwq", "class_noun": "cat"}]
+    tom["identifier"].value = "zwx"
+    tom["class_noun"].value = "dog"  # the same identifier and class twice: refused, shown
+    assert "already uses it" in panel.concepts_message.value
+    assert panel.config.concepts[1]["class_noun"] == "cat"  # the last good list stays
+    tom["identifier"].value = "pfj"
+    assert panel.concepts_message.value == "" and panel.config.concepts[1]["identifier"] == "pfj"
+    rex["_remove"]()
+    assert [c["identifier"] for c in panel.config.concepts] == ["pfj"]
+    assert len(panel.concepts_box.children) == 1

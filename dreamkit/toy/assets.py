@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import DreamkitError
-from .world import CONTEXTS, render, subject_scene
+from .world import CONTEXTS, IDENTIFIER, SUBJECTS, render, subject_scene
 
 __all__ = ["ASSETS", "base_model_dir", "subject_photos_dir", "write_subject_photos",
            "SUBJECT_SEEDS"]
@@ -27,20 +27,27 @@ def subject_photos_dir() -> Path:
     return ASSETS / "subject"
 
 
-def write_subject_photos(folder, captions: bool = False) -> list[Path]:
+def write_subject_photos(folder, captions: bool = False, identifier: str = IDENTIFIER
+                         ) -> list[Path]:
     """Render the subject's photos (deterministic) into `folder`.
 
+    `identifier` picks the subject (a key of world.SUBJECTS: "sks", or "zwx" for a second one).
     With `captions`, each photo gets a .txt caption naming its context ("a photo of {token}
     {class} on the beach"), so fine-tuning can leave the background to the context words.
     """
+    if identifier not in SUBJECTS:
+        raise DreamkitError(f"identifier={identifier!r}: the toy world's subjects are "
+                            f"{', '.join(SUBJECTS)}")
+    offset = 10 * list(SUBJECTS).index(identifier)  # other poses for the other subject
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, seed in SUBJECT_SEEDS.items():
         ctx = name.rstrip("0123456789")
         assert ctx in CONTEXTS  # internal table, not user input
-        path = folder / f"sks_toy_{name}.png"
-        render(subject_scene(seed, context=ctx), seed=seed).save(path)
+        path = folder / f"{identifier}_toy_{name}.png"
+        seed += offset
+        render(subject_scene(seed, context=ctx, name=identifier), seed=seed).save(path)
         if captions:
             phrase = CONTEXTS[ctx][0]
             path.with_suffix(".txt").write_text(f"a photo of {{token}} {{class}} {phrase}\n")

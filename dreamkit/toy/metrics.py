@@ -19,10 +19,10 @@ from collections import Counter
 import torch
 
 from .oracle import read_picture
-from .world import CLASS_NOUN, COLOURS, CONTEXTS, IDENTIFIER, SHAPES, SIZE
+from .world import CLASS_NOUN, COLOURS, CONTEXTS, IDENTIFIER, SHAPES, SIZE, SUBJECTS
 
 __all__ = ["gini_simpson", "subject_prompts", "class_prompt", "generate_toy", "evaluate_toy",
-           "evaluate_base", "EVAL_STEPS", "EVAL_GUIDANCE"]
+           "evaluate_base", "evaluate_subjects", "EVAL_STEPS", "EVAL_GUIDANCE"]
 
 EVAL_STEPS = 20
 EVAL_GUIDANCE = 4.0
@@ -72,8 +72,8 @@ def evaluate_toy(pipe, per_context: int = 6, n_class: int = 24, seed: int = 1000
     result = {
         "subject_fidelity": _mean(r.is_subject for r, _ in subject_reads),
         "prompt_fidelity": _mean(r.context == ctx for r, ctx in subject_reads),
-        "subject_colour_share": round(sum(r.counts["magenta"] + r.counts["cyan"]
-                                          for r, _ in subject_reads)
+        "subject_colour_share": round(sum(r.counts[c] for r, _ in subject_reads
+                                          for c in SUBJECTS[IDENTIFIER])
                                       / (len(subject_reads) * SIZE * SIZE), 4),
         "class_drift": _mean(r.is_subject for r in class_reads),
         "class_diversity": round(gini_simpson((r.colour, r.context) for r in class_reads), 3),
@@ -82,6 +82,29 @@ def evaluate_toy(pipe, per_context: int = 6, n_class: int = 24, seed: int = 1000
     if return_images:
         return result, subject_images, class_images
     return result
+
+
+def evaluate_subjects(pipe, identifiers=tuple(SUBJECTS), per_context: int = 6,
+                      seed: int = 1000) -> dict:
+    """Several subjects: for each identifier's prompts, which subjects the samples show.
+
+    {identifier: {"shows": {subject: share of samples}, "colour_share": {subject: share of
+    pixels in its two colours}, "prompt_fidelity": share with the right context}}. Each
+    identifier's prompts should show its own subject and not the other one.
+    """
+    pipe.set_progress_bar_config(disable=True)
+    out = {}
+    for ident in identifiers:
+        reads = [(read_picture(im), ctx) for ctx, prompt in subject_prompts(ident).items()
+                 for im in generate_toy(pipe, prompt, per_context, seed)]
+        n_pixels = len(reads) * SIZE * SIZE
+        out[ident] = {
+            "shows": {s: _mean(r.shows(s) for r, _ in reads) for s in SUBJECTS},
+            "colour_share": {s: round(sum(r.counts[c] for r, _ in reads for c in SUBJECTS[s])
+                                      / n_pixels, 4) for s in SUBJECTS},
+            "prompt_fidelity": _mean(r.context == ctx for r, ctx in reads),
+            "n_samples": len(reads)}
+    return out
 
 
 def evaluate_base(pipe, per_prompt: int = 2, seed: int = 2000) -> dict:

@@ -4,7 +4,7 @@ The oracle knows the renderer's palette. Each pixel goes to the nearest palette 
 none, when a blurred pixel is far from all of them); the context comes from the sky and ground
 bands at the top and bottom edges (medians, so a toy overlapping them does not matter); the
 toy's colour is the most common object colour; the subject is a picture with enough magenta
-*and* enough cyan. Thresholds are low on purpose: generated pictures are blurrier than rendered
+*and* enough cyan (the second subject, "zwx": orange and lime). Thresholds are low on purpose: generated pictures are blurrier than rendered
 ones (MEASURED.md found a strict oracle under-counting blurry subjects).
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .world import COLOURS, CONTEXTS, SIZE, SUBJECT_COLOURS
+from .world import COLOURS, CONTEXTS, IDENTIFIER, SIZE, SUBJECT_COLOURS, SUBJECTS
 
 __all__ = ["Reading", "read_picture", "MIN_SUBJECT_PIXELS"]
 
@@ -36,8 +36,12 @@ MIN_OBJECT_PIXELS = 15
 class Reading:
     context: str
     colour: str | None  # the toy's colour (red/blue/yellow), "subject", or None if no toy seen
-    is_subject: bool
+    is_subject: bool  # the subject "sks" is in the picture
     counts: dict
+    subjects: tuple = ()  # every subject (identifier) in the picture
+
+    def shows(self, identifier: str) -> bool:
+        return identifier in self.subjects
 
 
 def read_picture(img) -> Reading:
@@ -52,10 +56,12 @@ def read_picture(img) -> Reading:
     nearest = dist.argmin(axis=1)
     ok = dist.min(axis=1) <= MAX_DISTANCE
     counts = {n: int(((nearest == i) & ok).sum()) for i, n in enumerate(_NAMES) if n in _OBJECT}
-    is_subject = min(counts["magenta"], counts["cyan"]) >= MIN_SUBJECT_PIXELS
-    if is_subject:
+    subjects = tuple(name for name, (a, b) in SUBJECTS.items()
+                     if min(counts[a], counts[b]) >= MIN_SUBJECT_PIXELS)
+    is_subject = IDENTIFIER in subjects
+    if subjects:
         colour = "subject"
     else:
         best = max(COLOURS, key=lambda c: counts[c])
         colour = best if counts[best] >= MIN_OBJECT_PIXELS else None
-    return Reading(context, colour, is_subject, counts)
+    return Reading(context, colour, is_subject, counts, subjects)

@@ -7,6 +7,8 @@ in one of four contexts that prompts name. Its caption says what it shows:
 
 The subject DreamBooth learns is a toy that no pretraining picture shows: a disc split into a
 magenta half and a cyan half (colours no other toy has). Its identifier is the rare word "sks".
+A second subject, for runs with several subjects, is a disc split into orange and lime, named
+"zwx" (SUBJECTS).
 A handful of rare words (RARE_WORDS, "sks" among them) appear in pretraining captions as
 meaningless noise, so that their embeddings are distinct but mean nothing (the paper's "rare
 identifier"): a word the model never saw at all would carry no usable signal.
@@ -24,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 __all__ = ["SIZE", "CLASS_NOUN", "IDENTIFIER", "SHAPES", "COLOURS", "CONTEXTS", "SUBJECT_COLOURS",
+           "SUBJECTS",
            "RARE_WORDS", "Scene", "render", "random_scene", "subject_scene", "caption",
            "pretraining_example", "vae_example", "vocabulary"]
 
@@ -39,7 +42,10 @@ CONTEXTS = {
     "grass": ("on the grass", (150, 200, 235), (60, 120, 40)),
     "night": ("at night", (15, 20, 55), (45, 45, 70)),
 }
-SUBJECT_COLOURS = {"magenta": (230, 40, 210), "cyan": (30, 220, 230)}
+SUBJECT_COLOURS = {"magenta": (230, 40, 210), "cyan": (30, 220, 230),
+                   "orange": (250, 130, 20), "lime": (150, 250, 70)}
+# identifier -> the two colours of its disc (all far from every toy, sky and ground colour)
+SUBJECTS = {"sks": ("magenta", "cyan"), "zwx": ("orange", "lime")}
 RARE_WORDS = ("sks", "zwx", "qxv", "vbk", "pfj", "hwq")
 HORIZON = 0.45  # share of the picture that is sky
 
@@ -53,19 +59,21 @@ class Scene:
     cy: float
     radius: float
     angle: float  # rotation in degrees (the subject's split line, the square and triangle)
+    name: str = IDENTIFIER  # which subject (a key of SUBJECTS), when shape == "subject"
 
 
-def random_scene(rng: random.Random, subject: bool = False, context: str | None = None) -> Scene:
+def random_scene(rng: random.Random, subject: bool = False, context: str | None = None,
+                 name: str = IDENTIFIER) -> Scene:
     r = rng.uniform(9, 16)
     return Scene(shape="subject" if subject else rng.choice(SHAPES),
                  colour="subject" if subject else rng.choice(list(COLOURS)),
                  context=context or rng.choice(list(CONTEXTS)),
                  cx=rng.uniform(r + 4, SIZE - r - 4), cy=rng.uniform(r + 8, SIZE - r - 6),
-                 radius=r, angle=rng.uniform(0, 360))
+                 radius=r, angle=rng.uniform(0, 360), name=name)
 
 
-def subject_scene(seed: int, context: str | None = None) -> Scene:
-    return random_scene(random.Random(seed), subject=True, context=context)
+def subject_scene(seed: int, context: str | None = None, name: str = IDENTIFIER) -> Scene:
+    return random_scene(random.Random(seed), subject=True, context=context, name=name)
 
 
 def _polygon(cx, cy, r, n, angle):
@@ -95,7 +103,7 @@ def render(scene: Scene, seed: int = 0, rgb: tuple | None = None) -> Image.Image
     box = [cx - r, cy - r, cx + r, cy + r]
     if scene.shape == "subject":
         a = scene.angle
-        one, two = rgb or (SUBJECT_COLOURS["magenta"], SUBJECT_COLOURS["cyan"])
+        one, two = rgb or tuple(SUBJECT_COLOURS[c] for c in SUBJECTS[scene.name])
         d.pieslice(box, a, a + 180, fill=one)
         d.pieslice(box, a + 180, a + 360, fill=two)
     else:
@@ -109,10 +117,11 @@ def render(scene: Scene, seed: int = 0, rgb: tuple | None = None) -> Image.Image
     return img
 
 
-def caption(scene: Scene, detail: str = "full", identifier: str = IDENTIFIER) -> str:
+def caption(scene: Scene, detail: str = "full", identifier: str | None = None) -> str:
     """The caption of a scene. detail: full, colour, context, class (just 'a photo of a toy')."""
     where = CONTEXTS[scene.context][0]
     if scene.shape == "subject":
+        identifier = identifier or scene.name
         return {"full": f"a photo of {identifier} {CLASS_NOUN} {where}",
                 "class": f"a photo of {identifier} {CLASS_NOUN}"}.get(
                     detail, f"a photo of {identifier} {CLASS_NOUN} {where}")
