@@ -158,6 +158,24 @@ def _cmd_check_token(args) -> int:
     return 0 if check.ok else 1
 
 
+def _cmd_evaluate(args) -> int:
+    from .evaluate import METRICS
+    from .scoring import evaluate_run
+
+    r = evaluate_run(args.run, scorer=args.scorer, prompts=args.prompts,
+                     per_prompt=args.per_prompt, n_class=args.n_class, seed=args.seed,
+                     dino=args.dino, clip=args.clip)
+    names = r.get("metric_names", {})
+    print(f"{'':18}{'base':>9}{'tuned':>9}   measure")
+    for k in METRICS:
+        if r["base"].get(k) is not None:
+            print(f"{k:18}{r['base'][k]:>9.3f}{r['fine_tuned'][k]:>9.3f}   {names.get(k, '')}")
+    if "why" in r:
+        print(f"best step: {r['why']}")
+    print(f"report: {args.run}/evaluation.json, chart: {args.run}/evaluation.png")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from .demo import run_demo
     run_demo(args.out, steps=args.steps, with_prior_preservation=not args.no_prior,
@@ -236,6 +254,21 @@ def build_parser() -> argparse.ArgumentParser:
     tk.add_argument("--class_noun", default="", help="your class noun (dog, person, ...)")
     tk.add_argument("--suggest", type=int, default=5, help="how many alternatives (5)")
     tk.set_defaults(func=_cmd_check_token)
+
+    ev = sub.add_parser("evaluate", help="score a run against its base model: subject "
+                        "fidelity (DINO), prompt fidelity (CLIP-T), class drift (PRES), diversity")
+    ev.add_argument("run", help="a training output_dir")
+    ev.add_argument("--scorer", default="auto", choices=("auto", "toy", "models"),
+                    help="toy: the toy world's exact oracle; models: DINO + CLIP (auto: toy "
+                         "for the toy base model)")
+    ev.add_argument("--prompts", type=int, default=25, help="how many of the paper's 25 prompts")
+    ev.add_argument("--per_prompt", type=int, default=2, help="pictures per prompt (2)")
+    ev.add_argument("--n_class", type=int, default=8, help="class-prompt pictures (8)")
+    ev.add_argument("--seed", type=int, default=1000, help="first seed (1000)")
+    ev.add_argument("--dino", default=None, help="DINO model id or folder (facebook/dino-vits16)")
+    ev.add_argument("--clip", default=None,
+                    help="CLIP model id or folder (openai/clip-vit-base-patch32)")
+    ev.set_defaults(func=_cmd_evaluate)
 
     d = sub.add_parser("demo", help="the whole DreamBooth run on a small offline model, on CPU")
     d.add_argument("--out", default="demo-output", help="output folder (default demo-output/)")

@@ -21,7 +21,8 @@ from pathlib import Path
 from .errors import ConfigError
 
 __all__ = ["instance_prompt", "class_prompt", "fill_template", "photo_captions",
-           "safe_filename", "TEMPLATE_FIELDS"]
+           "safe_filename", "TEMPLATE_FIELDS", "OBJECT_PROMPTS", "LIVE_PROMPTS",
+           "LIVE_CLASSES", "evaluation_prompts"]
 
 TEMPLATE_FIELDS = ("token", "class")
 
@@ -77,3 +78,35 @@ def safe_filename(text: str, limit: int = 60) -> str:
     '../' or '/' can lead outside the folder; 'image' if nothing is left."""
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_-")[:limit]
     return stem or "image"
+
+
+# The DreamBooth paper's evaluation prompts (its dataset's prompts_and_classes.txt): 25 for
+# objects, 25 for live subjects; the first 10 (contexts) and last 5 (properties) are shared.
+_PLACES = ["in the jungle", "in the snow", "on the beach", "on a cobblestone street",
+           "on top of pink fabric", "on top of a wooden floor", "with a city in the background",
+           "with a mountain in the background", "with a blue house in the background",
+           "on top of a purple rug in a forest"]
+_PROPERTIES = ["a red {token} {class}", "a purple {token} {class}", "a shiny {token} {class}",
+               "a wet {token} {class}", "a cube shaped {token} {class}"]
+OBJECT_PROMPTS = [f"a {{token}} {{class}} {p}" for p in _PLACES + [
+    "with a wheat field in the background",
+    "with a tree and autumn leaves in the background",
+    "with the Eiffel Tower in the background", "floating on top of water",
+    "floating in an ocean of milk", "on top of green grass with sunflowers around it",
+    "on top of a mirror", "on top of the sidewalk in a crowded street",
+    "on top of a dirt road", "on top of a white rug"]] + _PROPERTIES
+LIVE_PROMPTS = [f"a {{token}} {{class}} {p}" for p in _PLACES + [
+    "wearing a red hat", "wearing a santa hat", "wearing a rainbow scarf",
+    "wearing a black top hat and a monocle", "in a chef outfit", "in a firefighter outfit",
+    "in a police outfit", "wearing pink glasses", "wearing a yellow shirt",
+    "in a purple wizard outfit"]] + _PROPERTIES
+LIVE_CLASSES = {"dog", "cat", "person", "man", "woman", "boy", "girl", "baby", "child",
+                "puppy", "kitten", "horse", "bird", "rabbit"}
+
+
+def evaluation_prompts(identifier: str, class_noun: str, n: int | None = None) -> list[str]:
+    """The paper's prompts for this subject: live-subject ones for animals and people."""
+    words = class_noun.strip().lower().split()
+    live = bool(words) and words[-1] in LIVE_CLASSES
+    chosen = (LIVE_PROMPTS if live else OBJECT_PROMPTS)[:n]
+    return [fill_template(t, identifier, class_noun) for t in chosen]

@@ -12,7 +12,7 @@ import json
 import random
 from pathlib import Path
 
-__all__ = ["write_clip_tokenizer_files", "make_tiny_sd", "make_photos"]
+__all__ = ["write_clip_tokenizer_files", "make_tiny_sd", "make_photos", "make_tiny_eval_models"]
 
 _WORDS = ("a photo of sks dog cat toy person backpack the on in at beach snow grass night "
           "red green blue yellow square circle triangle with").split()
@@ -103,6 +103,39 @@ def make_tiny_sd(folder, *, prediction_type: str = "epsilon", seed: int = 0,
         f.unlink()
     tok_dir.rmdir()
     return folder
+
+
+def make_tiny_eval_models(folder, seed: int = 0) -> tuple[Path, Path]:
+    """A tiny DINO-style ViT and a tiny CLIP (with tokenizer), random weights, saved offline in
+    the transformers layout: stand-ins for facebook/dino-vits16 and openai/clip-vit-base-patch32
+    in tests of the evaluation arithmetic. Returns (vit_dir, clip_dir)."""
+    import torch
+    from transformers import (CLIPConfig, CLIPModel, CLIPTextConfig, CLIPTokenizer,
+                              CLIPVisionConfig, ViTConfig, ViTModel)
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    vit = ViTModel(ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2,
+                             num_attention_heads=4, intermediate_size=37),
+                   add_pooling_layer=False)
+    vit.save_pretrained(folder / "tiny-dino")
+    tok_dir = write_clip_tokenizer_files(folder / "tiny-clip")
+    tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"),
+                              model_max_length=77)
+    clip = CLIPModel(CLIPConfig(
+        text_config=CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=32,
+                                   intermediate_size=37, num_hidden_layers=2,
+                                   num_attention_heads=4, max_position_embeddings=77,
+                                   bos_token_id=tokenizer.bos_token_id,
+                                   eos_token_id=tokenizer.eos_token_id,
+                                   pad_token_id=tokenizer.pad_token_id).to_dict(),
+        vision_config=CLIPVisionConfig(image_size=32, patch_size=8, hidden_size=32,
+                                       intermediate_size=37, num_hidden_layers=2,
+                                       num_attention_heads=4).to_dict(),
+        projection_dim=16))
+    clip.save_pretrained(folder / "tiny-clip")
+    tokenizer.save_pretrained(folder / "tiny-clip")
+    return folder / "tiny-dino", folder / "tiny-clip"
 
 
 def make_photos(folder, n: int = 4, size: int = 64, seed: int = 0, fmt: str = "png") -> list[Path]:

@@ -351,10 +351,11 @@ def _samples(config, comps, accelerator, unet, step, callbacks):
     trained.eval()
     te.eval()
     path = Path(config.output_dir) / "samples" / f"step_{step:05d}.png"
+    pipe = build_pipeline(comps, unet=trained, text_encoder=te)
     with accelerator.autocast():
-        images = save_sample_grid(build_pipeline(comps, unet=trained, text_encoder=te), config,
-                                  path)
+        images = save_sample_grid(pipe, config, path)
+        for cb in callbacks:
+            cb.on_samples(step, images, path)
+            cb.on_model(step, pipe)
     trained.train()
     te.train(was_training)
-    for cb in callbacks:
-        cb.on_samples(step, images, path)
