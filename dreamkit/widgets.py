@@ -60,7 +60,9 @@ class ConfigPanel:
             self.controls[name], self.messages[name] = ctl, msg
             rows.append(w.VBox([ctl, msg]))
         self.output = w.HTML("")
-        self.button = w.Button(description="Run", button_style="primary")
+        # Shown once `run(fn)` gives it something to do.
+        self.button = w.Button(description="Run", button_style="primary",
+                               layout=w.Layout(display="none"))
         self.concept_rows, self.concepts_message = [], w.HTML("")
         self.concepts_box = w.VBox([])
         add = w.Button(description="Add a subject", tooltip=knob_help("concepts"))
@@ -71,6 +73,7 @@ class ConfigPanel:
         for c in self.config.concepts:
             self.add_concept(**c)
         self._check_token()
+        self._placeholders()
 
     def _changed(self, name: str, value) -> None:
         for msg in self.messages.values():
@@ -87,6 +90,17 @@ class ConfigPanel:
             return
         if name in ("identifier", "class_noun"):
             self._check_token()
+            self._placeholders()
+
+    def _placeholders(self) -> None:
+        """Empty prompt fields show the prompt they stand for ('a photo of sks dog')."""
+        for name, resolve in (("instance_prompt", lambda c: c.resolved_instance_prompt),
+                              ("class_prompt", lambda c: c.resolved_class_prompt)):
+            if name in self.controls:
+                try:
+                    self.controls[name].placeholder = resolve(self.config)
+                except ConfigError:
+                    self.controls[name].placeholder = ""
 
     def _check_token(self) -> None:
         if self.tokenizer is None or "identifier" not in self.messages:
@@ -151,6 +165,7 @@ class ConfigPanel:
             except DreamkitError as e:
                 self.output.value = _red(str(e))
         self.button.on_click(click)
+        self.button.layout.display = None
         return click
 
     def _ipython_display_(self):

@@ -17,6 +17,15 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
     echo "installing torch (CPU build)"; pip_install "torch==2.13.0" || pip_install torch
   fi
 fi
+# The browser check needs Debian's chromium and its driver (no browser download).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium and chromium-driver (Debian packages)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "note: install chromium and chromium-driver for tests/test_browser.py (apt-get, as root)"
+  fi
+fi
 echo "installing dreamkit and its test tools"
 pip_install -r requirements-dev.txt -c constraints.txt
 pip_install --no-deps -e .

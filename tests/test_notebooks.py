@@ -16,6 +16,8 @@ def test_there_are_notebooks_and_they_have_no_outputs():
     assert NOTEBOOKS, "notebooks/ holds no notebook"
     for path in NOTEBOOKS:
         nb = json.loads(path.read_text())
+        tags = [t for c in nb["cells"] for t in c.get("metadata", {}).get("tags", [])]
+        assert tags.count("parameters") == 1, f"{path.name}: one cell tagged 'parameters'"
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
                 assert not cell["outputs"] and cell["execution_count"] is None, path.name
@@ -23,8 +25,21 @@ def test_there_are_notebooks_and_they_have_no_outputs():
                     f"{path.name}: notebooks import dreamkit instead of defining code"
 
 
-def _run(path: Path, cwd: Path, **env) -> nbformat.NotebookNode:
+def _inject(nb, params: dict) -> None:
+    """papermill's convention: a cell tagged 'parameters' holds defaults; a cell inserted after
+    it ('injected-parameters') overrides them."""
+    idx = next((i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])),
+               None)
+    assert idx is not None, "the notebook has no cell tagged 'parameters'"
+    cell = nbformat.v4.new_code_cell("\n".join(f"{k} = {v!r}" for k, v in params.items()))
+    cell.metadata["tags"] = ["injected-parameters"]
+    nb.cells.insert(idx + 1, cell)
+
+
+def _run(path: Path, cwd: Path, params: dict | None = None, **env) -> nbformat.NotebookNode:
     nb = nbformat.read(path, as_version=4)
+    if params:
+        _inject(nb, params)
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -46,7 +61,7 @@ def _text(nb) -> str:
 
 @pytest.mark.slow
 def test_quickstart_runs_on_cpu(tmp_path):
-    nb = _run(ROOT / "notebooks" / "01_quickstart.ipynb", tmp_path, QUICKSTART_STEPS="40",
+    nb = _run(ROOT / "notebooks" / "01_quickstart.ipynb", tmp_path, {"STEPS": 40},
               HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
     text = _text(nb)
     assert "GPU: none (CPU only)" in text

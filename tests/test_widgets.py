@@ -66,3 +66,17 @@ def test_subjects_added_in_the_panel_reach_the_config():
     rex["_remove"]()
     assert [c["identifier"] for c in panel.config.concepts] == ["pfj"]
     assert len(panel.concepts_box.children) == 1
+
+
+def test_empty_prompts_show_the_prompt_they_stand_for():
+    panel = ConfigPanel(TrainConfig(class_noun="dog"))
+    assert panel.controls["instance_prompt"].placeholder == "a photo of sks dog"
+    assert panel.controls["class_prompt"].placeholder == "a photo of dog"
+    panel.set("identifier", "zwx")
+    panel.set("class_noun", "cat")
+    assert panel.controls["instance_prompt"].placeholder == "a photo of zwx cat"
+    panel.set("instance_prompt", "a {token} {class} on a sofa")
+    assert panel.config.resolved_instance_prompt == "a zwx cat on a sofa"
+    assert panel.button.layout.display == "none"  # no Run button until it has a job
+    panel.run(lambda cfg: None)
+    assert panel.button.layout.display is None

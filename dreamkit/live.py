@@ -1,0 +1,60 @@
+"""Live feedback in a notebook: loss curves and sample grids that update in place.
+
+    result = train(config, callbacks=[ProgressBar(), LiveView(every=10)])
+
+`LiveView` keeps two display areas under the cell: the instance and prior loss curves
+(viewer.plot_losses, redrawn every `every` steps) and the newest sample grid (drawn at fixed
+seeds every `config.sample_every` steps), each replaced in place rather than appended, so the
+cell shows the run as it is now. Outside a notebook it does nothing.
+"""
+
+from __future__ import annotations
+
+from .callbacks import Callback
+
+__all__ = ["LiveView"]
+
+
+class LiveView(Callback):
+    def __init__(self, every: int = 10, scale: int | None = None):
+        self.every, self.scale = every, scale
+        self.history, self.updates = [], 0
+        self._loss = self._samples = None
+
+    def _display(self, obj, handle):
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:
+            return None
+        if get_ipython() is None:
+            return None  # not in a notebook: the progress bar is enough
+        if handle is None:
+            return display(obj, display_id=True)
+        handle.update(obj)
+        return handle
+
+    def on_train_start(self, config, step_mode, reason):
+        self.max_steps = config.max_train_steps
+
+    def on_step(self, info):
+        self.history.append(info.as_dict())
+        if info.step % self.every == 0 or info.step == self.max_steps:
+            self._draw()
+
+    def _draw(self):
+        from .viewer import plot_losses
+        self._loss = self._display(plot_losses(self.history), self._loss)
+        self.updates += 1
+
+    def on_samples(self, step, images, path):
+        from PIL import Image
+        grid = Image.open(path)
+        scale = self.scale or max(1, 256 // max(1, grid.height // max(1, len(images) or 1)))
+        if scale > 1:
+            grid = grid.resize((grid.width * scale, grid.height * scale), Image.Resampling.NEAREST)
+        self._samples = self._display(grid, self._samples)
+
+    def on_train_end(self, result):
+        if self.history:
+            self._draw()
