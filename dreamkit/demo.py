@@ -52,7 +52,10 @@ def format_metrics(before: dict, after: dict) -> str:
 
 
 def run_demo(out="demo-output", steps: int | None = None, with_prior_preservation: bool = True,
-             step_mode: str = "two_pass", overwrite: bool = False, seed: int = 0) -> dict:
+             step_mode: str = "two_pass", overwrite: bool = False, seed: int = 0,
+             callbacks=None) -> dict:
+    """The whole demo; `callbacks` go to train() (default: a progress bar; the classroom
+    notebook adds LiveView)."""
     from .models import load_pipeline
     from .sample import sample_rows
     from .toy import write_subject_photos
@@ -71,7 +74,7 @@ def run_demo(out="demo-output", steps: int | None = None, with_prior_preservatio
     base = load_pipeline(config.pretrained_model_name_or_path)
     print("measuring the base model ...")
     before = evaluate_toy(base)
-    result = train(config, overwrite=True)
+    result = train(config, callbacks=callbacks, overwrite=True)
     tuned = load_pipeline(str(result.model_dir))
     print("measuring the fine-tuned model ...")
     after = evaluate_toy(tuned)

@@ -57,7 +57,8 @@ def choose_best(curve: list, baseline: dict | None = None, max_prompt_drop: floa
 class ScoreCallback(Callback):
     """Score at every sample step; write scores.json; name the best step at the end.
 
-    `prompts` default: the run's sample prompts; `real_images` default: the run's photos
+    `prompts` default: a few of the paper's prompts (the toy world: its four places);
+    `real_images` default: the run's photos
     (a ModelScorer needs them; the toy scorer does not). `baseline`: scores of the base model
     (same prompts and seeds), for the best-step rule.
     """
@@ -72,7 +73,14 @@ class ScoreCallback(Callback):
     def on_train_start(self, config, step_mode, reason):
         from .data import find_images, open_image
         self.config = config
-        self.prompts = self.prompts or config.resolved_sample_prompts
+        concept = config.resolved_concepts[0]
+        if not self.prompts:  # the toy world's four places, or the first of the paper's prompts
+            if type(self.scorer).__name__ == "ToyScorer":
+                from .toy.scorer import toy_prompts
+                self.prompts = toy_prompts(concept.identifier)
+            else:
+                from .prompts import evaluation_prompts
+                self.prompts = evaluation_prompts(concept.identifier, concept.class_noun, 4)
         if self.real is None:
             self.real = [open_image(p) for c in config.resolved_concepts
                          for p in find_images(c.instance_dir).images]

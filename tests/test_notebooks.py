@@ -71,3 +71,36 @@ def test_quickstart_runs_on_cpu(tmp_path):
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) >= 3  # the photos, the loss curves, the before/after grid
     assert (tmp_path / "quickstart-output" / "run" / "model_index.json").exists()
+
+
+def _images(nb) -> int:
+    return sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+
+
+@pytest.mark.slow
+def test_step_by_step_runs_on_cpu(tmp_path):
+    nb = _run(ROOT / "notebooks" / "02_step_by_step.ipynb", tmp_path,
+              {"STEPS": 30, "NUM_CLASS_IMAGES": 6, "SAMPLE_EVERY": 15},
+              HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
+    text = _text(nb)
+    assert "No GPU: the toy world on the CPU" in text
+    assert "5 image(s)" in text and "0 problem(s)" in text  # the photos, checked
+    assert "6 class images of 'a photo of toy'" in text
+    assert "best step: step " in text  # scored while training, the rule named a step
+    assert _images(nb) >= 6  # photos, doctor grid, class images, curves, samples, comparisons
+    run = tmp_path / "step-by-step" / "run"
+    assert (run / "model_index.json").exists() and (run / "scores.json").exists()
+    assert [e["step"] for e in json.loads((run / "scores.json").read_text())["curve"]] == [15, 30]
+
+
+@pytest.mark.slow
+def test_classroom_runs_on_cpu_and_shows_the_numbers(tmp_path):
+    nb = _run(ROOT / "notebooks" / "03_classroom_toy_world.ipynb", tmp_path, {"STEPS": 40},
+              HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
+    text = _text(nb)
+    assert "rifle" in text and "splits into" in text  # the token check, both cases
+    assert text.count("subject_fidelity") >= 2 and text.count("class_drift") >= 2
+    assert _images(nb) >= 6  # world, photos, live curves, grids, the comparison chart
+    for run in ("with-prior", "without-prior"):
+        m = json.loads((tmp_path / "classroom" / run / "metrics.json").read_text())
+        assert m["steps"] == 40 and set(m["after"]) >= {"subject_fidelity", "class_drift"}
