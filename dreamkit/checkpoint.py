@@ -105,12 +105,21 @@ def check_free_disk(folder: Path, needed_bytes: int, what: str = "checkpoint") -
             f"untouched")
 
 
+def _trained_state(model) -> dict:
+    """What a checkpoint must hold of `model`: all of it, or only the LoRA adapters (a few MB
+    instead of the whole frozen UNet)."""
+    state = model.state_dict()
+    if hasattr(model, "peft_config"):
+        state = {k: v for k, v in state.items() if "lora_" in k}
+    return state
+
+
 def save_checkpoint(out: Path, models: dict, optimizer, lr_scheduler, scaler,
                     state: TrainingState, config_json: str, keep: int = 2) -> Checkpoint:
     """Write checkpoint `step_<state.step>` atomically, then keep only the newest `keep`."""
     root = Path(out) / CHECKPOINT_DIR
     weights = {f"{name}.{k}": v.detach().to("cpu").contiguous()
-               for name, model in models.items() for k, v in model.state_dict().items()}
+               for name, model in models.items() for k, v in _trained_state(model).items()}
     opt_state = optimizer.state_dict()
     needed = sum(v.numel() * v.element_size() for v in weights.values())
     needed += sum(t.numel() * t.element_size() for s in opt_state["state"].values()
@@ -220,7 +229,8 @@ def load_checkpoint(ckpt: Checkpoint, models: dict, optimizer, lr_scheduler,
             if not part:
                 raise DreamkitError(f"checkpoint {path} holds no {name} weights; it was made by "
                                     f"a run with other settings. Start a new output_dir")
-            model.load_state_dict(part)
+            # LoRA: only the adapters were saved; the frozen base comes from the model folder
+            model.load_state_dict(part, strict=not hasattr(model, "peft_config"))
         optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
         extra = torch.load(path / "state.pt", weights_only=True)
         meta = json.loads((path / "progress.json").read_text())
@@ -253,7 +263,8 @@ def prepare_run_dir(out, overwrite: bool, resume: str, max_steps: int,
     unfinished run's checkpoints stop a fresh start with a message that says what to do.
     """
     out = Path(out)
-    has_model = (out / "model_index.json").exists()
+    from .lora import has_trained_model
+    has_model = has_trained_model(out)
     ckpt = resume_point(out, resume, report)
     finished = _finished_step(out) if has_model else 0
     if resume and finished >= max_steps and not overwrite:
@@ -294,8 +305,12 @@ def _fresh_start(out: Path, overwrite: bool, has_model: bool) -> None:
             raise DreamkitError(f"output_dir={str(out)!r} holds an unfinished run (checkpoint at "
                                 f"step {unfinished[-1].step}); pass resume='auto' (--resume auto) "
                                 f"to continue it, or overwrite=True to start again")
-    elif (out / CHECKPOINT_DIR).is_dir():
-        shutil.rmtree(out / CHECKPOINT_DIR)  # starting again: old checkpoints would mislead
+    else:  # starting again: old checkpoints, or an old model's marker, would mislead
+        if (out / CHECKPOINT_DIR).is_dir():
+            shutil.rmtree(out / CHECKPOINT_DIR)
+        from .lora import LORA_WEIGHTS
+        for marker in ("model_index.json", LORA_WEIGHTS):
+            (out / marker).unlink(missing_ok=True)
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write_test"

@@ -66,7 +66,7 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         elif f.metadata.get("cli") == "json":
             kw.update(type=_json_list, metavar="JSON|FILE")
         elif isinstance(default, list):
-            kw.update(nargs="*", metavar="PROMPT")
+            kw.update(nargs="*", metavar="PROMPT" if "prompt" in f.name else "NAME")
         elif isinstance(default, (int, float)):
             kw["type"] = type(default)
         elif "type" in f.metadata:  # optional numbers (default None)

@@ -99,6 +99,15 @@ class TrainConfig:
     text_encoder_steps: int = knob(0, "train the text encoder only for the first N steps, then "
                                       "freeze it (0 = all steps)",
                                    aliases=("stop_text_encoder_training",))
+    use_lora: bool = knob(False, "train LoRA adapters instead of the full UNet (and the text "
+                                 "encoder's, with train_text_encoder): a few-MB result, less "
+                                 "memory; use learning_rate ~1e-4", aliases=("lora",))
+    lora_rank: int = knob(4, "LoRA rank: the adapters' width; 4-32 is usual, higher learns more "
+                             "detail and makes a bigger file", aliases=("rank",))
+    lora_alpha: float | None = knob(None, "LoRA scale numerator (update × alpha/rank); empty = "
+                                          "rank", type=float)
+    lora_target_modules: list = knob([], "layers that get adapters; empty = the attention "
+                                         "projections (to_q, to_k, to_v, to_out.0)")
     scale_lr: bool = knob(False, "multiply learning_rate by batch size × accumulation × "
                                  "processes, as diffusers' --scale_lr does")
     lr_scheduler: str = knob("constant", "how the learning rate changes over the run",
@@ -215,6 +224,15 @@ class TrainConfig:
         need(self.text_encoder_lr is None or (isinstance(self.text_encoder_lr, (int, float))
                                               and self.text_encoder_lr > 0),
              "text_encoder_lr", "must be a number above 0, or empty to use learning_rate")
+        need(isinstance(self.lora_rank, int) and not isinstance(self.lora_rank, bool)
+             and self.lora_rank > 0, "lora_rank", "must be a whole number above 0 (4-32 is usual)")
+        need(self.lora_alpha is None or (isinstance(self.lora_alpha, (int, float))
+                                         and self.lora_alpha > 0),
+             "lora_alpha", "must be a number above 0, or empty to use lora_rank")
+        need(isinstance(self.lora_target_modules, list)
+             and all(isinstance(m, str) and m for m in self.lora_target_modules),
+             "lora_target_modules", "give a list of layer names such as ['to_q', 'to_v'], or "
+             "an empty list for the default")
         need(isinstance(self.resume, str), "resume",
              "use 'auto', a checkpoint folder, or an empty string")
         need(isinstance(self.prior_loss_weight, (int, float)) and self.prior_loss_weight >= 0,

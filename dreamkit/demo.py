@@ -2,7 +2,8 @@
 
 The embedded base model (assets/toy/base-model) has never seen the subject: a disc split into
 magenta and cyan. The demo measures the base model, makes class images of "a photo of a toy",
-fine-tunes on five photos of the subject with prior preservation (two backward passes per step),
+fine-tunes the UNet and the text encoder on five captioned photos of the subject with prior
+preservation (two backward passes per step),
 measures again, and writes:
 
     before_after.png   same prompts, same seeds: base model (upper rows) vs fine-tuned
@@ -23,8 +24,13 @@ from .errors import DreamkitError
 
 __all__ = ["run_demo", "demo_config", "DEMO_STEPS", "format_metrics"]
 
-DEMO_STEPS = 300
+DEMO_STEPS = 400
 DEMO_LR = 2e-4  # the toy UNet is small; SD 1.5 wants 5e-6
+# The toy text encoder gives rare words nearly the same embedding ("sks" and "zwx" differ by
+# little), so with it frozen the UNet cannot tell the subject's prompts from the class's and
+# learns the subject at most a little (subject fidelity 0.125 after 300 steps, measured). Training
+# the text encoder too, as the DreamBooth paper does, gives the identifier its own meaning.
+DEMO_TEXT_ENCODER_LR = 4e-4
 
 
 def demo_config(out: Path, photos: Path, steps: int | None = None,
@@ -38,7 +44,8 @@ def demo_config(out: Path, photos: Path, steps: int | None = None,
         identifier="sks", class_noun="toy", with_prior_preservation=with_prior_preservation,
         prior_loss_weight=1.0, num_class_images=50, sample_batch_size=25,
         class_inference_steps=EVAL_STEPS, resolution=64, max_train_steps=steps or DEMO_STEPS,
-        learning_rate=DEMO_LR, step_mode=step_mode, output_dir=str(out / "run"),
+        learning_rate=DEMO_LR, train_text_encoder=True, text_encoder_lr=DEMO_TEXT_ENCODER_LR,
+        step_mode=step_mode, output_dir=str(out / "run"),
         sample_prompts=list(subject_prompts().values())[:3] + [class_prompt()],
         num_sample_images=4, sample_steps=EVAL_STEPS, guidance_scale=EVAL_GUIDANCE, seed=seed)
 

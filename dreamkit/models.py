@@ -164,10 +164,23 @@ def build_pipeline(c: Components, unet=None, scheduler: str = "ddim", text_encod
         feature_extractor=None, requires_safety_checker=False)
 
 
-def load_pipeline(name_or_path: str, device=None, dtype=None, revision=None, variant=None):
-    """Load a whole pipeline (a trained run's model/ folder, or a base model) for generation."""
+def load_pipeline(name_or_path: str, device=None, dtype=None, revision=None, variant=None,
+                  lora: str | None = None, base: str | None = None):
+    """Load a whole pipeline for generation: a trained run folder, a base model, or any
+    diffusers folder. A LoRA run folder loads its base model (from its config.json, or `base`)
+    with the adapters on top; `lora` puts a LoRA file or folder on any model."""
     from diffusers import DiffusionPipeline
 
+    from .lora import is_lora_run
+
+    if is_lora_run(name_or_path):
+        saved = Path(name_or_path) / "config.json"
+        if base is None and saved.is_file():
+            base = json.loads(saved.read_text()).get("pretrained_model_name_or_path")
+        if not base:
+            raise ModelError(f"model={name_or_path!r} holds LoRA weights only and no config.json "
+                             f"naming its base model; pass base= (--base) with that model")
+        return load_pipeline(base, device, dtype, revision, variant, lora=name_or_path)
     check_model_source(name_or_path, setting="model")
     quiet_loading()
     try:
@@ -177,6 +190,14 @@ def load_pipeline(name_or_path: str, device=None, dtype=None, revision=None, var
     except (OSError, ValueError) as e:
         raise ModelError(f"model={name_or_path!r} could not be loaded: "
                          f"{str(e).splitlines()[0]}") from None
+    if lora is not None:
+        try:
+            pipe.load_lora_weights(str(lora))
+        except (OSError, ValueError, KeyError) as e:
+            raise ModelError(f"lora={str(lora)!r} could not be loaded onto {name_or_path!r}: "
+                             f"{str(e).splitlines()[0] if str(e) else type(e).__name__}; give a "
+                             f"pytorch_lora_weights.safetensors (or its folder) trained on this "
+                             f"base model") from None
     if device is not None:
         pipe.to(device)
     pipe.set_progress_bar_config(disable=True)

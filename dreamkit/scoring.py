@@ -161,13 +161,16 @@ def evaluate_run(run_dir, scorer: str = "auto", prompts: int = 25, per_prompt: i
     from .config import TrainConfig
     from .data import find_images, open_image
     from .errors import DreamkitError
+    from .lora import LORA_WEIGHTS
     from .models import load_pipeline
     from .prompts import evaluation_prompts
 
     run = Path(run_dir)
-    if not (run / "config.json").is_file() or not (run / "model_index.json").is_file():
+    from .lora import has_trained_model
+    if not (run / "config.json").is_file() or not has_trained_model(run):
         raise DreamkitError(f"{str(run)!r} is not a finished dreamkit run (config.json and "
-                            f"model_index.json are missing); give a train output_dir")
+                            f"model_index.json or {LORA_WEIGHTS} are missing); give a train "
+                            f"output_dir")
     cfg = TrainConfig.load(run / "config.json")
     base_path = cfg.pretrained_model_name_or_path
     judge = make_scorer(scorer, base_path, dino, clip)

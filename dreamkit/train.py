@@ -29,6 +29,7 @@ from .checkpoint import (TrainingState, load_checkpoint, prepare_run_dir, resume
                          save_checkpoint)
 from .data import DreamBoothDataset, EpochShuffle, collate, dataset_notes, find_images
 from .errors import DreamkitError
+from .lora import TEXT_ENCODER_TARGETS, UNET_TARGETS, add_lora, save_lora
 from .loss import denoising_loss, diffusion_target, dreambooth_loss, stop_if_diverged
 from .models import (Components, build_pipeline, encode_prompts, freeze, load_components,
                      text_states)
@@ -212,17 +213,26 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
                                          sampler=sampler, collate_fn=collate,
                                          generator=torch.Generator().manual_seed(config.seed))
     unet, te = comps.unet, comps.text_encoder
-    unet.requires_grad_(True).train()
+    if config.use_lora:  # the frozen UNet may be half precision; the adapters are fp32
+        unet.to(device, weight_dtype)
+        unet_params = add_lora(unet, config.lora_rank, config.lora_alpha or config.lora_rank,
+                               config.lora_target_modules or UNET_TARGETS)
+    else:
+        unet_params = list(unet.requires_grad_(True).parameters())
+    unet.train()
     if config.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
     lr = config.learning_rate
     if config.scale_lr:
         lr *= (config.train_batch_size * config.gradient_accumulation_steps
                * accelerator.num_processes)
-    groups = [{"params": [p for p in unet.parameters() if p.requires_grad], "lr": lr}]
+    groups = [{"params": unet_params, "lr": lr}]
     if train_te:
-        te.requires_grad_(True).train()
-        groups.append({"params": list(te.parameters()), "lr": config.text_encoder_lr or lr})
+        te_params = add_lora(te, config.lora_rank, config.lora_alpha or config.lora_rank,
+                             TEXT_ENCODER_TARGETS) if config.use_lora \
+            else list(te.requires_grad_(True).parameters())
+        te.train()
+        groups.append({"params": te_params, "lr": config.text_encoder_lr or lr})
     params = [p for g in groups for p in g["params"]]
     optimizer = torch.optim.AdamW(groups, lr=lr, betas=(config.adam_beta1, config.adam_beta2),
                                   weight_decay=config.adam_weight_decay, eps=config.adam_epsilon)
@@ -322,7 +332,10 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
         # The run folder itself becomes a diffusers model folder (as in diffusers' script), so
         # DiffusionPipeline.from_pretrained(output_dir) loads it; our files sit beside.
         model_dir = out
-        build_pipeline(comps, unet=unet_out, text_encoder=te_out).save_pretrained(model_dir)
+        if config.use_lora:  # the adapters only; load_pipeline puts them on the base model
+            save_lora(out, unet_out, te_out if train_te else None)
+        else:
+            build_pipeline(comps, unet=unet_out, text_encoder=te_out).save_pretrained(model_dir)
         (out / "history.json").write_text(json.dumps(state.history, indent=1))
         plot_losses(state.history, out / "loss.png")
     result = TrainResult(out, model_dir, mode, state.history, unet_out, accelerator.num_processes,

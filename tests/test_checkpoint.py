@@ -153,7 +153,9 @@ def _stop_at(step):
 
 
 @pytest.mark.parametrize("extra", [{}, {"train_text_encoder": True, "text_encoder_steps": 4,
-                                        "gradient_accumulation_steps": 2}])
+                                        "gradient_accumulation_steps": 2},
+                                   {"use_lora": True, "train_text_encoder": True,
+                                    "learning_rate": 1e-2}])
 def test_interrupted_and_resumed_run_ends_with_the_same_weights(extra, tiny_model, photos,
                                                                 tmp_path):
     whole = train(_config(tiny_model, photos, tmp_path / "whole", **extra), callbacks=[])

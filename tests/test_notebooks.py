@@ -104,3 +104,16 @@ def test_classroom_runs_on_cpu_and_shows_the_numbers(tmp_path):
     for run in ("with-prior", "without-prior"):
         m = json.loads((tmp_path / "classroom" / run / "metrics.json").read_text())
         assert m["steps"] == 40 and set(m["after"]) >= {"subject_fidelity", "class_drift"}
+
+
+def test_readme_has_an_open_in_colab_badge_per_notebook():
+    readme = (ROOT / "README.md").read_text()
+    repo = "dreamkit/dreamkit"
+    assert f'"https://github.com/{repo}"' in (ROOT / "pyproject.toml").read_text()
+    for path in NOTEBOOKS:
+        link = f"https://colab.research.google.com/github/{repo}/blob/main/notebooks/{path.name}"
+        assert f"(colab-badge.svg)]({link})" in readme.replace(
+            "https://colab.research.google.com/assets/", ""), path.name
+        first = json.loads(path.read_text())["cells"]
+        first = next(c for c in first if c["cell_type"] == "code")
+        assert f"git+https://github.com/{repo}" in "".join(first["source"]), path.name

@@ -27,13 +27,14 @@ def subject_photos_dir() -> Path:
     return ASSETS / "subject"
 
 
-def write_subject_photos(folder, captions: bool = False, identifier: str = IDENTIFIER
+def write_subject_photos(folder, captions: bool = True, identifier: str = IDENTIFIER
                          ) -> list[Path]:
     """Render the subject's photos (deterministic) into `folder`.
 
     `identifier` picks the subject (a key of world.SUBJECTS: "sks", or "zwx" for a second one).
-    With `captions`, each photo gets a .txt caption naming its context ("a photo of {token}
-    {class} on the beach"), so fine-tuning can leave the background to the context words.
+    With `captions` (the default), each photo gets a .txt caption naming its context ("a photo
+    of {token} {class} on the beach"), so fine-tuning can leave the background to the context
+    words instead of learning "beach" as part of the subject.
     """
     if identifier not in SUBJECTS:
         raise DreamkitError(f"identifier={identifier!r}: the toy world's subjects are "

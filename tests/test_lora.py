@@ -1,0 +1,113 @@
+"""LoRA DreamBooth on the tiny model: training in both step modes with prior preservation, the
+diffusers file and the kohya file loaded back by diffusers' own loader, same pictures."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+from dreamkit import TrainConfig, train
+from dreamkit.errors import ModelError
+from dreamkit.lora import LORA_WEIGHTS, is_lora_run
+from dreamkit.models import build_pipeline, load_components, load_pipeline
+from dreamkit.sample import generate
+
+
+def _config(tiny_model, photos, out, **kw):
+    base = dict(pretrained_model_name_or_path=str(tiny_model), instance_dir=str(photos),
+                class_noun="toy", with_prior_preservation=True, num_class_images=3,
+                sample_batch_size=3, class_inference_steps=2, resolution=32, max_train_steps=4,
+                learning_rate=1e-2, output_dir=str(out), sample_steps=2, num_sample_images=1,
+                checkpointing_steps=0, use_lora=True, lora_rank=4, lora_alpha=8)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _pixels(model, **kw):
+    images = generate(model, "a photo of sks toy", num_images=2, num_inference_steps=3, seed=7,
+                      height=32, width=32, scheduler="ddim", **kw)  # build_pipeline's sampler
+    return np.stack([np.asarray(im, dtype=np.float32) for im in images])
+
+
+@pytest.mark.parametrize("mode", ["one_pass", "two_pass"])
+def test_lora_trains_with_prior_and_saves_small_files(mode, tiny_model, photos, tmp_path):
+    base_unet = load_components(str(tiny_model)).unet.state_dict()
+    result = train(_config(tiny_model, photos, tmp_path / "run", step_mode=mode,
+                           train_text_encoder=True), callbacks=[])
+    out = tmp_path / "run"
+    assert result.step_mode == mode and len(result.history) == 4
+    assert all(h["prior_loss"] is not None for h in result.history)
+    assert is_lora_run(out) and not (out / "unet").exists()
+    # the frozen weights did not move; the adapters did
+    unet = result.unet
+    frozen = {k.replace(".base_layer", ""): v for k, v in unet.state_dict().items()
+              if "lora_" not in k}
+    assert all(torch.equal(frozen[k], v) for k, v in base_unet.items())
+    lora_b = [v for k, v in unet.state_dict().items() if "lora_B" in k]
+    assert lora_b and all(v.dtype == torch.float32 for v in lora_b)
+    with safe_open(str(out / LORA_WEIGHTS), "pt") as f:
+        keys = list(f.keys())
+    assert any(k.startswith("unet.") for k in keys) and any(k.startswith("text_encoder.")
+                                                           for k in keys)
+    assert (out / LORA_WEIGHTS).stat().st_size < 0.2 * sum(
+        p.stat().st_size for p in (tiny_model / "unet").glob("*.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def lora_run(tiny_model, tmp_path_factory):
+    from dreamkit.testing import make_photos
+    root = tmp_path_factory.mktemp("lora")
+    make_photos(root / "photos", n=4, size=48)
+    result = train(_config(tiny_model, root / "photos", root / "run", train_text_encoder=True,
+                           max_train_steps=6), callbacks=[])
+    return root / "run", result
+
+
+def test_saved_lora_renders_like_the_trained_model(lora_run, tiny_model):
+    run, result = lora_run
+    comps = load_components(str(tiny_model))
+    live = build_pipeline(comps, unet=result.unet, text_encoder=result.text_encoder)
+    expected = _pixels(live)
+    loaded = _pixels(load_pipeline(str(run)))  # base from config.json + load_lora_weights
+    base = _pixels(load_pipeline(str(tiny_model)))
+    assert np.abs(loaded - expected).max() <= 2.0, np.abs(loaded - expected).max()
+    assert np.abs(base - expected).mean() > 1.0  # the LoRA changes the picture
+
+
+def test_kohya_file_has_the_tools_key_names_and_loads(lora_run, tiny_model):
+    run, _ = lora_run
+    kohya = run / "lora_kohya.safetensors"
+    with safe_open(str(kohya), "pt") as f:
+        keys = list(f.keys())
+        alphas = {k: f.get_tensor(k).item() for k in keys if k.endswith(".alpha")}
+    assert keys and all(k.startswith(("lora_unet_", "lora_te_")) for k in keys)
+    assert any(k.startswith("lora_te_text_model_encoder_layers_0_self_attn_q_proj.")
+               for k in keys)
+    assert any("lora_unet_down_blocks_" in k and "_attn1_to_q.lora_down.weight" in k
+               for k in keys)
+    downs = [k for k in keys if k.endswith(".lora_down.weight")]
+    assert len(downs) == len(alphas) == len([k for k in keys if k.endswith(".lora_up.weight")])
+    assert set(alphas.values()) == {8.0}  # lora_alpha, not diffusers' default (the rank)
+    from_kohya = _pixels(load_pipeline(str(tiny_model), lora=str(kohya)))
+    from_diffusers = _pixels(load_pipeline(str(run)))
+    assert np.abs(from_kohya - from_diffusers).max() <= 2.0
+
+
+def test_lora_run_without_its_config_asks_for_the_base(lora_run, tmp_path):
+    run, _ = lora_run
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / LORA_WEIGHTS).write_bytes((run / LORA_WEIGHTS).read_bytes())
+    with pytest.raises(ModelError, match="no config.json naming its base model; pass base="):
+        load_pipeline(str(bare))
+
+
+def test_lora_settings_are_checked():
+    with pytest.raises(Exception, match="lora_rank"):
+        TrainConfig(lora_rank=0)
+    with pytest.raises(Exception, match="lora_target_modules"):
+        TrainConfig(lora_target_modules="to_q")
+    saved = json.loads(TrainConfig(use_lora=True).to_json())
+    assert saved["use_lora"] is True and saved["lora_rank"] == 4
