@@ -3,7 +3,8 @@
     dreamkit check-data photos/                                        # step 1: check photos
     dreamkit class-images --instance_dir photos --class_noun dog ...   # step 2: class images
     dreamkit train --instance_dir photos --class_noun dog ...          # step 3: fine-tune
-    dreamkit generate RUN_DIR --prompt "a photo of sks dog"      # step 4: use it
+    dreamkit generate RUN_DIR --prompt "a photo of sks dog"            # step 4: use it
+    dreamkit export RUN_DIR --out my-model --single_file --half        # step 5: other tools
     dreamkit demo                                                      # all of it, offline, CPU
     dreamkit toy pretrain | evaluate MODEL | photos DIR                # the toy world
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 from .config import TrainConfig
 from .errors import DreamkitError
@@ -120,15 +122,44 @@ def _cmd_generate(args) -> int:
     from .sample import generate, save_images
     from .viewer import image_grid
 
+    from .models import load_pipeline
+
     dev = "cuda" if torch.cuda.is_available() else "cpu"
-    images = generate(args.model, args.prompt, args.negative_prompt, args.num_images,
-                      args.guidance_scale, args.steps, args.seed, args.height, args.width,
-                      device=dev)
+    dtype = torch.float16 if dev == "cuda" else None
+    pipe = load_pipeline(args.model, device=dev, dtype=dtype, lora=args.lora, base=args.base)
+    kw = dict(negative_prompt=args.negative_prompt, num_images=args.num_images,
+              guidance_scale=args.guidance_scale, num_inference_steps=args.steps, seed=args.seed,
+              height=args.height, width=args.width, scheduler=args.scheduler)
+    images = generate(pipe, args.prompt, **kw)
     paths = save_images(images, args.out, args.prompt, args.seed, guidance_scale=args.guidance_scale,
                         steps=args.steps, negative_prompt=args.negative_prompt or "",
-                        model=args.model)
+                        scheduler=args.scheduler or type(pipe.scheduler).__name__,
+                        model=args.model, lora=args.lora or "")
     image_grid(images).save(f"{args.out}/grid.png")
     print(f"{len(paths)} image(s) and grid.png written to {args.out}")
+    if args.compare_base:  # the same seeds on the base model: upper row base, lower row yours
+        from .config import TrainConfig
+        saved = Path(args.model) / "config.json"
+        base = args.base or (TrainConfig.load(saved).pretrained_model_name_or_path
+                             if saved.is_file() else None)
+        if not base:
+            raise DreamkitError("--compare_base needs a run folder (with config.json) or --base")
+        before = generate(load_pipeline(base, device=dev, dtype=dtype), args.prompt, **kw)
+        image_grid(before + images, rows=2).save(f"{args.out}/before_after.png")
+        print(f"before_after.png (upper row: {base}; lower row: {args.model}) in {args.out}")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from .export import export_all
+
+    written = export_all(args.model, args.out, single_file=args.single_file, half=args.half,
+                         diffusers=not args.no_diffusers, base=args.base)
+    for path in written:
+        print(f"wrote {path}")
+    if args.single_file:
+        print("load it with StableDiffusionPipeline.from_single_file(path), or put it in "
+              "AUTOMATIC1111's models/Stable-diffusion or ComfyUI's models/checkpoints")
     return 0
 
 
@@ -233,7 +264,28 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--height", type=int, default=None, help="pixels (default: the model's size)")
     g.add_argument("--width", type=int, default=None, help="pixels (default: the model's size)")
     g.add_argument("--out", default="generated", help="folder for the PNGs (default generated/)")
+    from .sample import SCHEDULERS
+    g.add_argument("--scheduler", default=None, choices=sorted(SCHEDULERS),
+                   help="sampler (default: the model's own); dpm++ is good in 20-25 steps")
+    g.add_argument("--lora", default=None, help="a LoRA file or folder to put on the model")
+    g.add_argument("--base", default=None, help="base model of a LoRA run (default: from its "
+                   "config.json)")
+    g.add_argument("--compare_base", action="store_true",
+                   help="also draw the base model at the same seeds: before_after.png")
     g.set_defaults(func=_cmd_generate)
+
+    x = sub.add_parser("export", help="write a model for other tools: the diffusers folder, "
+                       "LoRA files, a single .safetensors (AUTOMATIC1111, ComfyUI)")
+    x.add_argument("model", help="a training run folder, or any diffusers model folder")
+    x.add_argument("--out", required=True, help="folder to write into")
+    x.add_argument("--single_file", action="store_true", help="also model.safetensors in the "
+                   "original Stable Diffusion layout (SD 1.x)")
+    x.add_argument("--half", action="store_true", help="store the single file in fp16 (~2 GB "
+                   "for SD 1.5 instead of ~4 GB)")
+    x.add_argument("--no_diffusers", action="store_true", help="skip the diffusers folder")
+    x.add_argument("--base", default=None, help="base model of a LoRA run (default: from its "
+                   "config.json)")
+    x.set_defaults(func=_cmd_export)
 
     k = sub.add_parser("check-data", help="check your photos before training (blur, size, "
                        "duplicates, rotation, crop, ...); exit code 1 when there are problems")

@@ -111,3 +111,48 @@ def test_lora_settings_are_checked():
         TrainConfig(lora_target_modules="to_q")
     saved = json.loads(TrainConfig(use_lora=True).to_json())
     assert saved["use_lora"] is True and saved["lora_rank"] == 4
+
+
+def test_export_of_a_lora_run_bakes_it_in_and_keeps_the_files(lora_run, tmp_path):
+    from diffusers import StableDiffusionPipeline
+
+    from dreamkit.export import export_all
+
+    run, _ = lora_run
+    out = tmp_path / "export"
+    written = export_all(run, out, single_file=True)
+    assert {p.name for p in written} == {LORA_WEIGHTS, "lora_kohya.safetensors",
+                                         "model_index.json", "model.safetensors"}
+    expected = _pixels(load_pipeline(str(run)))
+    fused = _pixels(load_pipeline(str(out)))  # a plain diffusers folder now
+    single = _pixels(StableDiffusionPipeline.from_single_file(
+        str(out / "model.safetensors"), config=str(out), safety_checker=None))
+    assert np.abs(fused - expected).max() <= 2.0 and np.abs(single - fused).max() <= 1.0
+
+
+def test_generate_cli_sampler_metadata_and_before_after(lora_run, tmp_path, capsys):
+    from PIL import Image
+
+    from dreamkit.cli import main
+
+    run, _ = lora_run
+    out = tmp_path / "gen"
+    assert main(["generate", str(run), "--prompt", "a photo of sks toy", "--num_images", "2",
+                 "--steps", "3", "--height", "32", "--width", "32", "--scheduler", "dpm++",
+                 "--negative_prompt", "blurry", "--seed", "5", "--compare_base",
+                 "--out", str(out)]) == 0
+    pngs = sorted(out.glob("a_photo_of_sks_toy_*.png"))
+    assert len(pngs) == 2
+    info = Image.open(pngs[1]).text
+    assert info["prompt"] == "a photo of sks toy" and info["seed"] == "6"
+    assert info["scheduler"] == "dpm++" and info["negative_prompt"] == "blurry"
+    w, h = Image.open(out / "before_after.png").size
+    assert 64 <= w <= 70 and 64 <= h <= 70 and abs(w - h) <= 1  # 2×2 pictures, thin gaps
+    assert "before_after.png" in capsys.readouterr().out
+    for name in ("euler_a", "ddim"):  # the samplers give different pictures at one seed
+        assert main(["generate", str(run), "--prompt", "a photo of sks toy", "--num_images", "1",
+                     "--steps", "3", "--height", "32", "--width", "32", "--scheduler", name,
+                     "--out", str(tmp_path / name)]) == 0
+    a, b = (np.asarray(Image.open(next((tmp_path / n).glob("a_photo*.png"))), dtype=float)
+            for n in ("euler_a", "ddim"))
+    assert np.abs(a - b).mean() > 0.5

@@ -1,0 +1,121 @@
+"""Exports: the single-file original layout loads back through diffusers' own from_single_file
+with the same weights and pictures; its key names match Stable Diffusion 1.5's."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+from dreamkit.cli import main
+from dreamkit.export import (export_single_file, text_encoder_to_original, unet_to_original,
+                             vae_to_original)
+from dreamkit.models import load_pipeline
+from dreamkit.sample import generate
+
+CONFIGS = Path(__file__).resolve().parents[1] / "dreamkit" / "configs"
+
+# Names from the original SD 1.5 checkpoint (CompVis/LDM layout) that AUTOMATIC1111 and
+# ComfyUI read; the full-size model must produce each of them, with these shapes.
+SD15_KEYS = {
+    "model.diffusion_model.input_blocks.0.0.weight": (320, 4, 3, 3),
+    "model.diffusion_model.time_embed.0.weight": (1280, 320),
+    "model.diffusion_model.input_blocks.1.0.in_layers.0.weight": (320,),
+    "model.diffusion_model.input_blocks.1.0.emb_layers.1.weight": (320, 1280),
+    "model.diffusion_model.input_blocks.1.1.proj_in.weight": (320, 320, 1, 1),
+    "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight": (320, 320),
+    "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": (320, 768),
+    "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.ff.net.0.proj.weight": (2560, 320),
+    "model.diffusion_model.input_blocks.3.0.op.weight": (320, 320, 3, 3),
+    "model.diffusion_model.input_blocks.4.0.skip_connection.weight": (640, 320, 1, 1),
+    "model.diffusion_model.input_blocks.11.0.out_layers.3.weight": (1280, 1280, 3, 3),
+    "model.diffusion_model.middle_block.0.in_layers.2.weight": (1280, 1280, 3, 3),
+    "model.diffusion_model.middle_block.1.transformer_blocks.0.attn2.to_v.weight": (1280, 768),
+    "model.diffusion_model.middle_block.2.out_layers.0.weight": (1280,),
+    "model.diffusion_model.output_blocks.0.0.skip_connection.weight": (1280, 2560, 1, 1),
+    "model.diffusion_model.output_blocks.2.1.conv.weight": (1280, 1280, 3, 3),
+    "model.diffusion_model.output_blocks.5.2.conv.weight": (1280, 1280, 3, 3),
+    "model.diffusion_model.output_blocks.8.2.conv.weight": (640, 640, 3, 3),
+    "model.diffusion_model.output_blocks.11.1.proj_out.weight": (320, 320, 1, 1),
+    "model.diffusion_model.out.0.weight": (320,),
+    "model.diffusion_model.out.2.weight": (4, 320, 3, 3),
+    "first_stage_model.encoder.conv_in.weight": (128, 3, 3, 3),
+    "first_stage_model.encoder.down.0.block.0.conv1.weight": (128, 128, 3, 3),
+    "first_stage_model.encoder.down.0.downsample.conv.weight": (128, 128, 3, 3),
+    "first_stage_model.encoder.down.1.block.0.nin_shortcut.weight": (256, 128, 1, 1),
+    "first_stage_model.encoder.mid.attn_1.q.weight": (512, 512, 1, 1),
+    "first_stage_model.encoder.mid.block_2.norm2.weight": (512,),
+    "first_stage_model.encoder.norm_out.weight": (512,),
+    "first_stage_model.decoder.up.0.block.0.nin_shortcut.weight": (128, 256, 1, 1),
+    "first_stage_model.decoder.up.3.upsample.conv.weight": (512, 512, 3, 3),
+    "first_stage_model.decoder.up.3.block.2.conv2.weight": (512, 512, 3, 3),
+    "first_stage_model.decoder.mid.attn_1.proj_out.weight": (512, 512, 1, 1),
+    "first_stage_model.quant_conv.weight": (8, 8, 1, 1),
+    "first_stage_model.post_quant_conv.weight": (4, 4, 1, 1),
+    "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight": (49408, 768),
+    "cond_stage_model.transformer.text_model.encoder.layers.11.mlp.fc2.weight": (768, 3072),
+    "cond_stage_model.transformer.text_model.final_layer_norm.weight": (768,),
+}
+
+
+def test_full_size_sd15_gets_the_original_key_names():
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    with torch.device("meta"):  # full size, no memory
+        unet = UNet2DConditionModel.from_config(json.loads((CONFIGS / "sd15_unet.json").read_text()))
+        vae = AutoencoderKL.from_config(json.loads((CONFIGS / "sd15_vae.json").read_text()))
+        te = CLIPTextModel(CLIPTextConfig(**json.loads(
+            (CONFIGS / "sd15_text_encoder.json").read_text())))
+    u = unet_to_original(unet.state_dict(), unet.config)
+    v = vae_to_original(vae.state_dict(), vae.config)
+    t = text_encoder_to_original(te.state_dict())
+    # SD 1.5's file: 686 UNet + 248 VAE + 196 text-encoder tensors (+ a position_ids buffer)
+    assert (len(u), len(v), len(t)) == (686, 248, 196)
+    state = {**u, **v, **t}
+    for key, shape in SD15_KEYS.items():
+        assert key in state, key
+        assert tuple(state[key].shape) == shape, (key, state[key].shape)
+
+
+def _pixels(pipe):
+    images = generate(pipe, "a photo of sks toy", num_images=2, num_inference_steps=3, seed=3,
+                      height=32, width=32, scheduler="ddim")
+    return np.stack([np.asarray(im, dtype=np.float32) for im in images])
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_single_file_round_trip_through_from_single_file(half, tiny_model, tmp_path):
+    from diffusers import StableDiffusionPipeline
+
+    pipe = load_pipeline(str(tiny_model))
+    path = export_single_file(pipe, tmp_path / "model.safetensors", half=half)
+    with safe_open(str(path), "pt") as f:
+        keys = list(f.keys())
+        dtypes = {f.get_tensor(k).dtype for k in keys[:20]}
+    assert {k.split(".")[0] for k in keys} == {"model", "first_stage_model", "cond_stage_model"}
+    assert dtypes == ({torch.float16} if half else {torch.float32})
+    # diffusers' own loader, offline: the local folder gives the configs
+    back = StableDiffusionPipeline.from_single_file(str(path), config=str(tiny_model),
+                                                    safety_checker=None,
+                                                    torch_dtype=torch.float32)
+    for part in ("unet", "vae", "text_encoder"):
+        a, b = getattr(pipe, part).state_dict(), getattr(back, part).state_dict()
+        assert a.keys() == b.keys(), part
+        tol = 1e-3 if half else 0
+        worst = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
+        assert worst <= tol * max(1, max(a[k].abs().max().item() for k in a)), (part, worst)
+    diff = np.abs(_pixels(pipe) - _pixels(back)).max()
+    assert diff <= (3.0 if half else 0.0), diff
+
+
+def test_export_cli_writes_the_files_a_lora_run_and_a_full_run_need(tiny_model, tmp_path, capsys):
+    out = tmp_path / "exports"
+    assert main(["export", str(tiny_model), "--out", str(out), "--single_file", "--half"]) == 0
+    text = capsys.readouterr().out
+    assert (out / "model_index.json").is_file() and (out / "model.safetensors").is_file()
+    assert "model.safetensors" in text and "from_single_file" in text
+    assert main(["export", str(tmp_path / "missing"), "--out", str(out)]) == 2
+    assert "missing" in capsys.readouterr().err
