@@ -160,6 +160,12 @@ def _cmd_export(args) -> int:
     if args.single_file:
         print("load it with StableDiffusionPipeline.from_single_file(path), or put it in "
               "AUTOMATIC1111's models/Stable-diffusion or ComfyUI's models/checkpoints")
+    if args.push_to_hub:
+        from .hub import push_to_hub
+        saved = Path(args.model) / "config.json"
+        if saved.is_file() and not (Path(args.out) / "config.json").exists():
+            (Path(args.out) / "config.json").write_text(saved.read_text())  # for the card
+        print(f"uploaded to {push_to_hub(args.out, args.push_to_hub, private=not args.public)}")
     return 0
 
 
@@ -285,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--no_diffusers", action="store_true", help="skip the diffusers folder")
     x.add_argument("--base", default=None, help="base model of a LoRA run (default: from its "
                    "config.json)")
+    x.add_argument("--push_to_hub", metavar="USER/NAME", default=None, help="upload the "
+                   "export with a model card (token: HF_TOKEN or a notebook login)")
+    x.add_argument("--public", action="store_true", help="make the Hub repository public "
+                   "(default: private)")
     x.set_defaults(func=_cmd_export)
 
     k = sub.add_parser("check-data", help="check your photos before training (blur, size, "

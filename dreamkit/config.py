@@ -40,6 +40,10 @@ class TrainConfig:
     pretrained_model_name_or_path: str = knob(
         "stable-diffusion-v1-5/stable-diffusion-v1-5",
         "base model: a hub id or a local folder in the diffusers layout (model_index.json)")
+    pretrained_vae_model_name_or_path: str | None = knob(
+        None, "a separate VAE (folder or hub id); for SDXL on fp16 GPUs an fp16-safe one such "
+              "as madebyollin/sdxl-vae-fp16-fix (SDXL's own VAE overflows in fp16)",
+        type=str)
     revision: str | None = knob(None, "hub revision (branch, tag or commit) of the base model")
     variant: str | None = knob(None, "weight variant to load, e.g. 'fp16' halves the download")
     allow_pickle: bool = knob(False, "also load pickled .bin/.ckpt weights; they can run code "

@@ -19,8 +19,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-
 from .errors import DreamkitError
 
 __all__ = ["unet_to_original", "vae_to_original", "text_encoder_to_original",

@@ -67,12 +67,13 @@ def is_lora_run(folder) -> bool:
     return (folder / LORA_WEIGHTS).is_file() and not (folder / "model_index.json").is_file()
 
 
-def save_lora(folder, unet, text_encoder=None, kohya_name: str = "lora_kohya") -> list[Path]:
+def save_lora(folder, unet, text_encoder=None, kohya_name: str = "lora_kohya",
+              sdxl: bool = False) -> list[Path]:
     """Write the diffusers LoRA file and its kohya twin into `folder`; return both paths."""
-    from diffusers import StableDiffusionPipeline
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     folder = Path(folder)
-    StableDiffusionPipeline.save_lora_weights(
+    (StableDiffusionXLPipeline if sdxl else StableDiffusionPipeline).save_lora_weights(
         folder, unet_lora_layers=lora_state(unet),
         text_encoder_lora_layers=lora_state(text_encoder) if text_encoder is not None else None,
         unet_lora_adapter_metadata=_metadata(unet),
@@ -82,11 +83,11 @@ def save_lora(folder, unet, text_encoder=None, kohya_name: str = "lora_kohya") -
     if text_encoder is not None:
         alphas["text_encoder"] = _metadata(text_encoder)["lora_alpha"]
     kohya = folder / f"{kohya_name}.safetensors"
-    to_kohya(folder / LORA_WEIGHTS, kohya, alphas)
+    to_kohya(folder / LORA_WEIGHTS, kohya, alphas, sdxl=sdxl)
     return [folder / LORA_WEIGHTS, kohya]
 
 
-def to_kohya(diffusers_file, out_file, alphas: dict | None = None) -> Path:
+def to_kohya(diffusers_file, out_file, alphas: dict | None = None, sdxl: bool = False) -> Path:
     """Convert a diffusers LoRA file (SD 1.x/2.x) to kohya's names (lora_unet_*, lora_te_*).
 
     kohya files carry each layer's alpha as a tensor; diffusers' converter writes alpha = rank,
@@ -108,7 +109,7 @@ def to_kohya(diffusers_file, out_file, alphas: dict | None = None) -> Path:
     for key, value in convert_state_dict_to_kohya(peft).items():
         # SD 1.x tools name the one text encoder lora_te_ (lora_te1_/te2_ are SDXL's two), with
         # CLIP's module path text_model.encoder... (newer transformers drop "text_model")
-        if key.startswith("lora_te1_"):
+        if key.startswith("lora_te1_") and not sdxl:
             key = "lora_te_" + key[len("lora_te1_"):]
             if not key.startswith("lora_te_text_model_"):
                 key = "lora_te_text_model_" + key[len("lora_te_"):]

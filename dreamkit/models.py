@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from .errors import ModelError
+from .sdxl import encode_sdxl, is_sdxl_unet, load_sdxl_encoders
 
 __all__ = ["Components", "load_components", "freeze", "build_pipeline", "load_pipeline",
            "encode_prompts", "text_states", "token_ids",
@@ -33,6 +34,12 @@ class Components:
     unet: torch.nn.Module
     noise_scheduler: object
     source: str = ""
+    tokenizer_2: object = None  # SDXL's second tokenizer and text encoder (dreamkit.sdxl)
+    text_encoder_2: torch.nn.Module | None = None
+
+    @property
+    def is_sdxl(self) -> bool:
+        return self.text_encoder_2 is not None
 
 
 def check_model_source(name_or_path: str, setting: str = "pretrained_model_name_or_path",
@@ -58,10 +65,11 @@ def check_model_source(name_or_path: str, setting: str = "pretrained_model_name_
     except (ValueError, OSError, AttributeError):
         raise ModelError(f"{setting}={name_or_path!r}: model_index.json is not valid JSON; "
                          f"restore it from the model's source") from None
-    if "XL" in kind or "Flux" in kind or "StableDiffusion3" in kind:
+    if "Flux" in kind or "StableDiffusion3" in kind or ("XL" in kind and "Img2Img" in kind):
         raise ModelError(f"{setting}={name_or_path!r} is a {kind} model; this trainer handles "
-                         f"Stable Diffusion 1.x/2.x (StableDiffusionPipeline) folders")
-    missing = [p for p in PARTS if not (path / p).is_dir()]
+                         f"Stable Diffusion 1.x/2.x and SDXL text-to-image folders")
+    parts = PARTS + (("tokenizer_2", "text_encoder_2") if "XL" in kind else ())
+    missing = [p for p in parts if not (path / p).is_dir()]
     if missing:
         raise ModelError(f"{setting}={name_or_path!r} lacks {', '.join(missing)}/; this needs a "
                          f"Stable Diffusion 1.x/2.x folder with {', '.join(PARTS)}")
@@ -91,7 +99,8 @@ def load_tokenizer(name_or_path: str, revision: str | None = None):
 
 
 def load_components(name_or_path: str, revision: str | None = None,
-                    variant: str | None = None, allow_pickle: bool = False) -> Components:
+                    variant: str | None = None, allow_pickle: bool = False,
+                    vae_path: str | None = None) -> Components:
     """Load tokenizer, text encoder, VAE, UNet and noise scheduler (fp32, on the CPU).
 
     Weights load from safetensors only unless `allow_pickle` (pickled .bin files can run code).
@@ -127,10 +136,17 @@ def load_components(name_or_path: str, revision: str | None = None,
                          f"{why}: {str(e).splitlines()[0]}. Check the id or folder, the "
                          f"revision={revision!r} and variant={variant!r}, and your network or "
                          f"hub login") from None
-    if "SDXL" in type(unet).__name__ or getattr(unet.config, "addition_embed_type", None):
-        raise ModelError(f"pretrained_model_name_or_path={name_or_path!r} is an SDXL-type model; "
-                         f"this trainer handles Stable Diffusion 1.x/2.x")
-    return Components(tokenizer, text_encoder, vae, unet, noise_scheduler, source=name_or_path)
+    comps = Components(tokenizer, text_encoder, vae, unet, noise_scheduler, source=name_or_path)
+    if is_sdxl_unet(unet):
+        comps.tokenizer_2, comps.text_encoder_2 = load_sdxl_encoders(
+            name_or_path, revision=revision, variant=variant, **safe)
+    if vae_path:  # e.g. an fp16-safe SDXL VAE
+        try:
+            comps.vae = AutoencoderKL.from_pretrained(vae_path, torch_dtype=f32, **safe, **kw)
+        except (OSError, ValueError) as e:
+            raise ModelError(f"pretrained_vae_model_name_or_path={vae_path!r} could not be "
+                             f"loaded: {str(e).splitlines()[0]}") from None
+    return comps
 
 
 def quiet_loading() -> None:
@@ -154,9 +170,15 @@ def build_pipeline(c: Components, unet=None, scheduler: str = "ddim", text_encod
 
     DDIM samples well in 25-50 steps; the training (DDPM) scheduler would need ~1000.
     """
-    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, StableDiffusionPipeline
+    from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, StableDiffusionPipeline,
+                           StableDiffusionXLPipeline)
 
     sched_cls = {"ddim": DDIMScheduler, "dpm": DPMSolverMultistepScheduler}[scheduler]
+    if c.is_sdxl:
+        return StableDiffusionXLPipeline(
+            vae=c.vae, text_encoder=text_encoder or c.text_encoder, tokenizer=c.tokenizer,
+            text_encoder_2=c.text_encoder_2, tokenizer_2=c.tokenizer_2, unet=unet or c.unet,
+            scheduler=sched_cls.from_config(c.noise_scheduler.config))
     return StableDiffusionPipeline(
         vae=c.vae, text_encoder=text_encoder or c.text_encoder, tokenizer=c.tokenizer,
         unet=unet or c.unet,
@@ -218,6 +240,8 @@ def text_states(comps, prompts, n_instance, device, cache, trainable: bool):
     """Text-encoder states for the batch: cached while the encoder is frozen; computed with
     gradients, one tensor per half, while it trains (two_pass backpropagates the halves
     separately, so they must not share one graph)."""
+    if comps.is_sdxl:  # both encoders, frozen (dreamkit.sdxl)
+        return encode_sdxl(comps, prompts, device, cache)[0]
     if not trainable:
         return encode_prompts(comps.tokenizer, comps.text_encoder, prompts, device, cache).float()
     halves = [prompts[:n_instance], prompts[n_instance:]]

@@ -12,7 +12,8 @@ import json
 import random
 from pathlib import Path
 
-__all__ = ["write_clip_tokenizer_files", "make_tiny_sd", "make_photos", "make_tiny_eval_models"]
+__all__ = ["write_clip_tokenizer_files", "make_tiny_sd", "make_tiny_sdxl", "make_photos",
+           "make_tiny_eval_models"]
 
 _WORDS = ("a photo of sks dog cat toy person backpack the on in at beach snow grass night "
           "red green blue yellow square circle triangle with").split()
@@ -98,6 +99,52 @@ def make_tiny_sd(folder, *, prediction_type: str = "epsilon", seed: int = 0,
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
                                    unet=unet, scheduler=scheduler, safety_checker=None,
                                    feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(folder)
+    for f in tok_dir.iterdir():
+        f.unlink()
+    tok_dir.rmdir()
+    return folder
+
+
+def make_tiny_sdxl(folder, *, seed: int = 0, sample_size: int = 16) -> Path:
+    """A miniature SDXL pipeline (two text encoders, the size/crop "time ids"), saved in the
+    diffusers layout; like make_tiny_sd, 32×32 pictures."""
+    import torch
+    from diffusers import (AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline,
+                           UNet2DConditionModel)
+    from transformers import (CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection,
+                              CLIPTokenizer)
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    width1, width2, time_dim = 32, 32, 8
+    unet = UNet2DConditionModel(
+        sample_size=sample_size, in_channels=4, out_channels=4, layers_per_block=1,
+        block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
+        cross_attention_dim=width1 + width2, use_linear_projection=True,
+        addition_embed_type="text_time", addition_time_embed_dim=time_dim,
+        projection_class_embeddings_input_dim=6 * time_dim + width2, norm_num_groups=32)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(32, 64),
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), layers_per_block=1,
+        norm_num_groups=32, sample_size=sample_size * 2)
+    tok_dir = write_clip_tokenizer_files(folder / "_tokenizer_src")
+    tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"),
+                              model_max_length=77)
+    common = dict(vocab_size=len(tokenizer), intermediate_size=37, num_hidden_layers=2,
+                  num_attention_heads=4, max_position_embeddings=77,
+                  bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                  pad_token_id=tokenizer.pad_token_id)
+    text_encoder = CLIPTextModel(CLIPTextConfig(hidden_size=width1, **common))
+    text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(hidden_size=width2,
+                                                                projection_dim=width2, **common))
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, steps_offset=1,
+                                       beta_schedule="scaled_linear", num_train_timesteps=1000)
+    pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=text_encoder,
+                                     text_encoder_2=text_encoder_2, tokenizer=tokenizer,
+                                     tokenizer_2=tokenizer, unet=unet, scheduler=scheduler)
     pipe.save_pretrained(folder)
     for f in tok_dir.iterdir():
         f.unlink()

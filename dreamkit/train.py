@@ -37,6 +37,7 @@ from .prior import prepare_class_images
 from .concepts import class_jobs
 from .tokens import check_identifier
 from .prompts import photo_captions
+from .sdxl import added_cond
 from .sample import save_sample_grid
 from .viewer import plot_losses
 
@@ -74,7 +75,8 @@ def choose_step_mode(config: TrainConfig) -> tuple[str, str]:
 
 def dreambooth_backward(unet, noise_scheduler, latents, encoder_hidden_states, noise, timesteps,
                         n_instance: int, prior_loss_weight: float = 1.0, mode: str = "one_pass",
-                        backward=None, no_sync=contextlib.nullcontext) -> StepLosses:
+                        backward=None, no_sync=contextlib.nullcontext,
+                        added_cond: dict | None = None) -> StepLosses:
     """One DreamBooth step up to (not including) the optimizer: losses and gradients.
 
     Rows [:n_instance] of the inputs are the subject's photos, the rest (if any) class images.
@@ -82,6 +84,7 @@ def dreambooth_backward(unet, noise_scheduler, latents, encoder_hidden_states, n
     text encoder trains (each half then has its own graph to backpropagate).
     `backward` is `accelerator.backward` in training (loss scaling, accumulation);
     `no_sync` keeps the first pass's gradients local under DDP so only one all-reduce runs.
+    `added_cond`: SDXL's extra conditions per row (dreamkit.sdxl), split like the rest.
     """
     backward = backward or torch.Tensor.backward
     n = n_instance
@@ -95,19 +98,24 @@ def dreambooth_backward(unet, noise_scheduler, latents, encoder_hidden_states, n
     noisy = noise_scheduler.add_noise(latents, noise, timesteps)  # forward diffusion q(x_t | x_0)
     target = diffusion_target(noise_scheduler, latents, noise, timesteps)
 
+    def rows(part: slice) -> dict | None:
+        return None if added_cond is None else {k: v[part] for k, v in added_cond.items()}
+
     if mode == "one_pass" or not has_prior:
-        pred = unet(noisy, timesteps, encoder_hidden_states).sample
+        pred = unet(noisy, timesteps, encoder_hidden_states, added_cond_kwargs=added_cond).sample
         instance_loss = denoising_loss(pred[:n], target[:n])
         prior_loss = denoising_loss(pred[n:], target[n:]) if has_prior else None
         loss = dreambooth_loss(instance_loss, prior_loss, prior_loss_weight)
         backward(loss)
     elif mode == "two_pass":
         with no_sync():
-            pred = unet(noisy[:n], timesteps[:n], text_instance).sample
+            pred = unet(noisy[:n], timesteps[:n], text_instance,
+                        added_cond_kwargs=rows(slice(None, n))).sample
             instance_loss = denoising_loss(pred, target[:n])
             backward(instance_loss)
         del pred  # free the instance half's activations before the class half runs
-        pred = unet(noisy[n:], timesteps[n:], text_class).sample
+        pred = unet(noisy[n:], timesteps[n:], text_class,
+                    added_cond_kwargs=rows(slice(n, None))).sample
         prior_loss = denoising_loss(pred, target[n:])
         backward(prior_loss_weight * prior_loss)  # adds onto the instance gradients in .grad
         loss = dreambooth_loss(instance_loss.detach(), prior_loss.detach(), prior_loss_weight)
@@ -166,7 +174,12 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
     mode, why = choose_step_mode(config)
 
     comps = components or load_components(config.pretrained_model_name_or_path, config.revision,
-                                          config.variant, config.allow_pickle)
+                                          config.variant, config.allow_pickle,
+                                          config.pretrained_vae_model_name_or_path)
+    if comps.is_sdxl and config.train_text_encoder:
+        raise DreamkitError("train_text_encoder=True: with SDXL dreamkit keeps both text "
+                            "encoders frozen; set train_text_encoder=False (use_lora=True is "
+                            "the usual SDXL DreamBooth recipe)")
     if main:
         for i, (c, scan) in enumerate(zip(concepts, scans)):
             label = f"concepts[{i}] {c.instance_prompt!r}, {c.instance_dir}" if many \
@@ -179,8 +192,10 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
     # Frozen parts run in the mixed-precision dtype to save memory; trained weights stay fp32.
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(config.mixed_precision,
                                                                        torch.float32)
-    freeze(comps.vae, comps.text_encoder)
+    freeze(comps.vae, comps.text_encoder, *([comps.text_encoder_2] if comps.is_sdxl else []))
     comps.vae.to(device, weight_dtype)
+    if comps.is_sdxl:
+        comps.text_encoder_2.to(device, weight_dtype)
     train_te = config.train_text_encoder
     comps.text_encoder.to(device, torch.float32 if train_te else weight_dtype)
     with_prior = config.with_prior_preservation and config.prior_loss_weight > 0
@@ -284,12 +299,14 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
                     latents = comps.vae.encode(pixels.to(device, weight_dtype)).latent_dist.sample()
                     latents = latents.float() * scale
                 text = text_states(comps, prompts, n, device, cache, te_trains(step))
+                added = added_cond(comps, prompts, device, cache, config.resolution) \
+                    if comps.is_sdxl else None
                 noise = torch.randn_like(latents)
                 timesteps = torch.randint(0, n_timesteps, (latents.shape[0],), device=device)
                 losses = dreambooth_backward(
                     unet, comps.noise_scheduler, latents, text, noise, timesteps, n_instance=n,
                     prior_loss_weight=config.prior_loss_weight, mode=mode,
-                    backward=accelerator.backward,
+                    backward=accelerator.backward, added_cond=added,
                     no_sync=lambda: _no_sync(accelerator, trained.values()))
                 stop_if_diverged(losses.loss, step + 1, config, out)
                 if accelerator.sync_gradients:
@@ -333,7 +350,7 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
         # DiffusionPipeline.from_pretrained(output_dir) loads it; our files sit beside.
         model_dir = out
         if config.use_lora:  # the adapters only; load_pipeline puts them on the base model
-            save_lora(out, unet_out, te_out if train_te else None)
+            save_lora(out, unet_out, te_out if train_te else None, sdxl=comps.is_sdxl)
         else:
             build_pipeline(comps, unet=unet_out, text_encoder=te_out).save_pretrained(model_dir)
         (out / "history.json").write_text(json.dumps(state.history, indent=1))

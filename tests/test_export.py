@@ -119,3 +119,47 @@ def test_export_cli_writes_the_files_a_lora_run_and_a_full_run_need(tiny_model, 
     assert "model.safetensors" in text and "from_single_file" in text
     assert main(["export", str(tmp_path / "missing"), "--out", str(out)]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_push_to_hub_writes_a_card_and_never_the_token(tiny_model, tmp_path, monkeypatch,
+                                                       capsys):
+    import huggingface_hub
+
+    calls = []
+
+    class FakeApi:
+        def __init__(self, token=None):
+            calls.append(("token", token))
+
+        def create_repo(self, repo_id, private, exist_ok):
+            calls.append(("create", repo_id, private))
+            return f"https://hub.example/{repo_id}"
+
+        def upload_folder(self, repo_id, folder_path, ignore_patterns):
+            calls.append(("upload", repo_id, sorted(p.name for p in Path(folder_path).iterdir())))
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_value_123")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({
+        "pretrained_model_name_or_path": str(tiny_model), "identifier": "zwx",
+        "class_noun": "dog", "max_train_steps": 400}))
+    out = tmp_path / "export"
+    out.mkdir()
+    (out / "config.json").write_text((run / "config.json").read_text())
+    from dreamkit.hub import push_to_hub
+    url = push_to_hub(out, "me/my-dog")
+    assert url.endswith("me/my-dog")
+    assert ("token", "hf_secret_value_123") in calls and ("create", "me/my-dog", True) in calls
+    assert "README.md" in calls[-1][2]
+    card = (out / "README.md").read_text()
+    assert "a photo of zwx dog" in card and "max_train_steps | 400" in card
+    assert "from_pretrained('me/my-dog')" in card
+    everything = capsys.readouterr().out + "".join(p.read_text(errors="ignore")
+                                                  for p in out.rglob("*") if p.is_file())
+    assert "hf_secret_value_123" not in everything
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(Exception, match="HF_HUB_OFFLINE=1"):
+        push_to_hub(out, "me/my-dog")
