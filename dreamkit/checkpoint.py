@@ -215,6 +215,17 @@ def prune_checkpoints(out, keep: int) -> None:
         shutil.rmtree(old.path, ignore_errors=True)
 
 
+def trained_weights(ckpt: Checkpoint) -> dict:
+    """{part: state dict} of a checkpoint's trained weights ("unet", maybe "text_encoder")."""
+    from safetensors.torch import load_file
+
+    parts: dict = {}
+    for key, value in load_file(str(Path(ckpt.path) / _WEIGHTS)).items():
+        part, _, name = key.partition(".")
+        parts.setdefault(part, {})[name] = value
+    return parts
+
+
 def load_checkpoint(ckpt: Checkpoint, models: dict, optimizer, lr_scheduler,
                     scaler) -> TrainingState:
     """Put every saved state back; raise DreamkitError if the files do not load."""

@@ -137,6 +137,13 @@ def _cmd_generate(args) -> int:
                         model=args.model, lora=args.lora or "")
     image_grid(images).save(f"{args.out}/grid.png")
     print(f"{len(paths)} image(s) and grid.png written to {args.out}")
+    if args.checkpoints:
+        from .sample import checkpoint_grid
+        grid, labels = checkpoint_grid(args.model, args.prompt, **{k: v for k, v in kw.items()
+                                                                  if k != "num_images"},
+                                       num_images=args.num_images)
+        grid.save(f"{args.out}/checkpoints.png")
+        print(f"checkpoints.png: one row each for {', '.join(labels)}")
     if args.compare_base:  # the same seeds on the base model: upper row base, lower row yours
         from .config import TrainConfig
         saved = Path(args.model) / "config.json"
@@ -278,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "config.json)")
     g.add_argument("--compare_base", action="store_true",
                    help="also draw the base model at the same seeds: before_after.png")
+    g.add_argument("--checkpoints", action="store_true", help="also a grid with one row per "
+                   "kept checkpoint of the run and the final model: checkpoints.png")
     g.set_defaults(func=_cmd_generate)
 
     x = sub.add_parser("export", help="write a model for other tools: the diffusers folder, "

@@ -14,7 +14,7 @@ from .prompts import safe_filename
 from .viewer import image_grid
 
 __all__ = ["generate", "sample_rows", "save_sample_grid", "save_images", "safe_filename",
-           "use_scheduler", "SCHEDULERS"]
+           "use_scheduler", "SCHEDULERS", "checkpoint_grid"]
 
 # Samplers by the names the tools show. The trained weights do not change with the sampler;
 # the pictures do (DPM-Solver++ is good in 20-25 steps, Euler a adds fresh noise every step).
@@ -108,3 +108,26 @@ def save_images(images, folder, prompt: str, seed: int, prefix: str | None = Non
         img.save(path, pnginfo=meta)
         paths.append(path)
     return paths
+
+
+def checkpoint_grid(run_dir, prompt: str, num_images: int = 2, seed: int = 0, **kw):
+    """One row per kept checkpoint of a run, then the final model, at the same seeds: where
+    the subject appears, and where it starts to swallow the prompt. Returns (grid, labels)."""
+    from .checkpoint import find_checkpoints, trained_weights
+    from .models import load_pipeline
+
+    rows, labels = [], []
+    pipe = load_pipeline(str(run_dir))
+    for ckpt in find_checkpoints(run_dir, report=lambda m: None):
+        for part, state in trained_weights(ckpt).items():
+            model = getattr(pipe, part)
+            adapters = list(getattr(model, "peft_config", {}))
+            if adapters:  # LoRA: the loaded adapter has its own name ("default_0")
+                state = {k.replace(".default.", f".{adapters[0]}."): v for k, v in state.items()}
+            model.load_state_dict(state, strict=not adapters)
+        rows += generate(pipe, prompt, num_images=num_images, seed=seed, **kw)
+        labels.append(f"step {ckpt.step}")
+    final = load_pipeline(str(run_dir))
+    rows += generate(final, prompt, num_images=num_images, seed=seed, **kw)
+    labels.append("final")
+    return image_grid(rows, rows=len(labels)), labels

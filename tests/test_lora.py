@@ -156,3 +156,23 @@ def test_generate_cli_sampler_metadata_and_before_after(lora_run, tmp_path, caps
     a, b = (np.asarray(Image.open(next((tmp_path / n).glob("a_photo*.png"))), dtype=float)
             for n in ("euler_a", "ddim"))
     assert np.abs(a - b).mean() > 0.5
+
+
+@pytest.mark.parametrize("lora", [True, False])
+def test_grid_across_checkpoints(lora, tiny_model, photos, tmp_path):
+    from dreamkit.sample import checkpoint_grid
+
+    run = tmp_path / "run"
+    train(_config(tiny_model, photos, run, use_lora=lora, checkpointing_steps=2,
+                  checkpoints_total_limit=0, learning_rate=1e-2 if lora else 1e-3),
+          callbacks=[])
+    kw = dict(num_inference_steps=3, height=32, width=32, scheduler="ddim", seed=4)
+    grid, labels = checkpoint_grid(run, "a photo of sks toy", num_images=2, **kw)
+    assert labels == ["step 2", "step 4", "final"]
+    assert grid.size[1] > 3 * 32 and grid.size[0] > 2 * 32
+    cells = [np.asarray(grid.crop((0, r * 34, 32, r * 34 + 32)), dtype=float) for r in range(3)]
+    final = np.asarray(generate(load_pipeline(str(run)), "a photo of sks toy", num_images=1,
+                                **kw)[0], dtype=float)
+    assert np.abs(cells[2] - final).max() <= 1.0  # the last row is the final model
+    assert np.abs(cells[1] - final).max() <= 2.0  # step 4 is the final step
+    assert np.abs(cells[0] - cells[1]).mean() > 0.5  # step 2 is another model
