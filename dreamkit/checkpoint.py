@@ -122,8 +122,9 @@ def save_checkpoint(out: Path, models: dict, optimizer, lr_scheduler, scaler,
                for name, model in models.items() for k, v in _trained_state(model).items()}
     opt_state = optimizer.state_dict()
     needed = sum(v.numel() * v.element_size() for v in weights.values())
-    needed += sum(t.numel() * t.element_size() for s in opt_state["state"].values()
-                  for t in s.values() if torch.is_tensor(t))
+    from torch.utils._pytree import tree_flatten
+    needed += sum(t.numel() * t.element_size() for t in tree_flatten(opt_state)[0]
+                  if torch.is_tensor(t))
     check_free_disk(root, int(needed * 1.05) + 2**20)
 
     try:

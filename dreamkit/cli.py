@@ -277,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--height", type=int, default=None, help="pixels (default: the model's size)")
     g.add_argument("--width", type=int, default=None, help="pixels (default: the model's size)")
     g.add_argument("--out", default="generated", help="folder for the PNGs (default generated/)")
+    from .env import check, format_env_report
     from .sample import SCHEDULERS
     g.add_argument("--scheduler", default=None, choices=sorted(SCHEDULERS),
                    help="sampler (default: the model's own); dpm++ is good in 20-25 steps")
@@ -288,6 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--checkpoints", action="store_true", help="also a grid with one row per "
                    "kept checkpoint of the run and the final model: checkpoints.png")
     g.set_defaults(func=_cmd_generate)
+
+    e = sub.add_parser("env", help="what this machine can run: GPU, 8-bit AdamW, attention, "
+                       "precision, with the fallbacks dreamkit will use")
+    e.set_defaults(func=lambda args: (print(format_env_report()), check(report=print), 0)[-1])
 
     x = sub.add_parser("export", help="write a model for other tools: the diffusers folder, "
                        "LoRA files, a single .safetensors (AUTOMATIC1111, ComfyUI)")

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 __all__ = ["is_colab", "device", "supports_bf16", "recommended_mixed_precision", "mount_drive",
-           "upload_photos", "save_uploads", "env_report", "format_env_report"]
+           "upload_photos", "save_uploads", "env_report", "format_env_report", "check"]
 
 
 def is_colab() -> bool:
@@ -131,3 +131,40 @@ def format_env_report(rep: dict | None = None) -> str:
                               ("diffusers", "transformers", "accelerate", "bitsandbytes", "peft")),
              f"  suggested mixed_precision: {rep['mixed_precision']}"]
     return "\n".join(lines)
+
+
+def check(report=None) -> dict:
+    """Health of what the memory switches rely on, each with the fallback dreamkit will use.
+
+    {"torch": ..., "cuda": ..., "bitsandbytes": ..., "attention": ..., "mixed_precision": ...}
+    as one-line verdicts; printed by `dreamkit env` and the notebooks' first cells.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from .optim import load_bnb
+
+    out = {"torch": f"{torch.__version__} ok"}
+    if torch.cuda.is_available():
+        free, total = torch.cuda.mem_get_info()
+        out["cuda"] = (f"{torch.cuda.get_device_name(0)}, CUDA {torch.version.cuda}, "
+                       f"{free / 2**30:.1f} of {total / 2**30:.1f} GiB free")
+    else:
+        out["cuda"] = "no GPU: training runs on the CPU (the toy world and tiny models are fine)"
+    notes = []
+    bnb = load_bnb(report=notes.append)
+    out["bitsandbytes"] = (f"{bnb.__version__}: 8-bit AdamW works" if bnb is not None
+                           else notes[0] if notes else "unavailable")
+    try:
+        q = torch.randn(1, 2, 16, 8)
+        F.scaled_dot_product_attention(q, q, q)
+        out["attention"] = "PyTorch SDPA (fused kernels where the device has them)"
+    except Exception as e:  # very old torch: diffusers falls back to its own attention
+        out["attention"] = f"SDPA unavailable ({type(e).__name__}): diffusers' plain attention"
+    out["mixed_precision"] = (f"{recommended_mixed_precision()} suggested"
+                              + ("" if supports_bf16() or not torch.cuda.is_available()
+                                 else " (no bf16 on this GPU)"))
+    if report:
+        for k, v in out.items():
+            report(f"{k:16}{v}")
+    return out

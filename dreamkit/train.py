@@ -31,6 +31,7 @@ from .data import DreamBoothDataset, EpochShuffle, collate, dataset_notes, find_
 from .errors import DreamkitError
 from .lora import TEXT_ENCODER_TARGETS, UNET_TARGETS, add_lora, save_lora
 from .loss import denoising_loss, diffusion_target, dreambooth_loss, stop_if_diverged
+from .optim import make_optimizer
 from .models import (Components, build_pipeline, encode_prompts, freeze, load_components,
                      text_states)
 from .prior import prepare_class_images
@@ -67,6 +68,8 @@ def choose_step_mode(config: TrainConfig) -> tuple[str, str]:
     """Resolve step_mode='auto' into a mode and the reason for it."""
     if config.step_mode != "auto":
         return config.step_mode, "set by step_mode"
+    if config.optimizer_in_backward:
+        return "one_pass", "optimizer_in_backward steps during the one backward pass"
     if not config.with_prior_preservation:
         return "one_pass", "no prior preservation: there is only one batch"
     return "one_pass", ("full UNet: weights and gradients dominate memory, so two backward "
@@ -249,8 +252,8 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
         te.train()
         groups.append({"params": te_params, "lr": config.text_encoder_lr or lr})
     params = [p for g in groups for p in g["params"]]
-    optimizer = torch.optim.AdamW(groups, lr=lr, betas=(config.adam_beta1, config.adam_beta2),
-                                  weight_decay=config.adam_weight_decay, eps=config.adam_epsilon)
+    optimizer = make_optimizer(groups, config.replace(learning_rate=lr),
+                               report=print if main else (lambda m: None))
     lr_scheduler = get_scheduler(
         config.lr_scheduler, optimizer=optimizer,
         num_warmup_steps=config.lr_warmup_steps * accelerator.num_processes,

@@ -1,0 +1,108 @@
+"""Memory switches of the optimizer: 8-bit AdamW (and its fallback), the step inside backward."""
+
+import sys
+
+import pytest
+import torch
+
+from dreamkit import TrainConfig, train
+from dreamkit.errors import ConfigError
+from dreamkit.optim import InBackwardOptimizer, load_bnb, make_optimizer
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.GELU(), torch.nn.Linear(16, 4))
+
+
+def _cfg(**kw):
+    return TrainConfig(learning_rate=1e-2, adam_weight_decay=0.01, max_grad_norm=1e9, **kw)
+
+
+def _run(model, opt, steps=3):
+    g = torch.Generator().manual_seed(1)
+    for _ in range(steps):
+        x = torch.randn(5, 8, generator=g)
+        model(x).pow(2).mean().backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+
+def test_step_inside_backward_gives_the_same_update_as_after_it():
+    a, b = _model(), _model()
+    _run(a, make_optimizer([{"params": list(a.parameters()), "lr": 1e-2}], _cfg()))
+    opt = make_optimizer([{"params": list(b.parameters()), "lr": 1e-2}],
+                         _cfg(optimizer_in_backward=True))
+    assert isinstance(opt, InBackwardOptimizer)
+    _run(b, opt)
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.allclose(p, q, atol=1e-6), (p - q).abs().max()
+        assert q.grad is None  # freed inside backward: the memory saved
+
+
+def test_8bit_adam_runs_here_and_changes_the_weights():
+    assert load_bnb() is not None  # bitsandbytes 8-bit AdamW works on this CPU
+    m = _model()
+    before = [p.detach().clone() for p in m.parameters()]
+    opt = make_optimizer([{"params": list(m.parameters())}], _cfg(use_8bit_adam=True))
+    assert type(opt).__name__ == "AdamW8bit"
+    _run(m, opt)
+    assert all(not torch.equal(p, q) for p, q in zip(m.parameters(), before))
+
+
+def test_broken_bitsandbytes_falls_back_with_one_line(monkeypatch):
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # `import bitsandbytes` now fails
+    said = []
+    opt = make_optimizer([{"params": list(_model().parameters())}], _cfg(use_8bit_adam=True),
+                         report=said.append)
+    assert type(opt) is torch.optim.AdamW
+    assert len(said) == 1 and "8-bit AdamW unavailable" in said[0] and "torch AdamW" in said[0]
+
+
+def test_in_backward_settings_are_checked():
+    with pytest.raises(ConfigError, match="step_mode"):
+        TrainConfig(optimizer_in_backward=True, step_mode="two_pass")
+    with pytest.raises(ConfigError, match="gradient_accumulation_steps"):
+        TrainConfig(optimizer_in_backward=True, gradient_accumulation_steps=2)
+    with pytest.raises(ConfigError, match="mixed_precision"):
+        TrainConfig(optimizer_in_backward=True, mixed_precision="fp16")
+
+
+@pytest.mark.parametrize("extra", [{"use_8bit_adam": True},
+                                   {"optimizer_in_backward": True, "checkpointing_steps": 2}])
+def test_training_with_each_switch(extra, tiny_model, photos, tmp_path):
+    cfg = TrainConfig(pretrained_model_name_or_path=str(tiny_model), instance_dir=str(photos),
+                      class_noun="toy", with_prior_preservation=True, num_class_images=2,
+                      sample_batch_size=2, class_inference_steps=2, resolution=32,
+                      max_train_steps=4, learning_rate=1e-3, output_dir=str(tmp_path / "run"),
+                      sample_steps=2, num_sample_images=1,
+                      **{"checkpointing_steps": 0, **extra})
+    plain = train(cfg.replace(use_8bit_adam=False, optimizer_in_backward=False,
+                              output_dir=str(tmp_path / "plain")), callbacks=[])
+    result = train(cfg, callbacks=[])
+    assert result.step_mode == "one_pass" or "optimizer_in_backward" not in extra
+    assert [h["step"] for h in result.history] == [1, 2, 3, 4]
+    moved = [(p - q).abs().max().item() for p, q in zip(result.unet.parameters(),
+                                                        plain.unet.parameters())]
+    if extra.get("optimizer_in_backward"):
+        # the same optimizer, stepped earlier: the same weights up to float rounding and the
+        # per-parameter clipping (max_grad_norm 1.0 per parameter instead of over all)
+        assert max(moved) < 5e-3, max(moved)
+        resumed = train(cfg.replace(resume="auto", max_train_steps=6), callbacks=[])
+        assert [h["step"] for h in resumed.history] == list(range(1, 7))
+    else:
+        assert max(moved) < 0.05  # 8-bit states: close to the fp32 run, not equal
+
+
+def test_env_check_names_each_part_and_the_fallback(monkeypatch, capsys):
+    from dreamkit.cli import main
+    from dreamkit.env import check
+
+    rep = check()
+    assert set(rep) == {"torch", "cuda", "bitsandbytes", "attention", "mixed_precision"}
+    assert "8-bit AdamW works" in rep["bitsandbytes"] and "SDPA" in rep["attention"]
+    assert "no GPU" in rep["cuda"]
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)
+    assert main(["env"]) == 0
+    out = capsys.readouterr().out
+    assert "8-bit AdamW unavailable" in out and "using torch AdamW" in out
