@@ -24,7 +24,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 __all__ = ["LiveTensorTracker", "StepMemory", "step_peak_bytes", "sd15_unet_config",
-           "fused_attention"]
+           "fused_attention", "full_step_peak"]
 
 
 class LiveTensorTracker(TorchDispatchMode):
@@ -33,11 +33,13 @@ class LiveTensorTracker(TorchDispatchMode):
     Each storage is counted once (views share it) and subtracted when Python frees it.
     """
 
-    def __init__(self):
+    def __init__(self, existing=()):
+        """`existing`: tensors alive before the block (weights, optimizer states); in-place
+        updates of them return them again, and must not count as new memory."""
         super().__init__()
         self.live = 0
         self.peak = 0
-        self._seen: set[int] = set()
+        self._seen: set[int] = {t.untyped_storage()._cdata for t in existing}
 
     def _track(self, t: torch.Tensor) -> None:
         st = t.untyped_storage()
@@ -142,3 +144,55 @@ def step_peak_bytes(unet, noise_scheduler, latent_size: int, mode: str, batch: i
     input_bytes = sum(t.numel() * t.element_size() for t in inputs)
     unet.zero_grad(set_to_none=True)
     return StepMemory(weights, grads, weights + input_bytes + tracker.peak, mode)
+
+
+def _nbytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: str = "cpu"
+                   ) -> dict:
+    """Peak live-tensor bytes of one whole training step (forward, backward, optimizer step) of
+    the full UNet, batch 1 + 1, with config's optimizer switches (optimizer_in_backward,
+    gradient_checkpointing; torch AdamW). The optimizer steps once before the measured step,
+    so its states exist as in a running job. Works on real or meta tensors.
+
+    Returns bytes: weights, optimizer states, the step's own peak above them, the total, and
+    the total with 8-bit AdamW states instead (2 bytes per weight + an fp32 absmax per 256
+    values per state: arithmetic, since bitsandbytes cannot run on meta tensors).
+    """
+    from .optim import make_optimizer
+    from .train import dreambooth_backward
+
+    unet.requires_grad_(True).train()
+    if config.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+    params = list(unet.parameters())
+    opt = make_optimizer([{"params": params, "lr": config.learning_rate}],
+                         config.replace(use_8bit_adam=False), report=lambda m: None)
+    dev, c = params[0].device, unet.config
+    inputs = [torch.randn(2, c.in_channels, latent_size, latent_size, device=dev),
+              torch.randn(2, 77, c.cross_attention_dim, device=dev),
+              torch.randn(2, c.in_channels, latent_size, latent_size, device=dev),
+              torch.randint(0, 1000, (2,), device=dev)]
+
+    def step():
+        dreambooth_backward(unet, noise_scheduler, *inputs, n_instance=1, mode="one_pass")
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    with fused_attention(attention):
+        step()  # creates the optimizer states
+        opts = list(opt.per_param.values()) if hasattr(opt, "per_param") else [opt]
+        states = [t for o in opts for s in o.state.values() for t in s.values()
+                  if torch.is_tensor(t)]
+        tracker = LiveTensorTracker(existing=params + states + inputs)
+        with tracker:
+            step()
+    weights, state_bytes = _nbytes(params), _nbytes(states)
+    total = weights + state_bytes + _nbytes(inputs) + tracker.peak
+    n = sum(p.numel() for p in params)
+    eight_bit = 2 * n + 2 * 4 * -(-n // 256)
+    return {"weights_bytes": weights, "adamw_states_bytes": state_bytes,
+            "step_peak_above_states_bytes": tracker.peak, "peak_adamw_bytes": total,
+            "peak_8bit_adam_bytes": total - state_bytes + eight_bit}

@@ -106,3 +106,29 @@ def test_env_check_names_each_part_and_the_fallback(monkeypatch, capsys):
     assert main(["env"]) == 0
     out = capsys.readouterr().out
     assert "8-bit AdamW unavailable" in out and "using torch AdamW" in out
+
+
+def test_full_step_peak_on_meta_matches_real_tensors_and_in_backward_saves_gradients(tiny_model):
+    from diffusers import UNet2DConditionModel
+
+    from dreamkit.models import load_components
+    from dreamkit.memory import full_step_peak
+
+    comps = load_components(str(tiny_model))
+    peaks = {}
+    for inb in (False, True):
+        cfg = TrainConfig(optimizer_in_backward=inb, gradient_checkpointing=True,
+                          learning_rate=1e-4)
+        fresh = type(comps.noise_scheduler).from_config  # add_noise moves its tables
+        real = full_step_peak(UNet2DConditionModel.from_config(comps.unet.config),
+                              fresh(comps.noise_scheduler.config), cfg, 16)
+        with torch.device("meta"):
+            meta_unet = UNet2DConditionModel.from_config(comps.unet.config)
+        meta = full_step_peak(meta_unet, fresh(comps.noise_scheduler.config), cfg, 16)
+        assert abs(meta["peak_adamw_bytes"] - real["peak_adamw_bytes"]) \
+            <= 0.02 * real["peak_adamw_bytes"], (meta, real)
+        # fp32 mean + variance per weight (+ a step counter per tensor)
+        assert 0 <= real["adamw_states_bytes"] - 2 * real["weights_bytes"] < 4096
+        peaks[inb] = real
+    saved = peaks[False]["peak_adamw_bytes"] - peaks[True]["peak_adamw_bytes"]
+    assert saved >= 0.5 * peaks[False]["weights_bytes"], peaks  # ~one gradient's worth
