@@ -135,6 +135,8 @@ class TrainConfig:
     optimizer_in_backward: bool = knob(False, "update each weight as soon as its gradient is "
                                               "ready and free that gradient (SD 1.5: -3.4 GB); "
                                               "needs one_pass, no accumulation, no fp16 scaler")
+    cache_latents: bool = knob(False, "encode photos and class images once, then keep the VAE "
+                                      "off the GPU (saves its memory and time each step)")
     gradient_checkpointing: bool = knob(False, "recompute activations in backward: less memory, "
                                                "~30% slower")
     seed: int = knob(0, "one seed for noise, timesteps, data order and class images: same seed, "

@@ -182,22 +182,25 @@ class DreamBoothDataset(torch.utils.data.Dataset):
     def __getitem__(self, i):
         n = len(self.instance)
         item = {"instance_pixel_values": _normalise(self.instance[i % n]),
-                "instance_prompt": self.instance_captions[i % n]}
+                "instance_prompt": self.instance_captions[i % n], "instance_index": i % n}
         if self.classes:
             pool = self.class_pools[i % n]
             k = pool[i % len(pool)]
             item["class_pixel_values"] = _normalise(self.classes[k])
             item["class_prompt"] = self.class_prompts[k]
+            item["class_index"] = k
         return item
 
 
 def collate(examples: list[dict]) -> dict:
     """Stack a list of dataset items into one batch (prompts stay lists of strings)."""
     batch = {"pixel_values": torch.stack([e["instance_pixel_values"] for e in examples]),
-             "prompts": [e["instance_prompt"] for e in examples]}
+             "prompts": [e["instance_prompt"] for e in examples],
+             "instance_index": torch.tensor([e["instance_index"] for e in examples])}
     if "class_pixel_values" in examples[0]:
         batch["class_pixel_values"] = torch.stack([e["class_pixel_values"] for e in examples])
         batch["class_prompts"] = [e["class_prompt"] for e in examples]
+        batch["class_index"] = torch.tensor([e["class_index"] for e in examples])
     return batch
 
 

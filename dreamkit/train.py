@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from .cache import LatentCache
 from .callbacks import Callback, ProgressBar, StepInfo
 from .config import TrainConfig
 from .checkpoint import (TrainingState, load_checkpoint, prepare_run_dir, resume_point,
@@ -278,6 +279,8 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
     def te_trains(step: int) -> bool:
         return train_te and (not config.text_encoder_steps or step < config.text_encoder_steps)
 
+    latent_cache = LatentCache(comps.vae, dataset, device, weight_dtype) \
+        if config.cache_latents else None
     for cb in callbacks:
         cb.on_train_start(config, mode, why)
     cache, t0, step = {}, time.time(), state.step
@@ -299,8 +302,11 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
                     pixels = torch.cat([pixels, batch["class_pixel_values"]])
                     prompts = prompts + batch["class_prompts"]
                 with torch.no_grad():
-                    latents = comps.vae.encode(pixels.to(device, weight_dtype)).latent_dist.sample()
-                    latents = latents.float() * scale
+                    if latent_cache is not None:
+                        latents = latent_cache.sample(batch).to(device)
+                    else:
+                        latents = comps.vae.encode(pixels.to(device, weight_dtype)
+                                                   ).latent_dist.sample().float() * scale
                 text = text_states(comps, prompts, n, device, cache, te_trains(step))
                 added = added_cond(comps, prompts, device, cache, config.resolution) \
                     if comps.is_sdxl else None
@@ -384,11 +390,14 @@ def _samples(config, comps, accelerator, unet, step, callbacks):
     trained.eval()
     te.eval()
     path = Path(config.output_dir) / "samples" / f"step_{step:05d}.png"
+    comps.vae.to(accelerator.device)  # it may wait on the CPU (cache_latents)
     pipe = build_pipeline(comps, unet=trained, text_encoder=te)
     with accelerator.autocast():
         images = save_sample_grid(pipe, config, path)
         for cb in callbacks:
             cb.on_samples(step, images, path)
             cb.on_model(step, pipe)
+    if config.cache_latents and accelerator.device.type != "cpu":
+        comps.vae.to("cpu")
     trained.train()
     te.train(was_training)

@@ -132,3 +132,27 @@ def test_full_step_peak_on_meta_matches_real_tensors_and_in_backward_saves_gradi
         peaks[inb] = real
     saved = peaks[False]["peak_adamw_bytes"] - peaks[True]["peak_adamw_bytes"]
     assert saved >= 0.5 * peaks[False]["weights_bytes"], peaks  # ~one gradient's worth
+
+
+@pytest.mark.parametrize("mode", ["one_pass", "two_pass"])
+def test_cached_latents_train_like_encoding_every_step(mode, tiny_model, photos, tmp_path,
+                                                       monkeypatch):
+    from diffusers import AutoencoderKL
+
+    cfg = TrainConfig(pretrained_model_name_or_path=str(tiny_model), instance_dir=str(photos),
+                      class_noun="toy", with_prior_preservation=True, num_class_images=3,
+                      sample_batch_size=3, class_inference_steps=2, resolution=32,
+                      max_train_steps=4, learning_rate=1e-3, output_dir=str(tmp_path / "a"),
+                      sample_steps=2, num_sample_images=1, checkpointing_steps=0,
+                      step_mode=mode, train_batch_size=2)
+    plain = train(cfg, callbacks=[])
+    encodes = []
+    real_encode = AutoencoderKL.encode
+    monkeypatch.setattr(AutoencoderKL, "encode",
+                        lambda self, x, *a, **k: encodes.append(len(x)) or real_encode(self, x,
+                                                                                      *a, **k))
+    cached = train(cfg.replace(cache_latents=True, output_dir=str(tmp_path / "b")), callbacks=[])
+    assert sum(encodes) == 4 + 3  # each photo and class image once, none during the steps
+    # the same draws from the same distributions: equal up to batched-conv rounding
+    for a, b in zip(plain.history, cached.history):
+        assert abs(a["loss"] - b["loss"]) <= 1e-4 * max(1.0, a["loss"]), (a, b)
