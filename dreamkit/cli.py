@@ -5,6 +5,7 @@
     dreamkit train --instance_dir photos --class_noun dog ...          # step 3: fine-tune
     dreamkit generate RUN_DIR --prompt "a photo of sks dog"            # step 4: use it
     dreamkit export RUN_DIR --out my-model --single_file --half        # step 5: other tools
+    dreamkit plan-memory --use_8bit_adam ... | dreamkit env             # will it fit? what runs?
     dreamkit demo                                                      # all of it, offline, CPU
     dreamkit toy pretrain | evaluate MODEL | photos DIR                # the toy world
 
@@ -77,14 +78,15 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         g.add_argument(*names, dest=f.name, **kw)
 
 
-def _config_from(args) -> TrainConfig:
+def _config_from(args, ready: bool = True) -> TrainConfig:
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     given = {k: v for k, v in vars(args).items() if k in names}
     if getattr(args, "config", None):
         cfg = TrainConfig.load(args.config).replace(**given)
     else:
         cfg = TrainConfig(**given)
-    cfg.check_ready()
+    if ready:  # the photos and class are needed to train, not to plan
+        cfg.check_ready()
     return cfg
 
 
@@ -92,6 +94,13 @@ def _cmd_train(args) -> int:
     from .train import train
     train(_config_from(args), overwrite=args.overwrite)
     return 0
+
+
+def _cmd_plan_memory(args) -> int:
+    from .planner import plan
+    result = plan(_config_from(args, ready=False), gpu=args.gpu)
+    print(result.text())
+    return 0 if result.fits else 1
 
 
 def _cmd_class_images(args) -> int:
@@ -260,6 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true",
                    help="replace a trained model already in output_dir")
     t.set_defaults(func=_cmd_train)
+
+    m = sub.add_parser("plan-memory", help="will this training fit the GPU? the estimated peak, "
+                       "its parts and the changes that make it fit (exit 1 if it does not)")
+    _add_config_flags(m)
+    m.add_argument("--gpu", default=None, help="T4 (default without a GPU), L4, A10G, V100, "
+                   "A100-40GB, A100-80GB, H100; default: the GPU here")
+    m.set_defaults(func=_cmd_plan_memory)
 
     c = sub.add_parser("class-images", help="generate the class images for prior preservation")
     _add_config_flags(c)

@@ -150,8 +150,8 @@ def _nbytes(tensors) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: str = "cpu"
-                   ) -> dict:
+def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: str = "cpu",
+                   params=None, mode: str = "one_pass", batch: int = 1) -> dict:
     """Peak live-tensor bytes of one whole training step (forward, backward, optimizer step) of
     the full UNet, batch 1 + 1, with config's optimizer switches (optimizer_in_backward,
     gradient_checkpointing; torch AdamW). The optimizer steps once before the measured step,
@@ -164,20 +164,24 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
     from .optim import make_optimizer
     from .train import dreambooth_backward
 
-    unet.requires_grad_(True).train()
+    if params is None:  # the full UNet trains; otherwise (LoRA) the caller marked `params`
+        unet.requires_grad_(True)
+        params = list(unet.parameters())
+    unet.train()
     if config.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
-    params = list(unet.parameters())
     opt = make_optimizer([{"params": params, "lr": config.learning_rate}],
                          config.replace(use_8bit_adam=False), report=lambda m: None)
     dev, c = params[0].device, unet.config
-    inputs = [torch.randn(2, c.in_channels, latent_size, latent_size, device=dev),
-              torch.randn(2, 77, c.cross_attention_dim, device=dev),
-              torch.randn(2, c.in_channels, latent_size, latent_size, device=dev),
-              torch.randint(0, 1000, (2,), device=dev)]
+    dtype = next(unet.parameters()).dtype
+    n = 2 * batch
+    inputs = [torch.randn(n, c.in_channels, latent_size, latent_size, device=dev, dtype=dtype),
+              torch.randn(n, 77, c.cross_attention_dim, device=dev, dtype=dtype),
+              torch.randn(n, c.in_channels, latent_size, latent_size, device=dev, dtype=dtype),
+              torch.randint(0, 1000, (n,), device=dev)]
 
     def step():
-        dreambooth_backward(unet, noise_scheduler, *inputs, n_instance=1, mode="one_pass")
+        dreambooth_backward(unet, noise_scheduler, *inputs, n_instance=batch, mode=mode)
         opt.step()
         opt.zero_grad(set_to_none=True)
 
@@ -186,13 +190,15 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
         opts = list(opt.per_param.values()) if hasattr(opt, "per_param") else [opt]
         states = [t for o in opts for s in o.state.values() for t in s.values()
                   if torch.is_tensor(t)]
-        tracker = LiveTensorTracker(existing=params + states + inputs)
+        tracker = LiveTensorTracker(existing=list(unet.parameters()) + states + inputs)
         with tracker:
             step()
-    weights, state_bytes = _nbytes(params), _nbytes(states)
+    weights, state_bytes = _nbytes(unet.parameters()), _nbytes(states)
     total = weights + state_bytes + _nbytes(inputs) + tracker.peak
-    n = sum(p.numel() for p in params)
-    eight_bit = 2 * n + 2 * 4 * -(-n // 256)
-    return {"weights_bytes": weights, "adamw_states_bytes": state_bytes,
+    # bitsandbytes keeps tensors under 4096 values in fp32 (its min_8bit_size)
+    eight_bit = sum(2 * p.numel() + 2 * 4 * -(-p.numel() // 256) if p.numel() >= 4096
+                    else 8 * p.numel() for p in params)
+    return {"weights_bytes": weights, "trained_bytes": _nbytes(params),
+            "adamw_states_bytes": state_bytes,
             "step_peak_above_states_bytes": tracker.peak, "peak_adamw_bytes": total,
             "peak_8bit_adam_bytes": total - state_bytes + eight_bit}

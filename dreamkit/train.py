@@ -177,6 +177,11 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
     set_seed(config.seed)
     mode, why = choose_step_mode(config)
 
+    if main and torch.cuda.is_available():  # preflight: say whether it fits, in one line
+        from .planner import plan
+        preflight = plan(config, suggest=False)
+        print(preflight.line())
+        torch.cuda.reset_peak_memory_stats()
     comps = components or load_components(config.pretrained_model_name_or_path, config.revision,
                                           config.variant, config.allow_pickle,
                                           config.pretrained_vae_model_name_or_path)
@@ -330,6 +335,10 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
                             losses.prior_loss, lr_scheduler.get_last_lr()[0],
                             time.time() - t_step, time.time() - t0)
             state.history.append(info.as_dict())
+            if step == 1 and main and torch.cuda.is_available():
+                print(f"measured after step 1: {torch.cuda.max_memory_allocated() / 2**30:.1f} "
+                      f"GiB allocated at the peak (estimate {preflight.total:.1f} GiB with "
+                      f"context and slack)")
             for cb in callbacks:
                 cb.on_step(info)
             if config.checkpointing_steps and step % config.checkpointing_steps == 0:

@@ -67,6 +67,7 @@ def test_quickstart_runs_on_cpu(tmp_path):
     assert "GPU: none (CPU only)" in text
     assert "instance prompt: a photo of sks toy" in text
     assert "step mode: two_pass" in text
+    assert "memory plan: ~" in text and "on T4 (15.0 GiB): fits" in text  # the preflight
     assert "subject_fidelity" in text
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) >= 3  # the photos, the loss curves, the before/after grid

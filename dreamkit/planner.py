@@ -1,0 +1,193 @@
+"""Will this configuration fit the GPU? `plan(config)` answers before any weight is loaded.
+
+It builds the UNet of the configured model on the **meta** device (shapes, no data), runs the
+real training step of dreamkit.train on it with the configured switches (step mode, batch,
+resolution, LoRA, gradient checkpointing, the optimizer step inside backward) and counts the
+peak of live tensor bytes (dreamkit.memory). To that it adds what the step does not hold: the
+frozen VAE and text encoder(s) on the GPU, 8-bit optimizer states where chosen (by arithmetic:
+bitsandbytes does not run on meta tensors) and a stated margin for the CUDA context and the
+allocator. It then tries the usual memory savers, cheapest first, and lists those that fit.
+
+Mixed precision is approximated: the step is counted with the UNet in bf16 (activations and
+the autocast weight copies at 2 bytes), plus the fp32 master weights and fp32 gradients that
+mixed-precision training keeps. fp32 configurations are counted exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .errors import ModelError
+
+__all__ = ["plan", "MemoryPlan", "GPUS", "T4_SETTINGS"]
+
+# Full-UNet DreamBooth with prior preservation on a free T4 in ~6.9 GiB (estimated; measured
+# tensors in benchmarks/RESULTS.md): each weight updated inside backward so no full gradient is
+# held, 8-bit AdamW states, recomputed activations, the VAE off the GPU. fp32 arithmetic: the
+# fp16 loss scaler does not combine with the in-backward step yet, so it is slower than fp16.
+T4_SETTINGS = dict(optimizer_in_backward=True, use_8bit_adam=True, gradient_checkpointing=True,
+                   cache_latents=True, mixed_precision="no", step_mode="auto")
+
+GiB = 2**30
+GPUS = {"T4": 15.0, "L4": 22.0, "A10G": 22.0, "V100": 16.0, "A100-40GB": 39.4,
+        "A100-80GB": 79.2, "H100": 79.2}  # GiB usable
+CONTEXT_GIB = 0.45  # CUDA context + cuBLAS/cuDNN workspaces, measured range 0.3-0.6
+FRAGMENTATION = 0.05  # allocator slack on top of live tensors
+
+
+@dataclass
+class MemoryPlan:
+    parts: dict  # name -> bytes
+    gpu: str
+    capacity: float  # GiB
+    suggestions: list = field(default_factory=list)  # (change dict, total GiB)
+
+    @property
+    def total(self) -> float:
+        return sum(self.parts.values()) / GiB
+
+    @property
+    def fits(self) -> bool:
+        return self.total <= self.capacity
+
+    def line(self) -> str:
+        verdict = "fits" if self.fits else "does NOT fit"
+        text = f"memory plan: ~{self.total:.1f} GiB peak on {self.gpu} ({self.capacity:.1f} GiB): {verdict}"
+        if not self.fits and self.suggestions:
+            change, total = self.suggestions[0]
+            text += f"; try {_fmt(change)} (~{total:.1f} GiB)"
+        return text
+
+    def text(self) -> str:
+        rows = [self.line()] + [f"  {k:22}{v / GiB:7.2f} GiB" for k, v in self.parts.items()]
+        if self.suggestions:
+            rows.append("  changes that fit, cheapest first:")
+            rows += [f"    {_fmt(c)}: ~{t:.1f} GiB" for c, t in self.suggestions]
+        return "\n".join(rows)
+
+
+def _fmt(change: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in change.items())
+
+
+def _config_of(model: str, part: str, fallback: str) -> dict:
+    """A part's config.json from a local folder or the hub cache; SD 1.5's as the fallback for
+    hub ids that cannot be read here (said in the plan)."""
+    path = Path(model) / part / "config.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    try:
+        from huggingface_hub import hf_hub_download
+        return json.loads(Path(hf_hub_download(model, f"{part}/config.json")).read_text())
+    except Exception:  # offline, unknown id: SD 1.5 is the model the defaults are about
+        if "xl" in model.lower():
+            raise ModelError(f"plan: cannot read {model!r}'s configs here (offline?); give a "
+                             f"local folder") from None
+        from importlib import resources
+        return json.loads(resources.files("dreamkit").joinpath(f"configs/{fallback}").read_text())
+
+
+def _measure(config, capacity_gpu: str) -> dict:
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from .lora import UNET_TARGETS, add_lora
+    from .memory import full_step_peak
+    from .models import quiet_loading
+    from .train import choose_step_mode
+
+    quiet_loading()
+    model = config.pretrained_model_name_or_path
+    mixed = config.mixed_precision in ("fp16", "bf16")
+    with torch.device("meta"):
+        unet = UNet2DConditionModel.from_config(_config_of(model, "unet", "sd15_unet.json"))
+        vae = AutoencoderKL.from_config(_config_of(model, "vae", "sd15_vae.json"))
+        te_cfg = _config_of(model, "text_encoder", "sd15_text_encoder.json")
+        te = CLIPTextModel(CLIPTextConfig(**{k: v for k, v in te_cfg.items()
+                                             if not k.startswith("_")}))
+    if mixed:
+        unet.to(torch.bfloat16)  # activations and autocast copies at 2 bytes
+    params = None
+    if config.use_lora:
+        params = add_lora(unet, config.lora_rank, config.lora_alpha or config.lora_rank,
+                          config.lora_target_modules or UNET_TARGETS)
+    mode, _ = choose_step_mode(config)
+    mode = mode if config.with_prior_preservation else "one_pass"
+    latent = config.resolution // 2 ** (len(vae.config.block_out_channels) - 1)
+    sched = DDPMScheduler(num_train_timesteps=1000)
+    attention = "gpu_fp16" if mixed else "gpu_fp32"
+    step = full_step_peak(unet, sched, config, latent, attention, params=params, mode=mode,
+                          batch=config.train_batch_size)
+    # With mixed precision the counted UNet trained in bf16; real training keeps fp32 masters
+    # (and fp32 optimizer states and gradients) of what trains. LoRA adapters are fp32 anyway.
+    full_mixed = mixed and not config.use_lora
+    trained = step["trained_bytes"]
+    if config.use_8bit_adam:
+        states = step["peak_8bit_adam_bytes"] - step["peak_adamw_bytes"] \
+            + step["adamw_states_bytes"]
+    else:
+        states = step["adamw_states_bytes"] * (2 if full_mixed else 1)
+    parts = {"weights (UNet)": step["weights_bytes"], "optimizer states": states,
+             "activations + gradients": step["step_peak_above_states_bytes"]}
+    if full_mixed:
+        parts["fp32 master weights"] = 2 * trained
+        if not config.optimizer_in_backward:
+            parts["fp32 gradients (extra)"] = trained
+    dtype_bytes = 2 if mixed else 4
+    frozen = 0 if config.cache_latents else sum(p.numel() for p in vae.parameters()) * dtype_bytes
+    te_bytes = sum(p.numel() for p in te.parameters())
+    frozen += te_bytes * (4 if config.train_text_encoder else dtype_bytes)
+    parts["frozen VAE + text encoder"] = frozen
+    if config.train_text_encoder:
+        parts["text encoder training"] = te_bytes * (4 + (2 if config.use_8bit_adam else 8))
+    tensors = sum(parts.values())
+    parts["allocator slack (5%)"] = int(tensors * FRAGMENTATION)
+    parts["CUDA context"] = int(CONTEXT_GIB * GiB)
+    return parts
+
+
+CANDIDATES = [  # the usual savers, cheapest in quality and speed first
+    {"use_8bit_adam": True},
+    {"cache_latents": True},
+    {"gradient_checkpointing": True},
+    {"optimizer_in_backward": True, "step_mode": "auto", "gradient_accumulation_steps": 1},
+    {"use_lora": True, "learning_rate": 1e-4},
+]
+
+
+def plan(config, gpu: str | None = None, suggest: bool = True) -> MemoryPlan:
+    """Estimated peak GPU memory of training `config` on `gpu` (default: the GPU here, else a
+    T4), its parts, and the cheapest changes that make it fit."""
+    if gpu is None and torch.cuda.is_available():
+        name = torch.cuda.get_device_name(0)
+        capacity = torch.cuda.get_device_properties(0).total_memory / GiB
+    else:
+        name = gpu or "T4"
+        if name not in GPUS:
+            from .errors import ConfigError
+            raise ConfigError("gpu", name, f"choose one of {', '.join(GPUS)}")
+        capacity = GPUS[name]
+    result = MemoryPlan(_measure(config, name), name, capacity)
+    if suggest and not result.fits:
+        change: dict = {}
+        for candidate in CANDIDATES:  # add savers one by one until it fits
+            if all(getattr(config, k) == v for k, v in candidate.items()):
+                continue
+            if candidate.get("optimizer_in_backward") and config.mixed_precision == "fp16":
+                candidate = {**candidate, "mixed_precision": "no"}
+            change = {**change, **candidate}
+            try:
+                trial = config.replace(**change)
+            except Exception:  # a combination the config refuses
+                continue
+            total = sum(_measure(trial, name).values()) / GiB
+            if total <= capacity:
+                result.suggestions.append((dict(change), total))
+                break
+            result.suggestions.append((dict(change), total))
+        result.suggestions = [s for s in result.suggestions if s[1] <= capacity]
+    return result
