@@ -1,16 +1,8 @@
 """The DreamBooth training loop: one loop, two step modes, extras on switches.
 
-Read `dreambooth_backward` first: it is one DreamBooth step. Then `train`, which prepares the
-data and models, and calls that step `max_train_steps` times.
-
-The two step modes give the same gradient (tests/test_train.py checks it):
-- one_pass: instance and class latents in one batch, one forward, one backward
-  (what diffusers' train_dreambooth.py does). Fastest.
-- two_pass: forward+backward on the instance half, then on the class half; gradients add up in
-  `.grad` before the one optimizer step (the seed tutorial's trick for a T4). Only one half's
-  activations are alive at a time, which lowers the peak where activations dominate (LoRA,
-  high resolutions); for a full SD 1.5 UNet at 512 px weights and gradients dominate and it does
-  not (benchmarks/RESULTS.md). `step_mode="auto"` picks accordingly.
+Read `dreambooth_backward` (dreamkit/step.py) first: it is one DreamBooth step, in either step
+mode. Then `train`, which prepares the data and models, and calls that step `max_train_steps`
+times; LoRA, SDXL, the optimizer switches, caching and checkpoints are switches on this loop.
 """
 
 from __future__ import annotations
@@ -31,7 +23,7 @@ from .checkpoint import (TrainingState, load_checkpoint, prepare_run_dir, resume
 from .data import DreamBoothDataset, EpochShuffle, collate, dataset_notes, find_images
 from .errors import DreamkitError
 from .lora import TEXT_ENCODER_TARGETS, UNET_TARGETS, add_lora, save_lora
-from .loss import denoising_loss, diffusion_target, dreambooth_loss, stop_if_diverged
+from .loss import stop_if_diverged
 from .optim import make_optimizer
 from .models import (Components, build_pipeline, encode_prompts, freeze, load_components,
                      text_states)
@@ -41,17 +33,11 @@ from .tokens import check_identifier
 from .prompts import photo_captions
 from .sdxl import added_cond
 from .sample import save_sample_grid
+from .step import StepLosses, choose_step_mode, dreambooth_backward
 from .viewer import plot_losses
 
 __all__ = ["StepLosses", "TrainResult", "choose_step_mode", "dreambooth_backward",
            "encode_prompts", "train"]
-
-
-@dataclass
-class StepLosses:
-    loss: float
-    instance_loss: float
-    prior_loss: float | None
 
 
 @dataclass
@@ -63,75 +49,6 @@ class TrainResult:
     unet: torch.nn.Module | None = None
     num_processes: int = 1
     text_encoder: torch.nn.Module | None = None  # set when it was trained
-
-
-def choose_step_mode(config: TrainConfig) -> tuple[str, str]:
-    """Resolve step_mode='auto' into a mode and the reason for it."""
-    if config.step_mode != "auto":
-        return config.step_mode, "set by step_mode"
-    if config.optimizer_in_backward:
-        return "one_pass", "optimizer_in_backward steps during the one backward pass"
-    if not config.with_prior_preservation:
-        return "one_pass", "no prior preservation: there is only one batch"
-    return "one_pass", ("full UNet: weights and gradients dominate memory, so two backward "
-                        "passes save nothing and cost ~15% time (benchmarks/RESULTS.md)")
-
-
-def dreambooth_backward(unet, noise_scheduler, latents, encoder_hidden_states, noise, timesteps,
-                        n_instance: int, prior_loss_weight: float = 1.0, mode: str = "one_pass",
-                        backward=None, no_sync=contextlib.nullcontext,
-                        added_cond: dict | None = None) -> StepLosses:
-    """One DreamBooth step up to (not including) the optimizer: losses and gradients.
-
-    Rows [:n_instance] of the inputs are the subject's photos, the rest (if any) class images.
-    `encoder_hidden_states` is one tensor for all rows, or an (instance, class) pair when the
-    text encoder trains (each half then has its own graph to backpropagate).
-    `backward` is `accelerator.backward` in training (loss scaling, accumulation);
-    `no_sync` keeps the first pass's gradients local under DDP so only one all-reduce runs.
-    `added_cond`: SDXL's extra conditions per row (dreamkit.sdxl), split like the rest.
-    """
-    backward = backward or torch.Tensor.backward
-    n = n_instance
-    has_prior = latents.shape[0] > n
-    if isinstance(encoder_hidden_states, (tuple, list)):
-        text_instance, text_class = encoder_hidden_states
-        if mode == "one_pass":
-            encoder_hidden_states = torch.cat([text_instance, text_class])
-    else:
-        text_instance, text_class = encoder_hidden_states[:n], encoder_hidden_states[n:]
-    noisy = noise_scheduler.add_noise(latents, noise, timesteps)  # forward diffusion q(x_t | x_0)
-    target = diffusion_target(noise_scheduler, latents, noise, timesteps)
-
-    def rows(part: slice) -> dict | None:
-        return None if added_cond is None else {k: v[part] for k, v in added_cond.items()}
-
-    if mode == "one_pass" or not has_prior:
-        pred = unet(noisy, timesteps, encoder_hidden_states, added_cond_kwargs=added_cond).sample
-        instance_loss = denoising_loss(pred[:n], target[:n])
-        prior_loss = denoising_loss(pred[n:], target[n:]) if has_prior else None
-        loss = dreambooth_loss(instance_loss, prior_loss, prior_loss_weight)
-        backward(loss)
-    elif mode == "two_pass":
-        with no_sync():
-            pred = unet(noisy[:n], timesteps[:n], text_instance,
-                        added_cond_kwargs=rows(slice(None, n))).sample
-            instance_loss = denoising_loss(pred, target[:n])
-            backward(instance_loss)
-        del pred  # free the instance half's activations before the class half runs
-        pred = unet(noisy[n:], timesteps[n:], text_class,
-                    added_cond_kwargs=rows(slice(n, None))).sample
-        prior_loss = denoising_loss(pred, target[n:])
-        backward(prior_loss_weight * prior_loss)  # adds onto the instance gradients in .grad
-        loss = dreambooth_loss(instance_loss.detach(), prior_loss.detach(), prior_loss_weight)
-    else:
-        raise ValueError(f"step_mode={mode!r}: choose one_pass or two_pass")
-    return StepLosses(_value(loss), _value(instance_loss),
-                      None if prior_loss is None else _value(prior_loss))
-
-
-def _value(t: torch.Tensor) -> float:
-    # Meta tensors (memory estimates) have shapes but no values.
-    return float("nan") if t.is_meta else t.item()
 
 
 def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,

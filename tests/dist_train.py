@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from dreamkit.cli import _config_from, build_parser
+from dreamkit.cli import build_parser, config_from as _config_from
 from dreamkit.train import train
 
 args = build_parser().parse_args(["train"] + sys.argv[1:])
