@@ -163,3 +163,17 @@ def test_push_to_hub_writes_a_card_and_never_the_token(tiny_model, tmp_path, mon
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(Exception, match="HF_HUB_OFFLINE=1"):
         push_to_hub(out, "me/my-dog")
+
+
+def test_broken_lora_and_non_model_folders_fail_with_one_line(tiny_model, tmp_path, capsys):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    code = main(["generate", str(tiny_model), "--prompt", "a toy", "--num_images", "1",
+                 "--steps", "2", "--lora", str(bad), "--out", str(tmp_path / "g")])
+    err = capsys.readouterr().err
+    assert code == 2 and "lora=" in err and "could not be loaded" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["export", str(empty), "--out", str(tmp_path / "x")]) == 2
+    assert "model_index.json" in capsys.readouterr().err
