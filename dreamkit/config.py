@@ -137,6 +137,9 @@ class TrainConfig:
                                               "needs one_pass, no accumulation, no fp16 scaler")
     cache_latents: bool = knob(False, "encode photos and class images once, then keep the VAE "
                                       "off the GPU (saves its memory and time each step)")
+    precompute_text_embeddings: bool = knob(False, "encode every training prompt once, then keep "
+                                                   "the frozen text encoder off the GPU (not with "
+                                                   "train_text_encoder)")
     gradient_checkpointing: bool = knob(False, "recompute activations in backward: less memory, "
                                                "~30% slower")
     seed: int = knob(0, "one seed for noise, timesteps, data order and class images: same seed, "

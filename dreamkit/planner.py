@@ -30,7 +30,8 @@ __all__ = ["plan", "MemoryPlan", "GPUS", "T4_SETTINGS"]
 # held, 8-bit AdamW states, recomputed activations, the VAE off the GPU. fp32 arithmetic: the
 # fp16 loss scaler does not combine with the in-backward step yet, so it is slower than fp16.
 T4_SETTINGS = dict(optimizer_in_backward=True, use_8bit_adam=True, gradient_checkpointing=True,
-                   cache_latents=True, mixed_precision="no", step_mode="auto")
+                   cache_latents=True, precompute_text_embeddings=True, mixed_precision="no",
+                   step_mode="auto")
 
 GiB = 2**30
 GPUS = {"T4": 15.0, "L4": 22.0, "A10G": 22.0, "V100": 16.0, "A100-40GB": 39.4,
@@ -140,7 +141,8 @@ def _measure(config, capacity_gpu: str) -> dict:
     dtype_bytes = 2 if mixed else 4
     frozen = 0 if config.cache_latents else sum(p.numel() for p in vae.parameters()) * dtype_bytes
     te_bytes = sum(p.numel() for p in te.parameters())
-    frozen += te_bytes * (4 if config.train_text_encoder else dtype_bytes)
+    if config.train_text_encoder or not config.precompute_text_embeddings:
+        frozen += te_bytes * (4 if config.train_text_encoder else dtype_bytes)
     parts["frozen VAE + text encoder"] = frozen
     if config.train_text_encoder:
         parts["text encoder training"] = te_bytes * (4 + (2 if config.use_8bit_adam else 8))
@@ -152,7 +154,7 @@ def _measure(config, capacity_gpu: str) -> dict:
 
 CANDIDATES = [  # the usual savers, cheapest in quality and speed first
     {"use_8bit_adam": True},
-    {"cache_latents": True},
+    {"cache_latents": True, "precompute_text_embeddings": True},
     {"gradient_checkpointing": True},
     {"optimizer_in_backward": True, "step_mode": "auto", "gradient_accumulation_steps": 1},
     {"use_lora": True, "learning_rate": 1e-4},

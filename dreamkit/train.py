@@ -203,9 +203,14 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *,
 
     latent_cache = LatentCache(comps.vae, dataset, device, weight_dtype) \
         if config.cache_latents else None
+    cache = {}  # prompt -> text-encoder states, while the encoder is frozen
+    if config.precompute_text_embeddings and not train_te:
+        every = list(dict.fromkeys(dataset.instance_captions + dataset.class_prompts))
+        text_states(comps, every, len(every), device, cache, False)
+        _offload_text_encoders(comps, device)
     for cb in callbacks:
         cb.on_train_start(config, mode, why)
-    cache, t0, step = {}, time.time(), state.step
+    t0, step = time.time(), state.step
     scale = comps.vae.config.scaling_factor
     n_timesteps = comps.noise_scheduler.config.num_train_timesteps
     while step < config.max_train_steps:
@@ -317,6 +322,9 @@ def _samples(config, comps, accelerator, unet, step, callbacks):
     te.eval()
     path = Path(config.output_dir) / "samples" / f"step_{step:05d}.png"
     comps.vae.to(accelerator.device)  # it may wait on the CPU (cache_latents)
+    te.to(accelerator.device)  # so may the frozen text encoder(s)
+    if comps.is_sdxl:
+        comps.text_encoder_2.to(accelerator.device)
     pipe = build_pipeline(comps, unet=trained, text_encoder=te)
     with accelerator.autocast():
         images = save_sample_grid(pipe, config, path)
@@ -325,5 +333,15 @@ def _samples(config, comps, accelerator, unet, step, callbacks):
             cb.on_model(step, pipe)
     if config.cache_latents and accelerator.device.type != "cpu":
         comps.vae.to("cpu")
+    if config.precompute_text_embeddings and not config.train_text_encoder:
+        _offload_text_encoders(comps, accelerator.device)
     trained.train()
     te.train(was_training)
+
+
+def _offload_text_encoders(comps, device) -> None:
+    """Frozen text encoders whose prompts are all cached wait on the CPU (GPU memory)."""
+    if torch.device(device).type != "cpu":
+        comps.text_encoder.to("cpu")
+        if comps.is_sdxl:
+            comps.text_encoder_2.to("cpu")

@@ -156,3 +156,29 @@ def test_cached_latents_train_like_encoding_every_step(mode, tiny_model, photos,
     # the same draws from the same distributions: equal up to batched-conv rounding
     for a, b in zip(plain.history, cached.history):
         assert abs(a["loss"] - b["loss"]) <= 1e-4 * max(1.0, a["loss"]), (a, b)
+
+
+def test_precomputed_text_embeddings_encode_every_prompt_before_the_first_step(tiny_model,
+                                                                               photos, tmp_path):
+    from dreamkit import FunctionCallback
+    from dreamkit.models import load_components
+
+    cfg = TrainConfig(pretrained_model_name_or_path=str(tiny_model), instance_dir=str(photos),
+                      class_noun="toy", with_prior_preservation=True, num_class_images=2,
+                      sample_batch_size=2, class_inference_steps=2, resolution=32,
+                      max_train_steps=4, learning_rate=1e-3, output_dir=str(tmp_path / "a"),
+                      sample_steps=2, num_sample_images=1, checkpointing_steps=0)
+    plain = train(cfg, callbacks=[])
+    comps = load_components(str(tiny_model))
+    calls, seen = [0], {}
+    comps.text_encoder.register_forward_hook(lambda *a: calls.__setitem__(0, calls[0] + 1))
+    done = train(cfg.replace(precompute_text_embeddings=True, output_dir=str(tmp_path / "b")),
+                 components=comps,
+                 callbacks=[FunctionCallback(on_step=lambda i: seen.__setitem__(i.step,
+                                                                                calls[0]))])
+    assert seen[1] == seen[4] >= 2  # every prompt encoded before step 1, none during steps
+    assert [h["loss"] for h in done.history] == [h["loss"] for h in plain.history]
+    from dreamkit.planner import plan
+    frozen = [plan(cfg.replace(precompute_text_embeddings=p), suggest=False)
+              .parts["frozen VAE + text encoder"] for p in (False, True)]
+    assert frozen[1] < frozen[0]  # the planner counts the text encoder off the GPU
