@@ -25,9 +25,9 @@ from .errors import ModelError
 
 __all__ = ["plan", "MemoryPlan", "GPUS", "T4_SETTINGS"]
 
-# Full-UNet DreamBooth with prior preservation on a free T4 in ~6.9 GiB (estimated; measured
+# Full-UNet DreamBooth with prior preservation on a free T4 in ~6.5 GiB (estimated; measured
 # tensors in benchmarks/RESULTS.md): each weight updated inside backward so no full gradient is
-# held, 8-bit AdamW states, recomputed activations, the VAE off the GPU. fp32 arithmetic: the
+# held, 8-bit AdamW states, recomputed activations, VAE and text encoder off the GPU. fp32: the
 # fp16 loss scaler does not combine with the in-backward step yet, so it is slower than fp16.
 T4_SETTINGS = dict(optimizer_in_backward=True, use_8bit_adam=True, gradient_checkpointing=True,
                    cache_latents=True, precompute_text_embeddings=True, mixed_precision="no",
