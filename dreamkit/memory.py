@@ -180,8 +180,16 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
               torch.randn(n, c.in_channels, latent_size, latent_size, device=dev, dtype=dtype),
               torch.randint(0, 1000, (n,), device=dev)]
 
+    added = None
+    if getattr(c, "addition_embed_type", None) == "text_time":  # SDXL: pooled text + time ids
+        pooled = c.projection_class_embeddings_input_dim - 6 * c.addition_time_embed_dim
+        added = {"text_embeds": torch.randn(n, pooled, device=dev, dtype=dtype),
+                 "time_ids": torch.randn(n, 6, device=dev, dtype=dtype)}
+        inputs += list(added.values())
+
     def step():
-        dreambooth_backward(unet, noise_scheduler, *inputs, n_instance=batch, mode=mode)
+        dreambooth_backward(unet, noise_scheduler, *inputs[:4], n_instance=batch, mode=mode,
+                            added_cond=added)
         opt.step()
         opt.zero_grad(set_to_none=True)
 

@@ -84,17 +84,17 @@ def _config_of(model: str, part: str, fallback: str) -> dict:
     try:
         from huggingface_hub import hf_hub_download
         return json.loads(Path(hf_hub_download(model, f"{part}/config.json")).read_text())
-    except Exception:  # offline, unknown id: SD 1.5 is the model the defaults are about
+    except Exception:  # offline, unknown id: the shipped SD 1.5 or SDXL base configs
         if "xl" in model.lower():
-            raise ModelError(f"plan: cannot read {model!r}'s configs here (offline?); give a "
-                             f"local folder") from None
+            fallback = {"unet": "sdxl_unet.json", "text_encoder_2": "sdxl_text_encoder_2.json"
+                        }.get(part, fallback)
         from importlib import resources
         return json.loads(resources.files("dreamkit").joinpath(f"configs/{fallback}").read_text())
 
 
 def _measure(config, capacity_gpu: str) -> dict:
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     from .lora import UNET_TARGETS, add_lora
     from .memory import full_step_peak
@@ -110,6 +110,11 @@ def _measure(config, capacity_gpu: str) -> dict:
         te_cfg = _config_of(model, "text_encoder", "sd15_text_encoder.json")
         te = CLIPTextModel(CLIPTextConfig(**{k: v for k, v in te_cfg.items()
                                              if not k.startswith("_")}))
+        te_bytes_per = sum(p.numel() for p in te.parameters())
+        if getattr(unet.config, "addition_embed_type", None) == "text_time":  # SDXL's second
+            cfg2 = _config_of(model, "text_encoder_2", "sdxl_text_encoder_2.json")
+            te_bytes_per += sum(p.numel() for p in CLIPTextModelWithProjection(CLIPTextConfig(
+                **{k: v for k, v in cfg2.items() if not k.startswith("_")})).parameters())
     if mixed:
         unet.to(torch.bfloat16)  # activations and autocast copies at 2 bytes
     params = None
@@ -140,7 +145,7 @@ def _measure(config, capacity_gpu: str) -> dict:
             parts["fp32 gradients (extra)"] = trained
     dtype_bytes = 2 if mixed else 4
     frozen = 0 if config.cache_latents else sum(p.numel() for p in vae.parameters()) * dtype_bytes
-    te_bytes = sum(p.numel() for p in te.parameters())
+    te_bytes = te_bytes_per  # values of the text encoder(s)
     if config.train_text_encoder or not config.precompute_text_embeddings:
         frozen += te_bytes * (4 if config.train_text_encoder else dtype_bytes)
     parts["frozen VAE + text encoder"] = frozen

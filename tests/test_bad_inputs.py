@@ -47,10 +47,12 @@ def _fake_model(change):
     return make
 
 
-def _sdxl(dst):
-    idx = json.loads((dst / "model_index.json").read_text())
-    idx["_class_name"] = "StableDiffusionXLPipeline"
-    (dst / "model_index.json").write_text(json.dumps(idx))
+def _pipeline_class(name):
+    def change(dst):
+        idx = json.loads((dst / "model_index.json").read_text())
+        idx["_class_name"] = name
+        (dst / "model_index.json").write_text(json.dumps(idx))
+    return change
 
 
 def _pickled(dst):
@@ -155,7 +157,10 @@ CASES = {
                            ["pretrained_model_name_or_path='./models/none'", "is not a folder"]),
     "model-missing-a-component": (_fake_model(lambda d: shutil.rmtree(d / "vae")),
                                   ["lacks vae/"]),
-    "sdxl-model": (_fake_model(_sdxl), ["StableDiffusionXLPipeline", "1.x/2.x"]),
+    "sd3-model": (_fake_model(_pipeline_class("StableDiffusion3Pipeline")),
+                  ["StableDiffusion3Pipeline", "1.x/2.x and SDXL"]),
+    "sdxl-without-second-encoder": (_fake_model(_pipeline_class("StableDiffusionXLPipeline")),
+                                    ["lacks tokenizer_2/, text_encoder_2/"]),
     "single-file-checkpoint": (_fake_model(lambda d: (
         (d / "model_index.json").unlink(), (d / "model.safetensors").write_bytes(b"x"))),
         ["no model_index.json", "must be converted first"]),
