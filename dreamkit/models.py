@@ -71,8 +71,10 @@ def check_model_source(name_or_path: str, setting: str = "pretrained_model_name_
     parts = PARTS + (("tokenizer_2", "text_encoder_2") if "XL" in kind else ())
     missing = [p for p in parts if not (path / p).is_dir()]
     if missing:
-        raise ModelError(f"{setting}={name_or_path!r} lacks {', '.join(missing)}/; this needs a "
-                         f"Stable Diffusion 1.x/2.x folder with {', '.join(PARTS)}")
+        what = "an SDXL" if "XL" in kind else "a Stable Diffusion 1.x/2.x"
+        raise ModelError(f"{setting}={name_or_path!r} lacks "
+                         f"{', '.join(p + '/' for p in missing)}; this needs {what} folder with "
+                         f"{', '.join(parts)}")
     if not allow_pickle:
         pickled = [p for p in ("text_encoder", "vae", "unet")
                    if not any((path / p).glob("*.safetensors"))
