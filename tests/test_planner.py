@@ -53,3 +53,13 @@ def test_plan_memory_cli(tiny_model, capsys):
     assert code == 0 and "memory plan: ~" in out and "fits" in out and "optimizer states" in out
     assert main(["plan-memory", "--gpu", "T5"]) == 2
     assert "choose one of T4" in capsys.readouterr().err
+
+
+def test_sdxl_lora_at_1024_fits_a_t4_by_the_estimate():
+    cfg = TrainConfig(pretrained_model_name_or_path="stabilityai/stable-diffusion-xl-base-1.0",
+                      instance_dir="photos", class_noun="dog", with_prior_preservation=True,
+                      resolution=1024, use_lora=True, mixed_precision="fp16",
+                      gradient_checkpointing=True, learning_rate=1e-4)
+    result = plan(cfg, gpu="T4", suggest=False)  # offline: the shipped SDXL base configs
+    assert result.parts["weights (UNet)"] > 4.7 * 2**30  # 2.57 B values in half precision
+    assert result.fits and result.total <= 11.0, result.text()  # the SDXL goal
