@@ -32,15 +32,16 @@ def load_bnb(report=print):
         opt.step()  # a broken CUDA build fails here, not at import
         return bnb
     except Exception as e:  # any import or runtime failure means: use torch's AdamW
-        report(f"8-bit AdamW unavailable ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else 'no detail'}); "
-               f"using torch AdamW (optimizer state 4x larger)")
+        detail = str(e).splitlines()[0][:120] if str(e) else "no detail"
+        report(f"8-bit AdamW unavailable ({type(e).__name__}: {detail}); using torch AdamW "
+               f"(optimizer state 4x larger)")
         return None
 
 
-def _adamw(params_or_groups, config, use_8bit: bool, report=print):
+def _adamw(params_or_groups, config, bnb=None):
+    """AdamW with config's settings: bitsandbytes' 8-bit one when `bnb` is given."""
     kw = dict(lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2),
               weight_decay=config.adam_weight_decay, eps=config.adam_epsilon)
-    bnb = load_bnb(report) if use_8bit else None
     if bnb is not None:
         return bnb.optim.AdamW8bit(params_or_groups, **kw)
     return torch.optim.AdamW(params_or_groups, **kw)
@@ -53,26 +54,19 @@ class InBackwardOptimizer(torch.optim.Optimizer):
     scheduler, step and zero_grad become no-ops), so checkpoints and schedules work unchanged.
     """
 
-    def __init__(self, groups, config, use_8bit: bool, report=print):
+    def __init__(self, groups, config, bnb=None):
         self.max_norm = config.max_grad_norm
         self.per_param, self.group_index = {}, {}
-        first = True
         for gi, group in enumerate(groups):
+            settings = {k: v for k, v in group.items() if k != "params"}
             for p in group["params"]:
                 self.group_index[p] = gi
-                sub = dict(config=config, use_8bit=use_8bit,
-                           report=report if first else (lambda m: None))
-                opt = _adamw([{**{k: v for k, v in group.items() if k != "params"},
-                               "params": [p]}], **sub)
-                first = False
-                self.per_param[p] = opt
+                self.per_param[p] = _adamw([{**settings, "params": [p]}], config, bnb)
                 p.register_post_accumulate_grad_hook(self._hook)
-        super().__init__([{**{k: v for k, v in g.items()}} for g in groups],
-                         {"lr": config.learning_rate})
-        self.enabled = True
+        super().__init__([dict(g) for g in groups], {"lr": config.learning_rate})
 
     def _hook(self, p):
-        if not self.enabled or p.grad is None:
+        if p.grad is None:
             return
         # per-parameter clipping: the global norm is unknown until every gradient exists
         torch.nn.utils.clip_grad_norm_([p], self.max_norm)
@@ -102,6 +96,7 @@ class InBackwardOptimizer(torch.optim.Optimizer):
 def make_optimizer(groups, config, report=print):
     """AdamW (8-bit when config.use_8bit_adam and bitsandbytes works), stepped after backward
     or, with config.optimizer_in_backward, inside it."""
+    bnb = load_bnb(report) if config.use_8bit_adam else None  # checked once
     if config.optimizer_in_backward:
-        return InBackwardOptimizer(groups, config, config.use_8bit_adam, report)
-    return _adamw(groups, config, config.use_8bit_adam, report)
+        return InBackwardOptimizer(groups, config, bnb)
+    return _adamw(groups, config, bnb)

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import torch
 
-from .errors import ModelError
 
 __all__ = ["plan", "MemoryPlan", "GPUS", "T4_SETTINGS"]
 

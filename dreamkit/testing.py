@@ -63,6 +63,37 @@ def write_clip_tokenizer_files(folder, words=_WORDS) -> Path:
     return folder
 
 
+def _tiny_vae(sample_size: int):
+    """A two-block VAE: pictures twice the latent size."""
+    from diffusers import AutoencoderKL
+    return AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(32, 64),
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), layers_per_block=1,
+        norm_num_groups=32, sample_size=sample_size * 2)
+
+
+def _tiny_tokenizer(folder: Path):
+    """A CLIPTokenizer from a locally written vocabulary (the source files are removed; the
+    pipeline saves its own copy)."""
+    import shutil
+
+    from transformers import CLIPTokenizer
+    tok_dir = write_clip_tokenizer_files(Path(folder) / "_tokenizer_src")
+    tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"),
+                              model_max_length=77)
+    shutil.rmtree(tok_dir)
+    return tokenizer
+
+
+def _tiny_clip_config(tokenizer, hidden: int, **extra):
+    from transformers import CLIPTextConfig
+    return CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=37,
+                          num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=77,
+                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                          pad_token_id=tokenizer.pad_token_id, **extra)
+
+
 def make_tiny_sd(folder, *, prediction_type: str = "epsilon", seed: int = 0,
                  sample_size: int = 16, cross_attention_dim: int = 32) -> Path:
     """Build a miniature SD 1.x pipeline from configs and save it in the diffusers layout.
@@ -70,8 +101,8 @@ def make_tiny_sd(folder, *, prediction_type: str = "epsilon", seed: int = 0,
     The VAE shrinks images 2× (two blocks), so `sample_size=16` latents mean 32×32 pictures.
     """
     import torch
-    from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from diffusers import DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel
 
     folder = Path(folder)
     torch.manual_seed(seed)
@@ -80,19 +111,9 @@ def make_tiny_sd(folder, *, prediction_type: str = "epsilon", seed: int = 0,
         block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=cross_attention_dim,
         attention_head_dim=8, norm_num_groups=32)
-    vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(32, 64),
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), layers_per_block=1,
-        norm_num_groups=32, sample_size=sample_size * 2)
-    tok_dir = write_clip_tokenizer_files(folder / "_tokenizer_src")
-    tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"),
-                              model_max_length=77)
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        vocab_size=len(tokenizer), hidden_size=cross_attention_dim, intermediate_size=37,
-        num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=77,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id))
+    vae = _tiny_vae(sample_size)
+    tokenizer = _tiny_tokenizer(folder)
+    text_encoder = CLIPTextModel(_tiny_clip_config(tokenizer, cross_attention_dim))
     scheduler = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                               num_train_timesteps=1000, clip_sample=False, steps_offset=1,
                               prediction_type=prediction_type)
@@ -100,9 +121,6 @@ def make_tiny_sd(folder, *, prediction_type: str = "epsilon", seed: int = 0,
                                    unet=unet, scheduler=scheduler, safety_checker=None,
                                    feature_extractor=None, requires_safety_checker=False)
     pipe.save_pretrained(folder)
-    for f in tok_dir.iterdir():
-        f.unlink()
-    tok_dir.rmdir()
     return folder
 
 
@@ -110,10 +128,9 @@ def make_tiny_sdxl(folder, *, seed: int = 0, sample_size: int = 16) -> Path:
     """A miniature SDXL pipeline (two text encoders, the size/crop "time ids"), saved in the
     diffusers layout; like make_tiny_sd, 32×32 pictures."""
     import torch
-    from diffusers import (AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline,
+    from diffusers import (EulerDiscreteScheduler, StableDiffusionXLPipeline,
                            UNet2DConditionModel)
-    from transformers import (CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection,
-                              CLIPTokenizer)
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     folder = Path(folder)
     torch.manual_seed(seed)
@@ -125,30 +142,17 @@ def make_tiny_sdxl(folder, *, seed: int = 0, sample_size: int = 16) -> Path:
         cross_attention_dim=width1 + width2, use_linear_projection=True,
         addition_embed_type="text_time", addition_time_embed_dim=time_dim,
         projection_class_embeddings_input_dim=6 * time_dim + width2, norm_num_groups=32)
-    vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(32, 64),
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), layers_per_block=1,
-        norm_num_groups=32, sample_size=sample_size * 2)
-    tok_dir = write_clip_tokenizer_files(folder / "_tokenizer_src")
-    tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"),
-                              model_max_length=77)
-    common = dict(vocab_size=len(tokenizer), intermediate_size=37, num_hidden_layers=2,
-                  num_attention_heads=4, max_position_embeddings=77,
-                  bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                  pad_token_id=tokenizer.pad_token_id)
-    text_encoder = CLIPTextModel(CLIPTextConfig(hidden_size=width1, **common))
-    text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(hidden_size=width2,
-                                                                projection_dim=width2, **common))
+    vae = _tiny_vae(sample_size)
+    tokenizer = _tiny_tokenizer(folder)
+    text_encoder = CLIPTextModel(_tiny_clip_config(tokenizer, width1))
+    text_encoder_2 = CLIPTextModelWithProjection(_tiny_clip_config(tokenizer, width2,
+                                                                   projection_dim=width2))
     scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, steps_offset=1,
                                        beta_schedule="scaled_linear", num_train_timesteps=1000)
     pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=text_encoder,
                                      text_encoder_2=text_encoder_2, tokenizer=tokenizer,
                                      tokenizer_2=tokenizer, unet=unet, scheduler=scheduler)
     pipe.save_pretrained(folder)
-    for f in tok_dir.iterdir():
-        f.unlink()
-    tok_dir.rmdir()
     return folder
 
 

@@ -182,3 +182,20 @@ def test_precomputed_text_embeddings_encode_every_prompt_before_the_first_step(t
     frozen = [plan(cfg.replace(precompute_text_embeddings=p), suggest=False)
               .parts["frozen VAE + text encoder"] for p in (False, True)]
     assert frozen[1] < frozen[0]  # the planner counts the text encoder off the GPU
+
+
+def test_t4_settings_together_train_and_resume(tiny_model, photos, tmp_path):
+    from dreamkit.planner import T4_SETTINGS
+
+    cfg = TrainConfig(pretrained_model_name_or_path=str(tiny_model), instance_dir=str(photos),
+                      class_noun="toy", with_prior_preservation=True, num_class_images=2,
+                      sample_batch_size=2, class_inference_steps=2, resolution=32,
+                      max_train_steps=4, learning_rate=1e-3, output_dir=str(tmp_path / "run"),
+                      sample_steps=2, num_sample_images=1, checkpointing_steps=2,
+                      **T4_SETTINGS)
+    result = train(cfg, callbacks=[])
+    assert result.step_mode == "one_pass"
+    assert all(torch.isfinite(torch.tensor(h["loss"])) for h in result.history)
+    more = train(cfg.replace(resume="auto", max_train_steps=6), callbacks=[])
+    assert [h["step"] for h in more.history] == list(range(1, 7))
+    assert (tmp_path / "run" / "model_index.json").is_file()
