@@ -24,7 +24,8 @@ import torch
 from diffusers import DDPMScheduler, UNet2DConditionModel
 
 from dreamkit import TrainConfig
-from dreamkit.memory import full_step_peak, sd15_unet_config
+from dreamkit.memory import full_step_peak
+from stepmem import sd15_unet_config  # benchmarks/stepmem.py
 
 MB = 2**20
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 from diffusers import DDPMScheduler, UNet2DConditionModel
 
-from dreamkit.memory import step_peak_bytes, sd15_unet_config
-from dreamkit.train import dreambooth_backward
+from dreamkit.step import dreambooth_backward
+from stepmem import sd15_unet_config, step_peak_bytes  # benchmarks/stepmem.py
 
 MODES = ("one_pass", "two_pass")
 

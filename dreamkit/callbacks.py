@@ -2,14 +2,17 @@
 
 Subclass `Callback` and override what you need (minGPT's idea, as a class): `on_step` gets the
 step's instance loss, prior loss, learning rate and time; `on_samples` gets the sample images
-drawn at fixed seeds; `on_model` gets the pipeline at those steps (evaluate.ScoreCallback). `ProgressBar` (a tqdm bar with ETA) is the default.
+drawn at fixed seeds; `on_model` gets the pipeline at those steps (scoring.ScoreCallback);
+`on_message` gets every line the loop wants a person to read (what it found, warnings, the
+memory measured on a GPU). The loop never prints: `ProgressBar` (the default) prints those
+lines above its bar, a notebook panel can show them.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["StepInfo", "Callback", "ProgressBar", "FunctionCallback"]
+__all__ = ["StepInfo", "Callback", "ProgressBar", "FunctionCallback", "Events"]
 
 
 @dataclass
@@ -29,6 +32,7 @@ class StepInfo:
 
 class Callback:
     def on_train_start(self, config, step_mode: str, reason: str) -> None: ...
+    def on_message(self, text: str) -> None: ...
     def on_step(self, info: StepInfo) -> None: ...
     def on_samples(self, step: int, images: list, path) -> None: ...
     # The model as it is at a sample step (a pipeline in eval mode): for scoring while training.
@@ -37,11 +41,33 @@ class Callback:
     def on_train_end(self, result) -> None: ...
 
 
+class Events:
+    """The callbacks of one run, called as one: `events.on_step(info)` calls every callback's
+    `on_step(info)` in order; `events.say(text)` is `on_message`."""
+
+    def __init__(self, callbacks=()):
+        self.callbacks = list(callbacks)
+
+    def __getattr__(self, name: str):
+        if not name.startswith("on_"):
+            raise AttributeError(name)
+
+        def call(*args):
+            for cb in self.callbacks:
+                hook = getattr(cb, name, None)  # a callback may implement only some events
+                if hook is not None:
+                    hook(*args)
+        return call
+
+    def say(self, text: str) -> None:
+        self.on_message(text)
+
+
 class FunctionCallback(Callback):
     """Wrap plain functions: FunctionCallback(on_step=lambda info: print(info.loss))."""
 
-    def __init__(self, on_step=None, on_samples=None):
-        self._step, self._samples = on_step, on_samples
+    def __init__(self, on_step=None, on_samples=None, on_message=None):
+        self._step, self._samples, self._message = on_step, on_samples, on_message
 
     def on_step(self, info):
         if self._step:
@@ -51,15 +77,26 @@ class FunctionCallback(Callback):
         if self._samples:
             self._samples(step, images, path)
 
+    def on_message(self, text):
+        if self._message:
+            self._message(text)
+
 
 class ProgressBar(Callback):
-    """A tqdm bar (notebook-aware) with ETA, showing the two losses as they go."""
+    """A tqdm bar (notebook-aware) with ETA, showing the two losses as they go; the loop's
+    messages are printed above it."""
 
     def __init__(self, leave: bool = True):
         self.leave, self.bar = leave, None
 
+    def on_message(self, text):
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text)
+
     def on_train_start(self, config, step_mode, reason):
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # tqdm.auto picks the notebook bar inside Jupyter
         print(f"step mode: {step_mode} ({reason})")
         self.bar = tqdm(total=config.max_train_steps, desc="training", unit="step",
                         leave=self.leave)
@@ -73,13 +110,14 @@ class ProgressBar(Callback):
         self.bar.update(info.step - self.bar.n)  # a resumed run starts part-way
 
     def on_samples(self, step, images, path):
-        self.bar.write(f"step {step}: samples saved to {path}")
+        self.on_message(f"step {step}: samples saved to {path}")
 
     def on_checkpoint(self, step, path):
-        self.bar.write(f"step {step}: checkpoint saved to {path}")
+        self.on_message(f"step {step}: checkpoint saved to {path}")
 
     def on_train_end(self, result):
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
         if result.model_dir:
             print(f"model saved to {result.model_dir}")

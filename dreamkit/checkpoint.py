@@ -32,7 +32,7 @@ from .errors import DreamkitError
 
 __all__ = ["Checkpoint", "TrainingState", "save_checkpoint", "load_checkpoint",
            "find_checkpoints", "latest_checkpoint", "prune_checkpoints", "rng_state",
-           "restore_rng", "check_free_disk", "prepare_run_dir", "resume_point",
+           "restore_rng", "check_free_disk", "trained_weights", "checkpoint_problem",
            "CHECKPOINT_DIR"]
 
 CHECKPOINT_DIR = "checkpoints"
@@ -165,7 +165,7 @@ def _write_checkpoint(root, weights, opt_state, lr_scheduler, scaler, state, con
     return Checkpoint(final, state.step)
 
 
-def _problem(path: Path) -> str | None:
+def checkpoint_problem(path: Path) -> str | None:
     """Why a checkpoint folder cannot be used, or None if it is complete."""
     manifest = path / _MANIFEST
     if not manifest.is_file():
@@ -192,7 +192,7 @@ def find_checkpoints(out, report=print) -> list[Checkpoint]:
             step = int(path.name.split("_", 1)[1])
         except ValueError:
             continue
-        why = _problem(path)
+        why = checkpoint_problem(path)
         if why:
             report(f"skipping checkpoint {path.name}: {why}")
             continue
@@ -256,79 +256,3 @@ def load_checkpoint(ckpt: Checkpoint, models: dict, optimizer, lr_scheduler,
         scaler.load_state_dict(extra["scaler"])
     restore_rng(extra["rng"])
     return TrainingState(meta["step"], meta["epoch"], meta["batch_index"], meta["history"])
-
-
-def _finished_step(out: Path) -> int:
-    """The last step of the finished run whose model is in `out` (0 if unknown)."""
-    try:
-        history = json.loads((out / "history.json").read_text())
-        return int(history[-1]["step"]) if history else 0
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0
-
-
-def prepare_run_dir(out, overwrite: bool, resume: str, max_steps: int,
-                    report=print) -> Checkpoint | None:
-    """Check the run folder before anything is written; return the checkpoint to resume from.
-
-    Nothing of a previous run is touched unless `overwrite` says so: a finished model or an
-    unfinished run's checkpoints stop a fresh start with a message that says what to do.
-    """
-    out = Path(out)
-    from .lora import has_trained_model
-    has_model = has_trained_model(out)
-    ckpt = resume_point(out, resume, report)
-    finished = _finished_step(out) if has_model else 0
-    if resume and finished >= max_steps and not overwrite:
-        raise DreamkitError(f"output_dir={str(out)!r} holds a run finished at step {finished}; "
-                            f"raise max_train_steps to train on from its last checkpoint, or "
-                            f"choose a new output_dir")
-    if ckpt is not None:
-        return ckpt
-    return _fresh_start(out, overwrite, has_model)
-
-
-def resume_point(out, resume: str, report=print) -> Checkpoint | None:
-    """The checkpoint `resume` ('auto', 'latest', a folder or '') points at, if any."""
-    out = Path(out)
-    ckpt = None
-    if resume in ("auto", "latest"):
-        ckpt = latest_checkpoint(out, report)
-        if ckpt is None:
-            report(f"resume={resume!r}: no complete checkpoint in {out}, starting from step 0")
-    elif resume:
-        path = Path(resume).expanduser()
-        why = _problem(path) if path.is_dir() else "no such folder"
-        if why:
-            raise DreamkitError(f"resume={resume!r} cannot be used: {why}; give a folder such as "
-                                f"{out / CHECKPOINT_DIR / 'step_000250'}, or 'auto'")
-        ckpt = Checkpoint(path, int(json.loads((path / "progress.json").read_text())["step"]))
-    return ckpt
-
-
-def _fresh_start(out: Path, overwrite: bool, has_model: bool) -> None:
-    unfinished = find_checkpoints(out, report=lambda msg: None)
-    if not overwrite:
-        if has_model:
-            raise DreamkitError(f"output_dir={str(out)!r} already holds a trained model; choose "
-                                f"a new output_dir, or pass overwrite=True (--overwrite) to "
-                                f"replace it")
-        if unfinished:
-            raise DreamkitError(f"output_dir={str(out)!r} holds an unfinished run (checkpoint at "
-                                f"step {unfinished[-1].step}); pass resume='auto' (--resume auto) "
-                                f"to continue it, or overwrite=True to start again")
-    else:  # starting again: old checkpoints, or an old model's marker, would mislead
-        if (out / CHECKPOINT_DIR).is_dir():
-            shutil.rmtree(out / CHECKPOINT_DIR)
-        from .lora import LORA_WEIGHTS
-        for marker in ("model_index.json", LORA_WEIGHTS):
-            (out / marker).unlink(missing_ok=True)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write_test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise DreamkitError(f"output_dir={str(out)!r} is not writable ({e.strerror}); choose a "
-                            f"folder you can write to") from None
-    return None

@@ -15,9 +15,29 @@ def _config_from(args, ready: bool = True):
 
 
 def _cmd_train(args) -> int:
+    from .planner import plan
     from .train import train
-    train(_config_from(args), overwrite=args.overwrite)
+
+    config = _config_from(args)
+    memory = plan_for_training(config, plan)
+    train(config, overwrite=args.overwrite, plan=memory)
     return 0
+
+
+def plan_for_training(config, plan, say=print):
+    """The memory plan train() should get: on a GPU (whether it fits, in one line) and for
+    step_mode='auto' (which mode); None when neither needs one."""
+    import torch
+
+    auto = config.step_mode == "auto" and config.prior_preservation \
+        and not config.optimizer_in_backward
+    if not (auto or torch.cuda.is_available()):
+        return None
+    memory = plan(config, suggest=False)
+    if torch.cuda.is_available():
+        say(memory.line())
+        torch.cuda.reset_peak_memory_stats()
+    return memory
 
 
 def _cmd_plan_memory(args) -> int:

@@ -40,35 +40,37 @@ class Concept:
 CONCEPT_KEYS = tuple(f.name for f in fields(Concept))
 
 
-def _one(config, raw: dict, index: int, many: bool) -> Concept:
-    where = f"concepts[{index}]"
+def _one(config, raw: dict, where: str, many: bool) -> Concept:
+    """One complete concept; `where` prefixes the names in errors ('concepts[1].' or '')."""
     if not isinstance(raw, dict):
-        raise ConfigError(where, raw, "each concept is an object like {\"instance_dir\": "
-                          "\"photos/rex\", \"identifier\": \"zwx\", \"class_noun\": \"dog\"}")
+        raise ConfigError(where.rstrip("."), raw, "each concept is an object like "
+                          "{\"instance_dir\": \"photos/rex\", \"identifier\": \"zwx\", "
+                          "\"class_noun\": \"dog\"}")
     raw = {_ALIASES.get(k, k): v for k, v in raw.items()}
     unknown = sorted(set(raw) - set(CONCEPT_KEYS))
     if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}", raw[unknown[0]],
+        raise ConfigError(f"{where}{unknown[0]}", raw[unknown[0]],
                           f"is not a concept key; use {', '.join(CONCEPT_KEYS)}")
     get = lambda k: raw.get(k, getattr(config, k))  # noqa: E731  (the run's setting by default)
     for k in ("instance_dir", "identifier", "class_noun", "instance_prompt", "class_prompt",
               "class_dir"):
         if not isinstance(get(k), str):
-            raise ConfigError(f"{where}.{k}", get(k), "must be text")
+            raise ConfigError(f"{where}{k}", get(k), "must be text")
     ident, noun = get("identifier").strip(), get("class_noun").strip()
     if not ident or " " in ident:
-        raise ConfigError(f"{where}.identifier", get("identifier"),
+        raise ConfigError(f"{where}identifier", get("identifier"),
                           "use one rare word without spaces, e.g. 'zwx'")
     num = get("num_class_images")
     if not isinstance(num, int) or isinstance(num, bool) or num < 0:
-        raise ConfigError(f"{where}.num_class_images", num, "must be a whole number, 0 or more")
-    inst_t = get("instance_prompt") or "a photo of {token} {class}"
-    if "{class}" in inst_t and not noun and not get("instance_prompt"):
-        raise ConfigError(f"{where}.class_noun", noun, "say what this subject is ('dog', "
-                          "'person') or give its instance_prompt")
-    instance = prompts.fill_template(inst_t, ident, noun, setting=f"{where}.instance_prompt")
-    class_t = get("class_prompt") or ("a photo of {class}" if noun else "")
-    klass = prompts.fill_template(class_t, ident, noun, setting=f"{where}.class_prompt") \
+        raise ConfigError(f"{where}num_class_images", num, "must be a whole number, 0 or more")
+    if not get("instance_prompt") and not noun:
+        raise ConfigError(f"{where}class_noun", noun, "say what the subject is ('dog', "
+                          "'person', 'backpack') so the prompt 'a photo of sks dog' can be "
+                          "made, or give instance_prompt")
+    instance = prompts.fill_template(get("instance_prompt") or prompts.INSTANCE_TEMPLATE,
+                                     ident, noun, setting=f"{where}instance_prompt")
+    class_t = get("class_prompt") or (prompts.CLASS_TEMPLATE if noun else "")
+    klass = prompts.fill_template(class_t, ident, noun, setting=f"{where}class_prompt") \
         if class_t else ""
     class_dir = raw.get("class_dir") or config.class_dir
     if not class_dir:
@@ -85,7 +87,8 @@ def resolve_concepts(config) -> list[Concept]:
     if not isinstance(raws, list):
         raise ConfigError("concepts", raws, "give a list of concepts (or an empty list)")
     many = len(raws) > 1
-    out = [_one(config, raw, i, many) for i, raw in enumerate(raws)]
+    out = [_one(config, raw, f"concepts[{i}]." if config.concepts else "", many)
+           for i, raw in enumerate(raws)]
     seen = {}
     for i, c in enumerate(out):
         key = (c.identifier, c.class_noun)

@@ -11,19 +11,36 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import prompts
+from .concepts import Concept, class_jobs, resolve_concepts
 from .errors import ConfigError
 
-__all__ = ["TrainConfig", "knob_help", "STEP_MODES", "LR_SCHEDULERS", "MIXED_PRECISION"]
+__all__ = ["TrainConfig", "knob_help", "prior_weight_error", "STEP_MODES", "LR_SCHEDULERS",
+           "MIXED_PRECISION", "DEFAULT_PRIOR_LOSS_WEIGHT"]
 
 STEP_MODES = ("auto", "one_pass", "two_pass")
 LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts",
                  "polynomial")
 MIXED_PRECISION = ("no", "fp16", "bf16")
+DEFAULT_PRIOR_LOSS_WEIGHT = 1.0
+
+
+def prior_weight_error(weight) -> ConfigError:
+    """The one prior-preservation rule, as CLI, widgets and Python say it: a weight other than
+    the default without the switch would be silently ignored, so it is refused."""
+    return ConfigError("prior_loss_weight", weight,
+                       "has no effect while with_prior_preservation is off: turn prior "
+                       "preservation on (--with_prior_preservation), or leave "
+                       f"prior_loss_weight at {DEFAULT_PRIOR_LOSS_WEIGHT}")
+
+
+def _number(v) -> bool:
+    """A finite int or float (True/False and NaN/inf are not settings)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def knob(default: Any, why: str, aliases: tuple = (), **kw):
@@ -75,8 +92,9 @@ class TrainConfig:
                                                 "made, so 'a dog' does not turn into your dog "
                                                 "(off by default as in diffusers; the notebooks "
                                                 "turn it on)")
-    prior_loss_weight: float = knob(1.0, "λ in the paper, 0.1-1.0: lower keeps more of the "
-                                         "subject, higher keeps more of the class")
+    prior_loss_weight: float = knob(DEFAULT_PRIOR_LOSS_WEIGHT, "λ in the paper, 0.1-1.0: lower "
+                                    "keeps more of the subject, higher keeps more of the class "
+                                    "(only with with_prior_preservation)")
     class_prompt: str = knob("", "prompt for the class images; empty = 'a photo of {class_noun}'")
     class_dir: str = knob("", "folder of class images (yours are used as they are, missing ones "
                               "are generated); empty = <output_dir>/class_images",
@@ -170,30 +188,30 @@ class TrainConfig:
     def __post_init__(self):
         self.validate()
 
-    # --- derived values -------------------------------------------------------------------------
+    # --- derived values (every part reads these, so a setting means one thing everywhere) --
+    @property
+    def prior_preservation(self) -> bool:
+        """Whether the run trains on class images (DreamBooth §3.3). Validation guarantees
+        prior_loss_weight > 0 when it is on."""
+        return self.with_prior_preservation
+
+    @property
+    def resolved_concepts(self) -> list[Concept]:
+        """Every subject of the run as a complete Concept (concepts.py): its photos, prompts
+        and class images. One when `concepts` is empty: the settings above."""
+        return resolve_concepts(self)
+
     @property
     def resolved_instance_prompt(self) -> str:
-        if self.instance_prompt:
-            return prompts.fill_template(self.instance_prompt, self.identifier, self.class_noun)
-        return prompts.instance_prompt(self.identifier, self.class_noun)
+        return self.resolved_concepts[0].instance_prompt
 
     @property
     def resolved_class_prompt(self) -> str:
-        if self.class_prompt:
-            return prompts.fill_template(self.class_prompt, self.identifier, self.class_noun,
-                                         setting="class_prompt")
-        return prompts.class_prompt(self.class_noun)
+        return self.resolved_concepts[0].class_prompt
 
     @property
     def resolved_class_dir(self) -> str:
-        return self.class_dir or str(Path(self.output_dir) / "class_images")
-
-    @property
-    def resolved_concepts(self) -> list:
-        """Every subject of the run as a complete Concept (concepts.py); one when `concepts`
-        is empty."""
-        from .concepts import resolve_concepts
-        return resolve_concepts(self)
+        return self.resolved_concepts[0].class_dir
 
     @property
     def resolved_sample_prompts(self) -> list[str]:
@@ -235,7 +253,7 @@ class TrainConfig:
                  "must be a whole number, 0 or more")
         for name in ("learning_rate", "max_grad_norm", "adam_epsilon"):
             v = getattr(self, name)
-            need(isinstance(v, (int, float)) and v > 0, name, "must be a number above 0")
+            need(_number(v) and v > 0, name, "must be a finite number above 0")
         need(self.text_encoder_lr is None or (isinstance(self.text_encoder_lr, (int, float))
                                               and self.text_encoder_lr > 0),
              "text_encoder_lr", "must be a number above 0, or empty to use learning_rate")
@@ -250,9 +268,14 @@ class TrainConfig:
              "an empty list for the default")
         need(isinstance(self.resume, str), "resume",
              "use 'auto', a checkpoint folder, or an empty string")
-        need(isinstance(self.prior_loss_weight, (int, float)) and self.prior_loss_weight >= 0,
-             "prior_loss_weight", "must be 0 or more (0.1-1.0 is usual; 0 disables prior "
-             "preservation)")
+        need(_number(self.prior_loss_weight) and self.prior_loss_weight >= 0,
+             "prior_loss_weight", "must be 0 or more (0.1-1.0 is usual)")
+        if self.with_prior_preservation:
+            need(self.prior_loss_weight > 0, "prior_loss_weight", "is 0 while "
+                 "with_prior_preservation is on: give a weight above 0 (0.1-1.0 is usual), or "
+                 "turn with_prior_preservation off")
+        elif self.prior_loss_weight != DEFAULT_PRIOR_LOSS_WEIGHT:
+            raise prior_weight_error(self.prior_loss_weight)
         need(self.adam_weight_decay >= 0, "adam_weight_decay", "must be 0 or more")
         need(0 <= self.adam_beta1 < 1, "adam_beta1", "must be in [0, 1)")
         need(0 <= self.adam_beta2 < 1, "adam_beta2", "must be in [0, 1)")
@@ -287,7 +310,6 @@ class TrainConfig:
         """
         self.validate()
         if self.concepts:
-            from .concepts import class_jobs
             concepts = self.resolved_concepts
             for i, c in enumerate(concepts):
                 if not c.instance_dir.strip():

@@ -17,11 +17,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from .concepts import class_jobs
 from .errors import ImageError
+from .prompts import photo_captions
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageScan", "find_images", "open_image", "load_image",
            "to_tensor", "DreamBoothDataset", "collate", "EpochShuffle", "fit_image",
-           "dataset_notes"]
+           "dataset_notes", "build_dataset", "make_loader"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 # Photos above this many pixels are refused rather than decoded (decompression-bomb guard).
@@ -239,3 +241,36 @@ def dataset_notes(dataset: DreamBoothDataset, resolution: int) -> list[str]:
         notes.append(f"captions: {own} of {len(dataset.instance_captions)} photos have their "
                      f"own (.txt)")
     return notes
+
+
+def build_dataset(config, concepts, scans, class_sets: dict) -> DreamBoothDataset:
+    """Every subject's photos (`scans`, one ImageScan per concept) with their captions; with
+    prior preservation each photo is paired with class images of its own class (DreamBooth
+    §3.3, per concept). `class_sets`: {class_dir: image paths} (prior.prepare_class_images)."""
+    prior = config.prior_preservation
+    class_images, class_prompts, folders = [], [], {}
+    for d, prompt, _ in class_jobs(concepts, prior):  # shared class folders are loaded once
+        folders[d] = list(range(len(class_images), len(class_images) + len(class_sets[d])))
+        class_images += class_sets[d]
+        class_prompts += [prompt] * len(class_sets[d])
+    instance, defaults, captions, pools = [], [], [], []
+    for c, scan in zip(concepts, scans):
+        n = len(scan.images)
+        instance += scan.images
+        defaults += [c.instance_prompt] * n
+        captions += photo_captions(scan.images, c.instance_prompt, c.identifier, c.class_noun) \
+            if config.use_captions else [c.instance_prompt] * n
+        pools += [folders.get(c.class_dir, [])[:c.num_class_images]] * n
+    return DreamBoothDataset(instance, defaults, config.resolution, class_images, class_prompts,
+                             config.center_crop, captions=captions,
+                             class_pools=pools if prior else None)
+
+
+def make_loader(dataset: DreamBoothDataset, config) -> torch.utils.data.DataLoader:
+    """Batches in an order that depends only on (seed, epoch), so a resumed run finds its place.
+    The loader gets its own generator: starting an epoch would otherwise draw from the global
+    RNG, which a resumed run (restarting mid-epoch) would draw from at a different moment."""
+    return torch.utils.data.DataLoader(dataset, batch_size=config.train_batch_size,
+                                       sampler=EpochShuffle(len(dataset), config.seed),
+                                       collate_fn=collate,
+                                       generator=torch.Generator().manual_seed(config.seed))

@@ -12,11 +12,18 @@ import importlib
 import importlib.util
 import os
 import platform
+import shutil
 import sys
 from pathlib import Path
 
-__all__ = ["is_colab", "device", "supports_bf16", "recommended_mixed_precision", "mount_drive",
-           "upload_photos", "save_uploads", "env_report", "format_env_report", "check"]
+import torch
+
+from .data import find_images
+from .optim import load_bnb
+
+__all__ = ["is_colab", "device", "inference_dtype", "precision_dtype", "supports_bf16",
+           "recommended_mixed_precision", "mount_drive", "upload_photos", "save_uploads",
+           "env_report", "format_env_report", "check"]
 
 
 def is_colab() -> bool:
@@ -29,18 +36,27 @@ def is_colab() -> bool:
 
 
 def device() -> str:
-    import torch
+    """Where dreamkit computes: the GPU when there is one, else the CPU."""
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def inference_dtype(where: str | None = None):
+    """Weights for generation: fp16 on a GPU (half the memory, the same pictures), fp32 (None:
+    the model's own) on the CPU, where half precision is hundreds of times slower."""
+    return torch.float16 if (where or device()) == "cuda" else None
+
+
+def precision_dtype(mixed_precision: str):
+    """The dtype of frozen parts and autocast for a mixed_precision setting ('no' -> fp32)."""
+    return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(mixed_precision, torch.float32)
+
+
 def supports_bf16() -> bool:
-    import torch
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
 def recommended_mixed_precision() -> str:
     """bf16 on Ampere and newer, fp16 on a T4 (no bf16), 'no' on CPU (fp16/bf16 are very slow there)."""
-    import torch
     if not torch.cuda.is_available():
         return "no"
     return "bf16" if supports_bf16() else "fp16"
@@ -79,10 +95,6 @@ def upload_photos(dest, source: str | None = None):
     On Colab: the browser's upload dialog. With `source` (a folder): copies its images.
     Elsewhere: returns an ipywidgets FileUpload; files picked in it are saved to `dest`.
     """
-    import shutil
-
-    from .data import find_images
-
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     if source is not None:
@@ -108,7 +120,6 @@ def _version(name: str) -> str:
 
 def env_report() -> dict:
     """Facts that decide what will run: versions, the GPU and its memory, Colab or not."""
-    import torch
     rep = {"python": platform.python_version(), "torch": torch.__version__,
            "cuda": torch.version.cuda if torch.cuda.is_available() else None,
            "gpu": None, "gpu_memory_gb": None, "bf16": supports_bf16(), "colab": is_colab(),
@@ -139,11 +150,6 @@ def check(report=None) -> dict:
     {"torch": ..., "cuda": ..., "bitsandbytes": ..., "attention": ..., "mixed_precision": ...}
     as one-line verdicts; printed by `dreamkit env` and the notebooks' first cells.
     """
-    import torch
-    import torch.nn.functional as F
-
-    from .optim import load_bnb
-
     out = {"torch": f"{torch.__version__} ok"}
     if torch.cuda.is_available():
         free, total = torch.cuda.mem_get_info()
@@ -157,7 +163,7 @@ def check(report=None) -> dict:
                            else notes[0] if notes else "unavailable")
     try:
         q = torch.randn(1, 2, 16, 8)
-        F.scaled_dot_product_attention(q, q, q)
+        torch.nn.functional.scaled_dot_product_attention(q, q, q)
         out["attention"] = "PyTorch SDPA (fused kernels where the device has them)"
     except Exception as e:  # very old torch: diffusers falls back to its own attention
         out["attention"] = f"SDPA unavailable ({type(e).__name__}): diffusers' plain attention"

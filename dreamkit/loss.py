@@ -16,7 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["diffusion_target", "denoising_loss", "dreambooth_loss", "stop_if_diverged"]
+__all__ = ["diffusion_target", "denoising_loss", "dreambooth_loss", "divergence"]
 
 
 def diffusion_target(noise_scheduler, latents, noise, timesteps) -> torch.Tensor:
@@ -42,20 +42,18 @@ def dreambooth_loss(instance_loss, prior_loss=None, prior_loss_weight: float = 1
     return instance_loss + prior_loss_weight * prior_loss
 
 
-def stop_if_diverged(loss: float, step: int, config, out) -> None:
-    """A NaN or infinite loss poisons the weights at the next update: stop before it."""
-    if math.isfinite(loss):
-        return
-    from .checkpoint import latest_checkpoint
-    from .errors import DreamkitError
+def divergence(loss: float, step: int, config) -> str | None:
+    """None while the loss is finite; else what happened and the likely cause.
 
-    done = latest_checkpoint(out, report=lambda m: None)
-    keep = (f"the last good checkpoint (step {done.step}) is kept; resume='auto' continues "
-            f"from it after the change" if done else "no checkpoint was written yet")
+    A NaN or infinite loss poisons the weights at the next update, so the loop stops before it
+    (and adds which checkpoint is kept: the step's math knows no files).
+    """
+    if math.isfinite(loss):
+        return None
     cause = ("fp16 overflow is likely: try mixed_precision='bf16' on a GPU that has it, or 'no'"
              if config.mixed_precision == "fp16" else
              f"the learning rate is likely too high: try learning_rate="
              f"{config.learning_rate / 10:g}")
-    raise DreamkitError(f"the loss became {loss} at step {step} (learning_rate="
-                        f"{config.learning_rate:g}, mixed_precision={config.mixed_precision!r}); "
-                        f"{cause}. Training stopped before the weights were changed; {keep}")
+    return (f"the loss became {loss} at step {step} (learning_rate={config.learning_rate:g}, "
+            f"mixed_precision={config.mixed_precision!r}); {cause}. Training stopped before "
+            f"the weights were changed")

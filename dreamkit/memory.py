@@ -6,25 +6,25 @@ data, so a full-size SD 1.5 step is "measured" in seconds on any laptop, and mat
 count on real tensors (MEASURED.md: within 0.1 MB). These are tensor bytes: a real GPU adds its
 CUDA context (~0.3-0.5 GB), library workspaces and allocator fragmentation.
 
-`step_peak_bytes` runs one DreamBooth step (either step mode) on a UNet and reports the peak,
-split into weights, gradients and the rest (activations and temporaries).
+`full_step_peak` runs one whole training step (the DreamBooth step of dreamkit/step.py in
+either mode, then the optimizer) on a UNet and reports the peak, split into weights, optimizer
+states and the rest (gradients, activations and temporaries). The planner builds on it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import weakref
-from dataclasses import dataclass
-from importlib import resources
 
 import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-__all__ = ["LiveTensorTracker", "StepMemory", "step_peak_bytes", "sd15_unet_config",
-           "fused_attention", "full_step_peak"]
+from .optim import make_optimizer
+from .step import dreambooth_backward
+
+__all__ = ["LiveTensorTracker", "fused_attention", "full_step_peak"]
 
 
 class LiveTensorTracker(TorchDispatchMode):
@@ -93,65 +93,13 @@ def fused_attention(kind: str = "cpu"):
         F.scaled_dot_product_attention = original
 
 
-def sd15_unet_config() -> dict:
-    """The SD 1.5 UNet architecture (859,520,964 parameters), shipped with dreamkit."""
-    text = resources.files("dreamkit").joinpath("configs/sd15_unet.json").read_text()
-    return json.loads(text)
-
-
-@dataclass
-class StepMemory:
-    weights: int  # parameters + buffers
-    gradients: int  # one full gradient per trained parameter
-    peak: int  # weights + everything alive at the worst moment of the step
-    mode: str
-
-    @property
-    def activations(self) -> int:
-        """Peak minus weights and gradients: activations and temporaries."""
-        return self.peak - self.weights - self.gradients
-
-    def as_mb(self) -> dict:
-        mb = 1 / 2**20
-        return {"mode": self.mode, "weights_mb": round(self.weights * mb, 1),
-                "gradients_mb": round(self.gradients * mb, 1),
-                "activations_mb": round(self.activations * mb, 1),
-                "peak_mb": round(self.peak * mb, 1)}
-
-
-def step_peak_bytes(unet, noise_scheduler, latent_size: int, mode: str, batch: int = 1,
-                    text_len: int = 77, attention: str = "cpu") -> StepMemory:
-    """Peak live-tensor bytes of one DreamBooth step (instance + class batch, no optimizer).
-
-    Works on real tensors or on a UNet built under `torch.device('meta')`.
-    """
-    from .train import dreambooth_backward
-
-    dev = next(unet.parameters()).device
-    weights = sum(p.numel() * p.element_size() for p in unet.parameters()) \
-        + sum(b.numel() * b.element_size() for b in unet.buffers())
-    grads = sum(p.numel() * p.element_size() for p in unet.parameters() if p.requires_grad)
-    n = 2 * batch
-    inputs = [torch.randn(n, unet.config.in_channels, latent_size, latent_size, device=dev),
-              torch.randn(n, text_len, unet.config.cross_attention_dim, device=dev),
-              torch.randn(n, unet.config.in_channels, latent_size, latent_size, device=dev),
-              torch.randint(0, 1000, (n,), device=dev)]
-    unet.zero_grad(set_to_none=True)
-    tracker = LiveTensorTracker()
-    with fused_attention(attention), tracker:
-        dreambooth_backward(unet, noise_scheduler, inputs[0], inputs[1], inputs[2], inputs[3],
-                            n_instance=batch, mode=mode)
-    input_bytes = sum(t.numel() * t.element_size() for t in inputs)
-    unet.zero_grad(set_to_none=True)
-    return StepMemory(weights, grads, weights + input_bytes + tracker.peak, mode)
-
-
 def _nbytes(tensors) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: str = "cpu",
-                   params=None, mode: str = "one_pass", batch: int = 1) -> dict:
+                   params=None, mode: str = "one_pass", batch: int = 1,
+                   with_prior: bool = True) -> dict:
     """Peak live-tensor bytes of one whole training step (forward, backward, optimizer step) of
     the full UNet, batch 1 + 1, with config's optimizer switches (optimizer_in_backward,
     gradient_checkpointing; torch AdamW). The optimizer steps once before the measured step,
@@ -161,9 +109,6 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
     the total with 8-bit AdamW states instead (2 bytes per weight + an fp32 absmax per 256
     values per state: arithmetic, since bitsandbytes cannot run on meta tensors).
     """
-    from .optim import make_optimizer
-    from .train import dreambooth_backward
-
     if params is None:  # the full UNet trains; otherwise (LoRA) the caller marked `params`
         unet.requires_grad_(True)
         params = list(unet.parameters())
@@ -174,7 +119,7 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
                          config.replace(use_8bit_adam=False), report=lambda m: None)
     dev, c = params[0].device, unet.config
     dtype = next(unet.parameters()).dtype
-    n = 2 * batch
+    n = 2 * batch if with_prior else batch  # instance rows, then as many class rows
     inputs = [torch.randn(n, c.in_channels, latent_size, latent_size, device=dev, dtype=dtype),
               torch.randn(n, 77, c.cross_attention_dim, device=dev, dtype=dtype),
               torch.randn(n, c.in_channels, latent_size, latent_size, device=dev, dtype=dtype),

@@ -16,11 +16,14 @@ from pathlib import Path
 
 import torch
 
-from .errors import ModelError
+from .env import precision_dtype
+from .errors import DreamkitError, ModelError
+from .lora import is_lora_run
+from .prompts import token_ids
 from .sdxl import encode_sdxl, is_sdxl_unet, load_sdxl_encoders
 
 __all__ = ["Components", "load_components", "freeze", "build_pipeline", "load_pipeline",
-           "encode_prompts", "text_states", "token_ids",
+           "encode_prompts", "text_states", "place_for_training", "offload_text_encoders",
            "check_model_source", "load_tokenizer"]
 
 PARTS = ("tokenizer", "text_encoder", "vae", "unet", "scheduler")
@@ -102,7 +105,7 @@ def load_tokenizer(name_or_path: str, revision: str | None = None):
 
 def load_components(name_or_path: str, revision: str | None = None,
                     variant: str | None = None, allow_pickle: bool = False,
-                    vae_path: str | None = None) -> Components:
+                    vae_path: str | None = None, report=print) -> Components:
     """Load tokenizer, text encoder, VAE, UNet and noise scheduler (fp32, on the CPU).
 
     Weights load from safetensors only unless `allow_pickle` (pickled .bin files can run code).
@@ -112,7 +115,7 @@ def load_components(name_or_path: str, revision: str | None = None,
 
     check_model_source(name_or_path, allow_pickle=allow_pickle)
     if allow_pickle:
-        print("warning: allow_pickle=True: pickled weight files may be loaded; only do this "
+        report("warning: allow_pickle=True: pickled weight files may be loaded; only do this "
               "for models whose source you trust")
     quiet_loading()
     kw = dict(revision=revision)
@@ -160,6 +163,32 @@ def quiet_loading() -> None:
     diffusers.utils.logging.set_verbosity_error()
 
 
+def place_for_training(comps: Components, config, device) -> torch.dtype:
+    """Freeze the parts that do not train and put every part on `device`; return the frozen
+    parts' dtype. They run in the mixed-precision dtype to save memory; trained weights stay
+    fp32 (small updates vanish in half precision)."""
+    if comps.is_sdxl and config.train_text_encoder:
+        raise DreamkitError("train_text_encoder=True: with SDXL dreamkit keeps both text "
+                            "encoders frozen; set train_text_encoder=False (use_lora=True is "
+                            "the usual SDXL DreamBooth recipe)")
+    dtype = precision_dtype(config.mixed_precision)
+    frozen_encoders = [comps.text_encoder_2] if comps.is_sdxl else []
+    freeze(comps.vae, comps.text_encoder, *frozen_encoders)
+    comps.vae.to(device, dtype)
+    for encoder in frozen_encoders:
+        encoder.to(device, dtype)
+    comps.text_encoder.to(device, torch.float32 if config.train_text_encoder else dtype)
+    return dtype
+
+
+def offload_text_encoders(comps: Components, device) -> None:
+    """Frozen text encoders whose prompts are all cached wait on the CPU (GPU memory)."""
+    if torch.device(device).type != "cpu":
+        comps.text_encoder.to("cpu")
+        if comps.is_sdxl:
+            comps.text_encoder_2.to("cpu")
+
+
 def freeze(*modules: torch.nn.Module) -> None:
     """No gradients and eval mode: frozen parts cost no gradient memory."""
     for m in modules:
@@ -194,8 +223,6 @@ def load_pipeline(name_or_path: str, device=None, dtype=None, revision=None, var
     diffusers folder. A LoRA run folder loads its base model (from its config.json, or `base`)
     with the adapters on top; `lora` puts a LoRA file or folder on any model."""
     from diffusers import DiffusionPipeline
-
-    from .lora import is_lora_run
 
     if is_lora_run(name_or_path):
         saved = Path(name_or_path) / "config.json"
@@ -249,8 +276,3 @@ def text_states(comps, prompts, n_instance, device, cache, trainable: bool):
     halves = [prompts[:n_instance], prompts[n_instance:]]
     states = [comps.text_encoder(token_ids(comps.tokenizer, h, device))[0] for h in halves if h]
     return tuple(states) if len(states) == 2 else states[0]
-
-
-def token_ids(tokenizer, prompts, device):
-    return tokenizer(list(prompts), padding="max_length", max_length=tokenizer.model_max_length,
-                     truncation=True, return_tensors="pt").input_ids.to(device)

@@ -16,9 +16,14 @@ for SD 1.5's UNet, 860 M weights × 2 × 4 bytes = 6.9 GB, more than the weights
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-__all__ = ["make_optimizer", "load_bnb", "InBackwardOptimizer"]
+from .lora import TEXT_ENCODER_TARGETS, UNET_TARGETS, add_lora
+
+__all__ = ["make_optimizer", "load_bnb", "InBackwardOptimizer", "Trainer",
+           "prepare_trainables"]
 
 
 def load_bnb(report=print):
@@ -100,3 +105,67 @@ def make_optimizer(groups, config, report=print):
     if config.optimizer_in_backward:
         return InBackwardOptimizer(groups, config, bnb)
     return _adamw(groups, config, bnb)
+
+
+@dataclass
+class Trainer:
+    """What trains and what updates it: the UNet (and text encoder), wrapped by accelerate
+    (DDP under torchrun), their parameters, the optimizer and the learning-rate schedule."""
+    unet: torch.nn.Module
+    text_encoder: torch.nn.Module | None  # None when it stays frozen
+    params: list
+    optimizer: torch.optim.Optimizer
+    lr_scheduler: object
+    text_encoder_steps: int = 0  # train it only for the first N steps (0 = all)
+
+    def models(self) -> dict:
+        """{"unet": ..., "text_encoder": ...}: the parts a checkpoint and DDP's no_sync cover."""
+        return {"unet": self.unet,
+                **({"text_encoder": self.text_encoder} if self.text_encoder is not None else {})}
+
+    def text_encoder_trains(self, step: int) -> bool:
+        return self.text_encoder is not None and (not self.text_encoder_steps
+                                                  or step < self.text_encoder_steps)
+
+
+def prepare_trainables(config, comps, accelerator, loader, dtype, report=print):
+    """Mark what trains (the whole UNet, or LoRA adapters; the text encoder with
+    train_text_encoder), make the optimizer and schedule, and hand them to accelerate.
+    Returns (Trainer, the prepared loader)."""
+    from diffusers.optimization import get_scheduler  # diffusers: heavy, imported when training
+
+    unet, te = comps.unet, comps.text_encoder
+    rank, alpha = config.lora_rank, config.lora_alpha or config.lora_rank
+    if config.use_lora:  # the frozen UNet may be half precision; the adapters are fp32
+        unet.to(accelerator.device, dtype)
+        unet_params = add_lora(unet, rank, alpha, config.lora_target_modules or UNET_TARGETS)
+    else:
+        unet_params = list(unet.requires_grad_(True).parameters())
+    unet.train()
+    if config.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+    lr = config.learning_rate
+    if config.scale_lr:  # as diffusers' --scale_lr: the effective batch grows, so does the step
+        lr *= (config.train_batch_size * config.gradient_accumulation_steps
+               * accelerator.num_processes)
+    groups = [{"params": unet_params, "lr": lr}]
+    if config.train_text_encoder:
+        te_params = add_lora(te, rank, alpha, TEXT_ENCODER_TARGETS) if config.use_lora \
+            else list(te.requires_grad_(True).parameters())
+        te.train()
+        groups.append({"params": te_params, "lr": config.text_encoder_lr or lr})
+    optimizer = make_optimizer(groups, config.replace(learning_rate=lr), report=report)
+    lr_scheduler = get_scheduler(
+        config.lr_scheduler, optimizer=optimizer,
+        num_warmup_steps=config.lr_warmup_steps * accelerator.num_processes,
+        num_training_steps=config.max_train_steps * accelerator.num_processes)
+    if config.train_text_encoder:
+        unet, te, optimizer, loader, lr_scheduler = accelerator.prepare(
+            unet, te, optimizer, loader, lr_scheduler)
+        comps.text_encoder = te
+    else:  # DDP refuses a model with nothing to train
+        unet, optimizer, loader, lr_scheduler = accelerator.prepare(unet, optimizer, loader,
+                                                                    lr_scheduler)
+        te = None
+    params = [p for g in groups for p in g["params"]]
+    return Trainer(unet, te, params, optimizer, lr_scheduler, config.text_encoder_steps), loader

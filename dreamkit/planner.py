@@ -8,6 +8,11 @@ frozen VAE and text encoder(s) on the GPU, 8-bit optimizer states where chosen (
 bitsandbytes does not run on meta tensors) and a stated margin for the CUDA context and the
 allocator. It then tries the usual memory savers, cheapest first, and lists those that fit.
 
+With step_mode='auto' (and prior preservation) it runs the step in both modes and chooses:
+two backward passes where they lower the peak enough to pay for their time (step.py's
+`mode_from_peaks`), one otherwise. The plan carries that choice; train(config, plan=plan)
+uses it.
+
 Mixed precision is approximated: the step is counted with the UNet in bf16 (activations and
 the autocast weight copies at 2 bytes), plus the fp32 master weights and fp32 gradients that
 mixed-precision training keeps. fp32 configurations are counted exactly.
@@ -17,9 +22,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import torch
+
+from .errors import ConfigError
+from .lora import UNET_TARGETS, add_lora
+from .memory import full_step_peak
+from .models import quiet_loading
+from .step import choose_step_mode, mode_from_peaks
 
 
 __all__ = ["plan", "MemoryPlan", "GPUS", "T4_SETTINGS"]
@@ -45,6 +57,8 @@ class MemoryPlan:
     gpu: str
     capacity: float  # GiB
     suggestions: list = field(default_factory=list)  # (change dict, total GiB)
+    step_mode: str = ""  # the mode train() will use with this plan, and why
+    step_mode_reason: str = ""
 
     @property
     def total(self) -> float:
@@ -64,6 +78,8 @@ class MemoryPlan:
 
     def text(self) -> str:
         rows = [self.line()] + [f"  {k:22}{v / GiB:7.2f} GiB" for k, v in self.parts.items()]
+        if self.step_mode:
+            rows.append(f"  step mode: {self.step_mode} ({self.step_mode_reason})")
         if self.suggestions:
             rows.append("  changes that fit, cheapest first:")
             rows += [f"    {_fmt(c)}: ~{t:.1f} GiB" for c, t in self.suggestions]
@@ -87,18 +103,14 @@ def _config_of(model: str, part: str, fallback: str) -> dict:
         if "xl" in model.lower():
             fallback = {"unet": "sdxl_unet.json", "text_encoder_2": "sdxl_text_encoder_2.json"
                         }.get(part, fallback)
-        from importlib import resources
         return json.loads(resources.files("dreamkit").joinpath(f"configs/{fallback}").read_text())
 
 
-def _measure(config, capacity_gpu: str) -> dict:
+def _measure(config, mode: str) -> dict:
+    """The planned parts (bytes) of training `config` with the step in `mode`."""
+    # diffusers and transformers are heavy imports: loaded when a plan is made
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-
-    from .lora import UNET_TARGETS, add_lora
-    from .memory import full_step_peak
-    from .models import quiet_loading
-    from .train import choose_step_mode
 
     quiet_loading()
     model = config.pretrained_model_name_or_path
@@ -120,13 +132,11 @@ def _measure(config, capacity_gpu: str) -> dict:
     if config.use_lora:
         params = add_lora(unet, config.lora_rank, config.lora_alpha or config.lora_rank,
                           config.lora_target_modules or UNET_TARGETS)
-    mode, _ = choose_step_mode(config)
-    mode = mode if config.with_prior_preservation else "one_pass"
     latent = config.resolution // 2 ** (len(vae.config.block_out_channels) - 1)
     sched = DDPMScheduler(num_train_timesteps=1000)
     attention = "gpu_fp16" if mixed else "gpu_fp32"
     step = full_step_peak(unet, sched, config, latent, attention, params=params, mode=mode,
-                          batch=config.train_batch_size)
+                          batch=config.train_batch_size, with_prior=config.prior_preservation)
     # With mixed precision the counted UNet trained in bf16; real training keeps fp32 masters
     # (and fp32 optimizer states and gradients) of what trains. LoRA adapters are fp32 anyway.
     full_mixed = mixed and not config.use_lora
@@ -167,33 +177,56 @@ CANDIDATES = [  # the usual savers, cheapest in quality and speed first
 
 def plan(config, gpu: str | None = None, suggest: bool = True) -> MemoryPlan:
     """Estimated peak GPU memory of training `config` on `gpu` (default: the GPU here, else a
-    T4), its parts, and the cheapest changes that make it fit."""
+    T4), its parts, the step mode train() should use, and the cheapest changes that fit."""
     if gpu is None and torch.cuda.is_available():
         name = torch.cuda.get_device_name(0)
         capacity = torch.cuda.get_device_properties(0).total_memory / GiB
     else:
         name = gpu or "T4"
         if name not in GPUS:
-            from .errors import ConfigError
             raise ConfigError("gpu", name, f"choose one of {', '.join(GPUS)}")
         capacity = GPUS[name]
-    result = MemoryPlan(_measure(config, name), name, capacity)
+    mode, why, parts = _choose_mode(config)
+    result = MemoryPlan(parts, name, capacity, step_mode=mode, step_mode_reason=why)
     if suggest and not result.fits:
-        change: dict = {}
-        for candidate in CANDIDATES:  # add savers one by one until it fits
-            if all(getattr(config, k) == v for k, v in candidate.items()):
-                continue
-            if candidate.get("optimizer_in_backward") and config.mixed_precision == "fp16":
-                candidate = {**candidate, "mixed_precision": "no"}
-            change = {**change, **candidate}
-            try:
-                trial = config.replace(**change)
-            except Exception:  # a combination the config refuses
-                continue
-            total = sum(_measure(trial, name).values()) / GiB
-            if total <= capacity:
-                result.suggestions.append((dict(change), total))
-                break
-            result.suggestions.append((dict(change), total))
-        result.suggestions = [s for s in result.suggestions if s[1] <= capacity]
+        result.suggestions = _suggestions(config, capacity, mode)
     return result
+
+
+def _total(parts: dict) -> float:
+    return sum(parts.values()) / GiB
+
+
+def _choose_mode(config) -> tuple[str, str, dict]:
+    """The step mode and its planned parts. 'auto' with prior preservation measures both
+    modes and keeps two passes only where they lower the peak enough (step.mode_from_peaks)."""
+    mode, why = choose_step_mode(config)
+    if config.step_mode != "auto" or not config.prior_preservation \
+            or config.optimizer_in_backward:
+        return mode, why, _measure(config, mode)
+    one, two = _measure(config, "one_pass"), _measure(config, "two_pass")
+    mode, why = mode_from_peaks(_total(one), _total(two))
+    return mode, why, one if mode == "one_pass" else two
+
+
+def _suggestions(config, capacity: float, mode: str) -> list:
+    """Savers added one by one until the estimate fits; the changes that fit."""
+    found, change = [], {}
+    for candidate in CANDIDATES:
+        if all(getattr(config, k) == v for k, v in candidate.items()):
+            continue
+        if candidate.get("optimizer_in_backward") and config.mixed_precision == "fp16":
+            candidate = {**candidate, "mixed_precision": "no"}
+        change = {**change, **candidate}
+        try:
+            trial = config.replace(**change)
+        except ConfigError:  # a combination the config refuses
+            continue
+        # the base plan's mode (one pass when the change needs it): one measurement per trial
+        trial_mode = "one_pass" if trial.optimizer_in_backward or not trial.prior_preservation \
+            else (trial.step_mode if trial.step_mode != "auto" else mode)
+        total = _total(_measure(trial, trial_mode))
+        if total <= capacity:
+            found.append((dict(change), total))
+            break
+    return found

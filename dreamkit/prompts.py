@@ -20,19 +20,16 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["instance_prompt", "class_prompt", "fill_template", "photo_captions",
+__all__ = ["INSTANCE_TEMPLATE", "CLASS_TEMPLATE", "fill_template", "token_ids", "photo_captions",
            "safe_filename", "TEMPLATE_FIELDS", "OBJECT_PROMPTS", "LIVE_PROMPTS",
            "LIVE_CLASSES", "evaluation_prompts"]
 
 TEMPLATE_FIELDS = ("token", "class")
 
 
-def instance_prompt(identifier: str, class_noun: str) -> str:
-    return f"a photo of {identifier} {class_noun}"
-
-
-def class_prompt(class_noun: str) -> str:
-    return f"a photo of {class_noun}"
+# The paper's prompt forms: "a [identifier] [class noun]" and "a [class noun]" (§3.3).
+INSTANCE_TEMPLATE = "a photo of {token} {class}"
+CLASS_TEMPLATE = "a photo of {class}"
 
 
 def fill_template(template: str, identifier: str, class_noun: str,
@@ -71,6 +68,13 @@ def photo_captions(photos, default: str, identifier: str, class_noun: str,
         captions.append(fill_template(text, identifier, class_noun, setting=str(side))
                         if text else default)
     return captions
+
+
+def token_ids(tokenizer, prompts, device):
+    """Prompts as the token ids a CLIP text encoder reads: padded to the tokenizer's length
+    (77 for Stable Diffusion), longer prompts cut there."""
+    return tokenizer(list(prompts), padding="max_length", max_length=tokenizer.model_max_length,
+                     truncation=True, return_tensors="pt").input_ids.to(device)
 
 
 def safe_filename(text: str, limit: int = 60) -> str:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import torch
 
+from .prompts import token_ids
+
 __all__ = ["load_sdxl_encoders", "encode_sdxl", "added_cond", "is_sdxl_unet"]
 
 
@@ -43,8 +45,6 @@ def load_sdxl_encoders(name_or_path: str, **kw):
 def encode_sdxl(comps, prompts, device, cache: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """(context for cross-attention, pooled vector) per prompt, as the SDXL pipeline makes
     them; cached, since the encoders are frozen."""
-    from .models import token_ids
-
     for p in dict.fromkeys(prompts):
         if ("xl", p) in cache:
             continue

@@ -7,8 +7,9 @@ the same loss on class images (DreamBooth §3.3). tests/test_train.py checks bot
 - two_pass: forward+backward on the instance half, then on the class half; gradients add up in
   `.grad` before the one optimizer step (the seed tutorial's trick for a T4). Only one half's
   activations are alive at a time, which lowers the peak where activations dominate (LoRA,
-  high resolutions); for a full SD 1.5 UNet at 512 px weights and gradients dominate and it does
-  not (benchmarks/RESULTS.md). `step_mode="auto"` picks accordingly.
+  SDXL, high resolutions); for a full SD 1.5 UNet at 512 px weights and gradients dominate and
+  it does not (benchmarks/RESULTS.md). `step_mode="auto"` picks from the planner's measured
+  peaks of both modes for the actual configuration.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import torch
 from .config import TrainConfig
 from .loss import denoising_loss, diffusion_target, dreambooth_loss
 
-__all__ = ["StepLosses", "choose_step_mode", "dreambooth_backward"]
+__all__ = ["StepLosses", "choose_step_mode", "mode_from_peaks", "dreambooth_backward",
+           "TWO_PASS_MIN_SAVING"]
 
 
 @dataclass
@@ -31,16 +33,38 @@ class StepLosses:
     prior_loss: float | None
 
 
-def choose_step_mode(config: TrainConfig) -> tuple[str, str]:
-    """Resolve step_mode='auto' into a mode and the reason for it."""
+# Two passes cost ~15% more time per step (benchmarks/RESULTS.md), so `auto` takes them only
+# where they lower the planned peak by at least this much.
+TWO_PASS_MIN_SAVING = 0.05
+
+
+def choose_step_mode(config: TrainConfig, plan=None) -> tuple[str, str]:
+    """Resolve step_mode='auto' into a mode and the reason for it.
+
+    `plan` is this config's dreamkit.planner.MemoryPlan: the planner ran the real step in both
+    modes on the meta device and chose with `mode_from_peaks`. The loop does not plan itself;
+    the faces (CLI, notebooks) make the plan and pass it to train().
+    """
     if config.step_mode != "auto":
         return config.step_mode, "set by step_mode"
+    if not config.prior_preservation:
+        return "one_pass", "no prior preservation: there is only one batch"
     if config.optimizer_in_backward:
         return "one_pass", "optimizer_in_backward steps during the one backward pass"
-    if not config.with_prior_preservation:
-        return "one_pass", "no prior preservation: there is only one batch"
-    return "one_pass", ("full UNet: weights and gradients dominate memory, so two backward "
-                        "passes save nothing and cost ~15% time (benchmarks/RESULTS.md)")
+    if plan is None or not getattr(plan, "step_mode", None):
+        return "one_pass", ("step_mode='auto' without a memory plan: one pass, the faster; "
+                            "pass plan=dreamkit.planner.plan(config) to decide from the peaks")
+    return plan.step_mode, plan.step_mode_reason
+
+
+def mode_from_peaks(one_pass: float, two_pass: float) -> tuple[str, str]:
+    """Two passes where they lower the peak (GiB) enough to pay for their time; else one."""
+    saving = 1 - two_pass / one_pass
+    figures = f"peak {one_pass:.2f} GiB in one pass, {two_pass:.2f} GiB in two"
+    if saving >= TWO_PASS_MIN_SAVING:
+        return "two_pass", f"two passes lower the peak by {saving:.0%} ({figures})"
+    return "one_pass", (f"two passes would lower the peak by {max(saving, 0):.0%} only "
+                        f"({figures}), and one pass is ~15% faster")
 
 
 def dreambooth_backward(unet, noise_scheduler, latents, encoder_hidden_states, noise, timesteps,

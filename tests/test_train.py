@@ -5,7 +5,9 @@ import torch
 
 from dreamkit import DreamkitError, FunctionCallback, TrainConfig
 from dreamkit.models import load_components
-from dreamkit.train import choose_step_mode, dreambooth_backward, train
+from dreamkit.planner import plan
+from dreamkit.step import choose_step_mode, dreambooth_backward, mode_from_peaks
+from dreamkit.train import train
 
 
 def _grads(unet):
@@ -111,7 +113,29 @@ def test_output_dir_with_a_model_is_not_overwritten(tiny_model, photos, tmp_path
     assert (tmp_path / "run" / "model_index.json").read_text() == marker
 
 
-def test_auto_step_mode_has_a_reason():
-    mode, why = choose_step_mode(TrainConfig(step_mode="auto", with_prior_preservation=True))
-    assert mode in ("one_pass", "two_pass") and "RESULTS.md" in why
+def test_auto_step_mode_rules_and_numbers():
+    # rules that need no numbers
     assert choose_step_mode(TrainConfig(step_mode="two_pass"))[0] == "two_pass"
+    assert choose_step_mode(TrainConfig(step_mode="auto")) == \
+        ("one_pass", "no prior preservation: there is only one batch")
+    mode, why = choose_step_mode(TrainConfig(with_prior_preservation=True))
+    assert mode == "one_pass" and "without a memory plan" in why and "plan=" in why
+    # from peaks: two passes only for a saving of 5% or more, with the figures
+    mode, why = mode_from_peaks(10.0, 9.0)
+    assert mode == "two_pass" and "10%" in why and "10.00 GiB" in why and "9.00 GiB" in why
+    mode, why = mode_from_peaks(10.0, 9.6)
+    assert mode == "one_pass" and "4%" in why and "faster" in why
+    assert mode_from_peaks(7.0, 8.0)[0] == "one_pass"
+
+
+def test_train_follows_the_plans_step_mode(tiny_model, photos, tmp_path):
+    """The planner measures both modes of the actual config (tiny UNet at 128 px: activations
+    dominate, so two passes lower the peak by ~9%); train() with that plan runs that mode."""
+    cfg = _config(tiny_model, photos, tmp_path, step_mode="auto", max_train_steps=1,
+                  sample_every=0, resolution=128)
+    memory = plan(cfg, suggest=False)
+    assert memory.step_mode == "two_pass", memory.step_mode_reason
+    assert "lower the peak by" in memory.step_mode_reason and "GiB" in memory.step_mode_reason
+    result = train(cfg, callbacks=[], plan=memory)
+    assert (result.step_mode, result.step_mode_reason) == (memory.step_mode,
+                                                         memory.step_mode_reason)
