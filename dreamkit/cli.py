@@ -7,7 +7,7 @@
     dreamkit export RUN_DIR --out my-model --single_file --half        # step 5: other tools
     dreamkit plan-memory --use_8bit_adam ... | dreamkit env             # will it fit? what runs?
     dreamkit demo                                                      # all of it, offline, CPU
-    dreamkit toy pretrain | evaluate MODEL | photos DIR                # the toy world
+    dreamkit toy pretrain | photos DIR                                 # the toy world
 
 Every TrainConfig field is a flag with its reason as help; `--config FILE` loads a saved
 config.json and flags given on the command line override it. Mistakes print one line naming the
@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
+from pathlib import Path
 
+from . import commands as cmd
 from .config import TrainConfig
-from .commands import (_cmd_train, _cmd_plan_memory, _cmd_class_images, _cmd_generate, _cmd_export, _cmd_check_data, _cmd_check_token, _cmd_evaluate, _cmd_demo, _cmd_toy)
+from .env import check, format_env_report
 from .errors import DreamkitError
+from .sample import SCHEDULERS
 
-__all__ = ["main", "build_parser", "config_from"]
+__all__ = ["main", "build_parser"]
 
 
 def _bool(text: str) -> bool:
@@ -38,9 +42,6 @@ def _bool(text: str) -> bool:
 
 def _json_list(text: str) -> list:
     """A JSON list given inline or as the path of a .json file."""
-    import json
-    from pathlib import Path
-
     source = Path(text).expanduser()
     try:
         data = json.loads(source.read_text() if source.is_file() else text)
@@ -59,8 +60,9 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training settings (TrainConfig)")
     for f in dataclasses.fields(TrainConfig):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        kw = {"default": argparse.SUPPRESS, "help": f"{f.metadata.get('why', '')} "
-                                                    f"(default: {default!r})"}
+        why = f"{f.metadata.get('why', '')} (default: {default!r})"
+        # argparse formats help with %: a literal one ("~30% slower") must be doubled
+        kw = {"default": argparse.SUPPRESS, "help": why.replace("%", "%%")}
         if "choices" in f.metadata:
             kw["choices"] = f.metadata["choices"]
         if isinstance(default, bool):
@@ -78,43 +80,42 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         g.add_argument(*names, dest=f.name, **kw)
 
 
-def config_from(args, ready: bool = True) -> TrainConfig:
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    given = {k: v for k, v in vars(args).items() if k in names}
-    if getattr(args, "config", None):
-        cfg = TrainConfig.load(args.config).replace(**given)
-    else:
-        cfg = TrainConfig(**given)
-    if ready:  # the photos and class are needed to train, not to plan
-        cfg.check_ready()
-    return cfg
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dreamkit", description="DreamBooth, step by step.")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
+    for add in (_training_commands, _generate_command, _export_command, _check_commands,
+                _evaluate_command, _demo_and_toy_commands):
+        add(sub)
+    e = sub.add_parser("env", help="what this machine can run: GPU, 8-bit AdamW, attention, "
+                       "precision, with the fallbacks dreamkit will use")
+    e.set_defaults(func=lambda args: (print(format_env_report()), check(report=print), 0)[-1])
+    return p
 
+
+def _training_commands(sub) -> None:
     t = sub.add_parser("train", help="fine-tune a model on your photos (DreamBooth)")
     _add_config_flags(t)
     t.add_argument("--overwrite", action="store_true",
                    help="replace a trained model already in output_dir")
-    t.set_defaults(func=_cmd_train)
-
+    t.set_defaults(func=cmd.cmd_train)
     m = sub.add_parser("plan-memory", help="will this training fit the GPU? the estimated peak, "
                        "its parts and the changes that make it fit (exit 1 if it does not)")
     _add_config_flags(m)
     m.add_argument("--gpu", default=None, help="T4 (default without a GPU), L4, A10G, V100, "
                    "A100-40GB, A100-80GB, H100; default: the GPU here")
-    m.set_defaults(func=_cmd_plan_memory)
-
+    m.set_defaults(func=cmd.cmd_plan_memory)
     c = sub.add_parser("class-images", help="generate the class images for prior preservation")
     _add_config_flags(c)
-    c.set_defaults(func=_cmd_class_images)
+    c.set_defaults(func=cmd.cmd_class_images)
 
+
+def _generate_command(sub) -> None:
     g = sub.add_parser("generate", help="make pictures with a trained (or any) model")
-    g.add_argument("model", help="a training run folder (output_dir), or any diffusers model folder or hub id")
-    g.add_argument("--prompt", required=True, help="what to draw, e.g. 'a photo of sks dog on the beach'")
+    g.add_argument("model", help="a training run folder (output_dir), or any diffusers model "
+                   "folder or hub id")
+    g.add_argument("--prompt", required=True,
+                   help="what to draw, e.g. 'a photo of sks dog on the beach'")
     g.add_argument("--negative_prompt", default=None, help="what to avoid, e.g. 'blurry, lowres'")
     g.add_argument("--num_images", type=int, default=4, help="how many pictures (default 4)")
     g.add_argument("--guidance_scale", type=float, default=7.5,
@@ -124,8 +125,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--height", type=int, default=None, help="pixels (default: the model's size)")
     g.add_argument("--width", type=int, default=None, help="pixels (default: the model's size)")
     g.add_argument("--out", default="generated", help="folder for the PNGs (default generated/)")
-    from .env import check, format_env_report
-    from .sample import SCHEDULERS
     g.add_argument("--scheduler", default=None, choices=sorted(SCHEDULERS),
                    help="sampler (default: the model's own); dpm++ is good in 20-25 steps")
     g.add_argument("--lora", default=None, help="a LoRA file or folder to put on the model")
@@ -135,12 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also draw the base model at the same seeds: before_after.png")
     g.add_argument("--checkpoints", action="store_true", help="also a grid with one row per "
                    "kept checkpoint of the run and the final model: checkpoints.png")
-    g.set_defaults(func=_cmd_generate)
+    g.set_defaults(func=cmd.cmd_generate)
 
-    e = sub.add_parser("env", help="what this machine can run: GPU, 8-bit AdamW, attention, "
-                       "precision, with the fallbacks dreamkit will use")
-    e.set_defaults(func=lambda args: (print(format_env_report()), check(report=print), 0)[-1])
 
+def _export_command(sub) -> None:
     x = sub.add_parser("export", help="write a model for other tools: the diffusers folder, "
                        "LoRA files, a single .safetensors (AUTOMATIC1111, ComfyUI)")
     x.add_argument("model", help="a training run folder, or any diffusers model folder")
@@ -156,8 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "export with a model card (token: HF_TOKEN or a notebook login)")
     x.add_argument("--public", action="store_true", help="make the Hub repository public "
                    "(default: private)")
-    x.set_defaults(func=_cmd_export)
+    x.set_defaults(func=cmd.cmd_export)
 
+
+def _check_commands(sub) -> None:
     k = sub.add_parser("check-data", help="check your photos before training (blur, size, "
                        "duplicates, rotation, crop, ...); exit code 1 when there are problems")
     k.add_argument("folder", help="the folder of photos (instance_dir)")
@@ -167,8 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--grid", default=None, help="write a thumbnail grid with the flags here (PNG)")
     k.add_argument("--fix", default=None, metavar="OUT_DIR",
                    help="write upright, flattened copies of the usable photos into OUT_DIR")
-    k.set_defaults(func=_cmd_check_data)
-
+    k.set_defaults(func=cmd.cmd_check_data)
     tk = sub.add_parser("check-token", help="is the identifier one rare token for the model? "
                         "suggests rare ones; exit code 1 when it is not")
     tk.add_argument("identifier", help="the rare word that will name your subject, e.g. sks")
@@ -176,10 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the base model (hub id or folder) whose tokenizer decides")
     tk.add_argument("--class_noun", default="", help="your class noun (dog, person, ...)")
     tk.add_argument("--suggest", type=int, default=5, help="how many alternatives (5)")
-    tk.set_defaults(func=_cmd_check_token)
+    tk.set_defaults(func=cmd.cmd_check_token)
 
+
+def _evaluate_command(sub) -> None:
     ev = sub.add_parser("evaluate", help="score a run against its base model: subject "
-                        "fidelity (DINO), prompt fidelity (CLIP-T), class drift (PRES), diversity")
+                        "fidelity (DINO), prompt fidelity (CLIP-T), class drift (PRES), "
+                        "diversity; the toy world's exact oracle for toy runs")
     ev.add_argument("run", help="a training output_dir")
     ev.add_argument("--scorer", default="auto", choices=("auto", "toy", "models"),
                     help="toy: the toy world's exact oracle; models: DINO + CLIP (auto: toy "
@@ -191,8 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--dino", default=None, help="DINO model id or folder (facebook/dino-vits16)")
     ev.add_argument("--clip", default=None,
                     help="CLIP model id or folder (openai/clip-vit-base-patch32)")
-    ev.set_defaults(func=_cmd_evaluate)
+    ev.set_defaults(func=cmd.cmd_evaluate)
 
+
+def _demo_and_toy_commands(sub) -> None:
     d = sub.add_parser("demo", help="the whole DreamBooth run on a small offline model, on CPU")
     d.add_argument("--out", default="demo-output", help="output folder (default demo-output/)")
     d.add_argument("--steps", type=int, default=None, help="training steps (default: the demo's)")
@@ -202,25 +205,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how each step runs (default two_pass)")
     d.add_argument("--overwrite", action="store_true", help="replace an earlier demo's output")
     d.add_argument("--seed", type=int, default=0, help="seed of the run (default 0)")
-    d.set_defaults(func=_cmd_demo)
-
-    toy = sub.add_parser("toy", help="the CPU toy world: pretrain its base model, evaluate")
+    d.set_defaults(func=cmd.cmd_demo)
+    toy = sub.add_parser("toy", help="the CPU toy world: pretrain its base model, its photos")
     toy_sub = toy.add_subparsers(dest="toy_command", required=True)
     tp = toy_sub.add_parser("pretrain", help="train the toy base model from scratch (CPU, ~50 min)")
-    tp.add_argument("--out", default="assets/toy/base-model", help="where to save the model")
+    tp.add_argument("--out", default="toy-base-model", help="where to save the model")
     tp.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     tp.add_argument("--images", type=int, default=20000, help="pretraining pictures (20000)")
     tp.add_argument("--vae-steps", type=int, default=500, help="VAE steps, batch 32 (500)")
     tp.add_argument("--unet-steps", type=int, default=4000, help="UNet steps, batch 64 (4000)")
-    te = toy_sub.add_parser("evaluate", help="subject/prompt fidelity, class drift of a toy model")
-    te.add_argument("model", help="a toy model folder (the base model or a run)")
-    te.add_argument("--seed", type=int, default=1000, help="first sampling seed (default 1000)")
-    te.add_argument("--base", action="store_true",
-                    help="also check colour and context on fully specified prompts")
     tph = toy_sub.add_parser("photos", help="write the toy subject's photos into a folder")
     tph.add_argument("out", help="folder to write into")
-    toy.set_defaults(func=_cmd_toy)
-    return p
+    toy.set_defaults(func=cmd.cmd_toy)
 
 
 def main(argv=None) -> int:

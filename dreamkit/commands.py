@@ -1,34 +1,59 @@
-"""What each `dreamkit` command does (the parser and its flags are in dreamkit/cli.py)."""
+"""What each `dreamkit` command does (the parser and its flags are in dreamkit/cli.py).
+
+These are faces: they read the flags, call the package, and print for a person. They are also
+where planning happens before training (the loop does not plan: `plan_for_training`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
+import torch
+
+from .concepts import class_jobs
+from .config import TrainConfig, prior_weight_error
+from .demo import run_demo
+from .doctor import check_photos, fix_photos
+from .env import device, inference_dtype
 from .errors import DreamkitError
+from .evaluate import METRICS
+from .export import export_all
+from .hub import push_to_hub
+from .models import load_pipeline, load_tokenizer
+from .planner import plan
+from .prior import generate_class_images
+from .sample import checkpoint_grid, generate, save_images
+from .scoring import evaluate_run
+from .tokens import check_identifier
+from .toy import write_subject_photos
+from .toy.pretrain import pretrain
+from .toy.scorer import choose_scorer
+from .train import train
+from .viewer import image_grid
 
-__all__ = ["_cmd_train", "_cmd_plan_memory", "_cmd_class_images", "_cmd_generate", "_cmd_export", "_cmd_check_data", "_cmd_check_token", "_cmd_evaluate", "_cmd_demo", "_cmd_toy"]
+__all__ = ["config_from", "plan_for_training", "cmd_train", "cmd_plan_memory",
+           "cmd_class_images", "cmd_generate", "cmd_export", "cmd_check_data",
+           "cmd_check_token", "cmd_evaluate", "cmd_demo", "cmd_toy"]
 
 
-def _config_from(args, ready: bool = True):
-    from .cli import config_from
-    return config_from(args, ready)
+def config_from(args, ready: bool = True) -> TrainConfig:
+    """The TrainConfig the flags describe (a --config file, overridden by flags given)."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    given = {k: v for k, v in vars(args).items() if k in names}
+    cfg = TrainConfig.load(args.config).replace(**given) if getattr(args, "config", None) \
+        else TrainConfig(**given)
+    if "prior_loss_weight" in given and not cfg.with_prior_preservation:
+        raise prior_weight_error(given["prior_loss_weight"])  # given, even at its default
+    if ready:  # the photos and class are needed to train, not to plan
+        cfg.check_ready()
+    return cfg
 
 
-def _cmd_train(args) -> int:
-    from .planner import plan
-    from .train import train
-
-    config = _config_from(args)
-    memory = plan_for_training(config, plan)
-    train(config, overwrite=args.overwrite, plan=memory)
-    return 0
-
-
-def plan_for_training(config, plan, say=print):
+def plan_for_training(config: TrainConfig, say=print):
     """The memory plan train() should get: on a GPU (whether it fits, in one line) and for
-    step_mode='auto' (which mode); None when neither needs one."""
-    import torch
-
+    step_mode='auto' with prior preservation (which mode); None when neither needs one."""
     auto = config.step_mode == "auto" and config.prior_preservation \
         and not config.optimizer_in_backward
     if not (auto or torch.cuda.is_available()):
@@ -40,25 +65,22 @@ def plan_for_training(config, plan, say=print):
     return memory
 
 
-def _cmd_plan_memory(args) -> int:
-    from .planner import plan
-    result = plan(_config_from(args, ready=False), gpu=args.gpu)
+def cmd_train(args) -> int:
+    config = config_from(args)
+    train(config, overwrite=args.overwrite, plan=plan_for_training(config))
+    return 0
+
+
+def cmd_plan_memory(args) -> int:
+    result = plan(config_from(args, ready=False), gpu=args.gpu)
     print(result.text())
     return 0 if result.fits else 1
 
 
-def _cmd_class_images(args) -> int:
-    import torch
-
-    from .models import load_pipeline
-    from .prior import generate_class_images
-
-    cfg = _config_from(args)
-    dev = "cuda" if torch.cuda.is_available() else "cpu"
-    pipe = load_pipeline(cfg.pretrained_model_name_or_path, device=dev,
-                         dtype=torch.float16 if dev == "cuda" else None,
-                         revision=cfg.revision, variant=cfg.variant)
-    from .concepts import class_jobs
+def cmd_class_images(args) -> int:
+    cfg = config_from(args)
+    pipe = load_pipeline(cfg.pretrained_model_name_or_path, device=device(),
+                         dtype=inference_dtype(), revision=cfg.revision, variant=cfg.variant)
     for class_dir, prompt, num in class_jobs(cfg.resolved_concepts, True):
         paths = generate_class_images(pipe, prompt, class_dir, num, seed=cfg.seed,
                                       batch_size=cfg.sample_batch_size,
@@ -69,50 +91,40 @@ def _cmd_class_images(args) -> int:
     return 0
 
 
-def _cmd_generate(args) -> int:
-    import torch
-
-    from .sample import generate, save_images
-    from .viewer import image_grid
-
-    from .models import load_pipeline
-
-    dev = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.float16 if dev == "cuda" else None
-    pipe = load_pipeline(args.model, device=dev, dtype=dtype, lora=args.lora, base=args.base)
+def cmd_generate(args) -> int:
+    pipe = load_pipeline(args.model, device=device(), dtype=inference_dtype(), lora=args.lora,
+                         base=args.base)
     kw = dict(negative_prompt=args.negative_prompt, num_images=args.num_images,
               guidance_scale=args.guidance_scale, num_inference_steps=args.steps, seed=args.seed,
               height=args.height, width=args.width, scheduler=args.scheduler)
     images = generate(pipe, args.prompt, **kw)
-    paths = save_images(images, args.out, args.prompt, args.seed, guidance_scale=args.guidance_scale,
-                        steps=args.steps, negative_prompt=args.negative_prompt or "",
+    paths = save_images(images, args.out, args.prompt, args.seed,
+                        guidance_scale=args.guidance_scale, steps=args.steps,
+                        negative_prompt=args.negative_prompt or "",
                         scheduler=args.scheduler or type(pipe.scheduler).__name__,
                         model=args.model, lora=args.lora or "")
     image_grid(images).save(f"{args.out}/grid.png")
     print(f"{len(paths)} image(s) and grid.png written to {args.out}")
     if args.checkpoints:
-        from .sample import checkpoint_grid
         grid, labels = checkpoint_grid(args.model, args.prompt, **{k: v for k, v in kw.items()
                                                                   if k != "num_images"},
                                        num_images=args.num_images)
         grid.save(f"{args.out}/checkpoints.png")
         print(f"checkpoints.png: one row each for {', '.join(labels)}")
     if args.compare_base:  # the same seeds on the base model: upper row base, lower row yours
-        from .config import TrainConfig
         saved = Path(args.model) / "config.json"
         base = args.base or (TrainConfig.load(saved).pretrained_model_name_or_path
                              if saved.is_file() else None)
         if not base:
             raise DreamkitError("--compare_base needs a run folder (with config.json) or --base")
-        before = generate(load_pipeline(base, device=dev, dtype=dtype), args.prompt, **kw)
+        before = generate(load_pipeline(base, device=device(), dtype=inference_dtype()),
+                          args.prompt, **kw)
         image_grid(before + images, rows=2).save(f"{args.out}/before_after.png")
         print(f"before_after.png (upper row: {base}; lower row: {args.model}) in {args.out}")
     return 0
 
 
-def _cmd_export(args) -> int:
-    from .export import export_all
-
+def cmd_export(args) -> int:
     written = export_all(args.model, args.out, single_file=args.single_file, half=args.half,
                          diffusers=not args.no_diffusers, base=args.base)
     for path in written:
@@ -121,7 +133,6 @@ def _cmd_export(args) -> int:
         print("load it with StableDiffusionPipeline.from_single_file(path), or put it in "
               "AUTOMATIC1111's models/Stable-diffusion or ComfyUI's models/checkpoints")
     if args.push_to_hub:
-        from .hub import push_to_hub
         saved = Path(args.model) / "config.json"
         if saved.is_file() and not (Path(args.out) / "config.json").exists():
             (Path(args.out) / "config.json").write_text(saved.read_text())  # for the card
@@ -129,9 +140,7 @@ def _cmd_export(args) -> int:
     return 0
 
 
-def _cmd_check_data(args) -> int:
-    from .doctor import check_photos, fix_photos
-
+def cmd_check_data(args) -> int:
     report = check_photos(args.folder, resolution=args.resolution,
                           center_crop=not args.no_center_crop)
     print(report.text())
@@ -145,23 +154,19 @@ def _cmd_check_data(args) -> int:
     return 0 if report.ok else 1
 
 
-def _cmd_check_token(args) -> int:
-    from .models import load_tokenizer
-    from .tokens import check_identifier
-
+def cmd_check_token(args) -> int:
     check = check_identifier(load_tokenizer(args.model), args.identifier, args.class_noun,
                              n_suggestions=args.suggest)
     print(check.text())
     return 0 if check.ok else 1
 
 
-def _cmd_evaluate(args) -> int:
-    from .evaluate import METRICS
-    from .scoring import evaluate_run
-
-    r = evaluate_run(args.run, scorer=args.scorer, prompts=args.prompts,
-                     per_prompt=args.per_prompt, n_class=args.n_class, seed=args.seed,
-                     dino=args.dino, clip=args.clip)
+def cmd_evaluate(args) -> int:
+    saved = Path(args.run) / "config.json"
+    base = TrainConfig.load(saved).pretrained_model_name_or_path if saved.is_file() else ""
+    scorer = choose_scorer(args.scorer, base, args.dino, args.clip)
+    r = evaluate_run(args.run, scorer, prompts=args.prompts, per_prompt=args.per_prompt,
+                     n_class=args.n_class, seed=args.seed)
     names = r.get("metric_names", {})
     print(f"{'':18}{'base':>9}{'tuned':>9}   measure")
     for k in METRICS:
@@ -173,31 +178,18 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-def _cmd_demo(args) -> int:
-    from .demo import run_demo
+def cmd_demo(args) -> int:
     run_demo(args.out, steps=args.steps, with_prior_preservation=not args.no_prior,
              step_mode=args.step_mode, overwrite=args.overwrite, seed=args.seed)
     return 0
 
 
-def _cmd_toy(args) -> int:
-    import json
-
+def cmd_toy(args) -> int:
     if args.toy_command == "pretrain":
-        from .toy.pretrain import pretrain
         log = pretrain(args.out, seed=args.seed, n_images=args.images, vae_steps=args.vae_steps,
                        unet_steps=args.unet_steps)
         print(json.dumps(log, indent=1))
-    elif args.toy_command == "evaluate":
-        from .models import load_pipeline
-        from .toy.metrics import evaluate_base, evaluate_toy
-        pipe = load_pipeline(args.model)
-        report = evaluate_toy(pipe, seed=args.seed)
-        if args.base:
-            report.update(evaluate_base(pipe, seed=args.seed + 1000))
-        print(json.dumps(report, indent=1))
     else:
-        from .toy import write_subject_photos
         paths = write_subject_photos(args.out)
         print(f"{len(paths)} photos of the toy subject in {args.out}")
     return 0

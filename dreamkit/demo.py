@@ -21,6 +21,13 @@ from pathlib import Path
 
 from .config import TrainConfig
 from .errors import DreamkitError
+from .models import load_pipeline
+from .sample import sample_rows
+from .toy import base_model_dir, write_subject_photos
+from .toy.metrics import EVAL_GUIDANCE, EVAL_STEPS, class_prompt, subject_prompts
+from .toy.scorer import evaluate_toy
+from .train import train
+from .viewer import image_grid
 
 __all__ = ["run_demo", "demo_config", "DEMO_STEPS", "format_metrics"]
 
@@ -36,9 +43,6 @@ DEMO_TEXT_ENCODER_LR = 4e-4
 def demo_config(out: Path, photos: Path, steps: int | None = None,
                 with_prior_preservation: bool = True, step_mode: str = "two_pass",
                 seed: int = 0) -> TrainConfig:
-    from .toy import base_model_dir
-    from .toy.metrics import EVAL_GUIDANCE, EVAL_STEPS, class_prompt, subject_prompts
-
     return TrainConfig(
         pretrained_model_name_or_path=str(base_model_dir()), instance_dir=str(photos),
         identifier="sks", class_noun="toy", with_prior_preservation=with_prior_preservation,
@@ -63,13 +67,6 @@ def run_demo(out="demo-output", steps: int | None = None, with_prior_preservatio
              callbacks=None) -> dict:
     """The whole demo; `callbacks` go to train() (default: a progress bar; the classroom
     notebook adds LiveView)."""
-    from .models import load_pipeline
-    from .sample import sample_rows
-    from .toy import write_subject_photos
-    from .toy.metrics import EVAL_GUIDANCE, EVAL_STEPS, evaluate_toy
-    from .train import train
-    from .viewer import image_grid
-
     out = Path(out)
     if (out / "run" / "model_index.json").exists() and not overwrite:
         raise DreamkitError(f"--out={str(out)!r} already holds a demo run; pass --overwrite to "

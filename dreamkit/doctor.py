@@ -26,6 +26,7 @@ from PIL import Image, ImageDraw
 
 from .data import find_images, open_image
 from .errors import ImageError
+from .viewer import image_grid
 
 __all__ = ["Flag", "PhotoCheck", "DataReport", "check_photos", "crop_box", "crop_preview",
            "fix_photos", "sharpness", "blur_effect", "dhash", "SEVERITIES"]
@@ -250,7 +251,6 @@ _COLOURS = {"problem": (220, 40, 40), "warning": (235, 150, 20), "note": (60, 12
 
 
 def _grid(report: DataReport, thumb: int, path=None) -> Image.Image:
-    from .viewer import image_grid
 
     tiles = []
     for p in report.photos:

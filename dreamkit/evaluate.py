@@ -28,6 +28,13 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .data import fit_image, to_tensor
+from .env import device as env_device
+from .errors import DreamkitError, ModelError
+from .models import quiet_loading
+from .prompts import evaluation_prompts
+from .sample import generate
+
 __all__ = ["ModelScorer", "Samples", "evaluate_pipeline", "mean_pairwise_cosine",
            "self_similarity", "strip_identifier", "METRICS", "DINO_ID", "CLIP_ID"]
 
@@ -73,25 +80,36 @@ class Samples:
 
 def _pixels(images, size: int, mean_std) -> torch.Tensor:
     """Resize the short side, centre-crop, normalise: the models' own preprocessing."""
-    from .data import fit_image, to_tensor
     mean, std = (torch.tensor(v).view(3, 1, 1) for v in mean_std)
     return torch.stack([(to_tensor(fit_image(im.convert("RGB"), size)) + 1) / 2 for im in images]
                        ).sub(mean).div(std)
 
 
 class ModelScorer:
-    """DINO, CLIP-I, CLIP-T, PRES and diversity from pretrained models (loaded on first use)."""
+    """DINO, CLIP-I, CLIP-T, PRES and diversity from pretrained models (loaded on first use).
+
+    A scorer has `score(Samples)`, the prompts it asks for (`prompts_for`: here the paper's),
+    the class prompt it measures drift on, whether it needs the real photos, and fixed
+    `sampling` settings (None: the run's own). toy/scorer.py's ToyScorer is the other one.
+    """
+
+    needs_real_images = True
+    sampling = None
+
+    def prompts_for(self, identifier: str, class_noun: str, n: int | None = None) -> list[str]:
+        return evaluation_prompts(identifier, class_noun, n)
+
+    def class_prompt_for(self, class_prompt_of_run: str) -> str:
+        return class_prompt_of_run
 
     def __init__(self, dino: str = DINO_ID, clip: str = CLIP_ID, device=None, batch: int = 16):
         self.dino_id, self.clip_id, self.batch = dino, clip, batch
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = device or env_device()
         self._dino = self._clip = self._tok = None
 
     def _load(self):
-        from transformers import CLIPModel, CLIPTokenizer, ViTModel
+        from transformers import CLIPModel, CLIPTokenizer, ViTModel  # heavy: on first use
 
-        from .errors import ModelError
-        from .models import quiet_loading
         if self._dino is None:
             quiet_loading()
             try:
@@ -130,7 +148,6 @@ class ModelScorer:
 
     def score(self, s: Samples) -> dict:
         if not s.real:
-            from .errors import DreamkitError
             raise DreamkitError("evaluation needs the real photos of the subject (Samples.real)")
         generated = [im for ims in s.subject.values() for im in ims]
         real_dino = self.dino(s.real)
@@ -166,13 +183,12 @@ def evaluate_pipeline(pipe, scorer, prompts, class_prompt: str, identifier: str,
     Every picture has its own CPU generator (seed + k), and nothing here draws from the global
     random state, so calling this in the middle of training does not change the training.
     """
-    from .sample import generate
-
     pipe.set_progress_bar_config(disable=True)
     kw = dict(num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
               height=resolution, width=resolution)
     subject = {p: generate(pipe, p, num_images=per_prompt, seed=seed, **kw) for p in prompts}
-    klass = generate(pipe, class_prompt, num_images=n_class, seed=seed + 5000, **kw)
+    klass = generate(pipe, class_prompt, num_images=n_class, seed=seed + 5000, **kw) \
+        if n_class else []
     samples = Samples(identifier, subject, klass, list(real_images),
                       {"seed": seed, **kw})
     return scorer.score(samples)

@@ -17,9 +17,14 @@ text encoder and SDXL use other names and are not converted here.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+from safetensors.torch import save_file
+
 from .errors import DreamkitError
+from .lora import LORA_WEIGHTS, is_lora_run
+from .models import load_pipeline
 
 __all__ = ["unet_to_original", "vae_to_original", "text_encoder_to_original",
            "to_original_state_dict", "export_single_file", "export_all"]
@@ -143,10 +148,6 @@ def to_original_state_dict(pipe) -> dict:
 def export_single_file(model, out_file, half: bool = False) -> Path:
     """Write `model` (a run folder, any diffusers folder, or a loaded pipeline) as one
     safetensors file in the original layout; `half` stores fp16 (about 2 GB for SD 1.5)."""
-    from safetensors.torch import save_file
-
-    from .models import load_pipeline
-
     pipe = load_pipeline(str(model)) if isinstance(model, (str, Path)) else model
     if getattr(pipe.unet, "peft_config", None):
         pipe.fuse_lora()  # bake a LoRA into the weights: the file is a plain model
@@ -164,11 +165,6 @@ def export_all(model, out, single_file: bool = False, half: bool = False,
                diffusers: bool = True, base: str | None = None) -> list[Path]:
     """`dreamkit export`: the diffusers folder (a LoRA baked in), the LoRA files of a LoRA run,
     and optionally the single file. Returns what was written."""
-    import shutil
-
-    from .lora import LORA_WEIGHTS, is_lora_run
-    from .models import load_pipeline
-
     model, out = Path(model), Path(out)
     written = []
     pipe = load_pipeline(str(model), base=base)

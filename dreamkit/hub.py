@@ -7,32 +7,36 @@ passes it on to huggingface_hub and never prints it or writes it into a file.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
+from .config import TrainConfig
 from .errors import DreamkitError
 
 __all__ = ["model_card", "push_to_hub"]
 
 
 def model_card(folder, repo_id: str) -> str:
-    """README.md for the Hub: base model, identifier, prompts, settings, how to load it."""
+    """README.md for the Hub: base model, every subject with its identifier and prompt, the
+    settings, how to load it."""
     folder = Path(folder)
-    cfg = {}
-    if (folder / "config.json").is_file():
-        cfg = json.loads((folder / "config.json").read_text())
-    base = cfg.get("pretrained_model_name_or_path", "unknown")
-    ident, noun = cfg.get("identifier", "sks"), cfg.get("class_noun", "")
+    saved = folder / "config.json"
+    cfg = TrainConfig.load(saved) if saved.is_file() else None
+    base = cfg.pretrained_model_name_or_path if cfg else "unknown"
+    concepts = cfg.resolved_concepts if cfg else []
     lora = (folder / "pytorch_lora_weights.safetensors").is_file()
-    prompt = f"a photo of {ident} {noun}".strip()
+    prompt = concepts[0].instance_prompt if concepts else ""
     load = (f"pipe = DiffusionPipeline.from_pretrained({base!r})\n"
             f"pipe.load_lora_weights({repo_id!r})") if lora else \
         f"pipe = DiffusionPipeline.from_pretrained({repo_id!r})"
-    settings = {k: cfg[k] for k in ("max_train_steps", "learning_rate", "train_text_encoder",
-                                    "with_prior_preservation", "prior_loss_weight",
-                                    "num_class_images", "resolution", "use_lora", "lora_rank",
-                                    "mixed_precision", "seed") if k in cfg}
+    subjects = "\n".join(
+        f"- **{c.identifier}** names {'a subject' if not c.class_noun else f'the {c.class_noun}'}"
+        f" of `{Path(c.instance_dir).name}`: prompt *\"{c.instance_prompt}\"*, and add a "
+        f"context (*\"{c.instance_prompt} on the beach\"*)" for c in concepts)
+    settings = {k: getattr(cfg, k) for k in (
+        "max_train_steps", "learning_rate", "train_text_encoder", "with_prior_preservation",
+        "prior_loss_weight", "num_class_images", "resolution", "use_lora", "lora_rank",
+        "mixed_precision", "seed")} if cfg else {}
     rows = "\n".join(f"| {k} | {v} |" for k, v in settings.items())
     return f"""---
 base_model: {base}
@@ -45,9 +49,9 @@ tags:
 
 # {repo_id}
 
-DreamBooth fine-tune of `{base}` made with dreamkit: the identifier **{ident}** now names the
-subject{f" (a {noun})" if noun else ""}. Prompt it with *"{prompt}"*, and add a context
-(*"{prompt} on the beach"*).
+DreamBooth fine-tune of `{base}` made with dreamkit. It knows {len(concepts)} subject(s):
+
+{subjects}
 
 ```python
 from diffusers import DiffusionPipeline

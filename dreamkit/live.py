@@ -11,6 +11,7 @@ cell shows the run as it is now. Outside a notebook it does nothing.
 from __future__ import annotations
 
 from .callbacks import Callback
+from .viewer import plot_losses
 
 __all__ = ["LiveView"]
 
@@ -43,7 +44,6 @@ class LiveView(Callback):
             self._draw()
 
     def _draw(self):
-        from .viewer import plot_losses
         self._loss = self._display(plot_losses(self.history), self._loss)
         self.updates += 1
 

@@ -16,6 +16,7 @@ import torch
 
 from .data import find_images, open_image
 from .errors import ImageError
+from .models import build_pipeline
 
 __all__ = ["missing_class_indices", "generate_class_images", "class_image_name",
            "prepare_class_images"]
@@ -96,8 +97,6 @@ def prepare_class_images(config, comps, accelerator, jobs) -> dict:
 
     `jobs` is concepts.class_jobs(...): (class_dir, class_prompt, how many) per folder.
     """
-    from .models import build_pipeline
-
     if accelerator.is_main_process and jobs:
         pipe = build_pipeline(comps)
         # Move only: casting the UNet to fp16 here would round the weights we then train.

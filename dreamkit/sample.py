@@ -10,6 +10,9 @@ from pathlib import Path
 
 import torch
 
+from .checkpoint import find_checkpoints, trained_weights
+from .errors import ConfigError
+from .models import load_pipeline
 from .prompts import safe_filename
 from .viewer import image_grid
 
@@ -32,8 +35,7 @@ def use_scheduler(pipe, name: str | None):
     """Swap the pipeline's sampler (keeping the model's noise schedule); None keeps it."""
     if not name:
         return pipe
-    import diffusers
-    from .errors import ConfigError
+    import diffusers  # heavy: imported when a sampler is swapped
 
     if name not in SCHEDULERS:
         raise ConfigError("scheduler", name, f"choose one of {', '.join(SCHEDULERS)}")
@@ -44,7 +46,6 @@ def use_scheduler(pipe, name: str | None):
 
 def _pipe(model, device=None):
     if isinstance(model, (str, Path)):
-        from .models import load_pipeline
         return load_pipeline(str(model), device=device)
     if device is not None:
         model.to(device)
@@ -113,9 +114,6 @@ def save_images(images, folder, prompt: str, seed: int, prefix: str | None = Non
 def checkpoint_grid(run_dir, prompt: str, num_images: int = 2, seed: int = 0, **kw):
     """One row per kept checkpoint of a run, then the final model, at the same seeds: where
     the subject appears, and where it starts to swallow the prompt. Returns (grid, labels)."""
-    from .checkpoint import find_checkpoints, trained_weights
-    from .models import load_pipeline
-
     rows, labels = [], []
     pipe = load_pipeline(str(run_dir))
     for ckpt in find_checkpoints(run_dir, report=lambda m: None):

@@ -22,9 +22,15 @@ import json
 from pathlib import Path
 
 from .callbacks import Callback
-from .evaluate import evaluate_pipeline
+from .config import TrainConfig
+from .data import find_images, open_image
+from .errors import DreamkitError
+from .evaluate import METRICS, evaluate_pipeline
+from .lora import LORA_WEIGHTS, has_trained_model
+from .models import load_pipeline
 
-__all__ = ["ScoreCallback", "choose_best", "plot_scores", "evaluate_run", "make_scorer"]
+__all__ = ["ScoreCallback", "choose_best", "plot_scores", "evaluate_run", "score_subjects",
+           "real_photos", "sampling_for"]
 
 
 def choose_best(curve: list, baseline: dict | None = None, max_prompt_drop: float = 0.05,
@@ -57,43 +63,27 @@ def choose_best(curve: list, baseline: dict | None = None, max_prompt_drop: floa
 class ScoreCallback(Callback):
     """Score at every sample step; write scores.json; name the best step at the end.
 
-    `prompts` default: a few of the paper's prompts (the toy world: its four places);
-    `real_images` default: the run's photos
-    (a ModelScorer needs them; the toy scorer does not). `baseline`: scores of the base model
-    (same prompts and seeds), for the best-step rule.
+    Every subject of the run is scored with its own prompts (the scorer's: a few of the
+    paper's, or the toy world's four places), its class prompt and its photos; the curve's
+    numbers are the subjects' means, each subject's own under "subjects" when there are
+    several. `baseline`: scores of the base model (same prompts and seeds), for the rule.
     """
 
-    def __init__(self, scorer, prompts=None, real_images=None, per_prompt: int = 2,
-                 n_class: int = 8, seed: int = 1000, baseline: dict | None = None, **sampling):
-        self.scorer, self.prompts, self.real = scorer, prompts, real_images
-        self.per_prompt, self.n_class, self.seed = per_prompt, n_class, seed
-        self.baseline, self.sampling = baseline, sampling
+    def __init__(self, scorer, n_prompts: int = 4, per_prompt: int = 2, n_class: int = 8,
+                 seed: int = 1000, baseline: dict | None = None, **sampling):
+        self.scorer, self.n_prompts, self.per_prompt = scorer, n_prompts, per_prompt
+        self.n_class, self.seed, self.baseline, self.sampling = n_class, seed, baseline, sampling
         self.curve, self.best, self.reason, self.path = [], None, "", None
 
     def on_train_start(self, config, step_mode, reason):
-        from .data import find_images, open_image
-        self.config = config
-        concept = config.resolved_concepts[0]
-        if not self.prompts:  # the toy world's four places, or the first of the paper's prompts
-            if type(self.scorer).__name__ == "ToyScorer":
-                from .toy.scorer import toy_prompts
-                self.prompts = toy_prompts(concept.identifier)
-            else:
-                from .prompts import evaluation_prompts
-                self.prompts = evaluation_prompts(concept.identifier, concept.class_noun, 4)
-        if self.real is None:
-            self.real = [open_image(p) for c in config.resolved_concepts
-                         for p in find_images(c.instance_dir).images]
+        self.concepts = config.resolved_concepts
+        self.real = real_photos(self.scorer, self.concepts)
         self.path = Path(config.output_dir) / "scores.json"
-        self.sampling.setdefault("num_inference_steps", config.sample_steps)
-        self.sampling.setdefault("guidance_scale", config.guidance_scale)
-        self.sampling.setdefault("resolution", config.resolution)
+        self.sampling = {**sampling_for(self.scorer, config), **self.sampling}
 
     def on_model(self, step, pipe):
-        c = self.config
-        r = evaluate_pipeline(pipe, self.scorer, self.prompts, c.resolved_concepts[0].class_prompt
-                              or c.resolved_class_prompt, c.identifier, self.real,
-                              self.per_prompt, self.n_class, self.seed, **self.sampling)
+        r = score_subjects(pipe, self.scorer, self.concepts, self.real, self.n_prompts,
+                           self.per_prompt, self.n_class, self.seed, self.sampling)
         r.pop("metric_names", None)
         self.curve.append({"step": step, **r})
         self.best, self.reason = choose_best(self.curve, self.baseline)
@@ -111,11 +101,44 @@ class ScoreCallback(Callback):
                                          "why": self.reason}, indent=1) + "\n")
 
 
+def real_photos(scorer, concepts) -> dict:
+    """{identifier: the subject's photos} when the scorer compares with them, else empty."""
+    if not scorer.needs_real_images:
+        return {c.identifier: [] for c in concepts}
+    return {c.identifier: [open_image(p) for p in find_images(c.instance_dir).images]
+            if Path(c.instance_dir).is_dir() else [] for c in concepts}
+
+
+def sampling_for(scorer, config) -> dict:
+    """How the scored pictures are drawn: the scorer's fixed settings, else the run's."""
+    return dict(scorer.sampling) if scorer.sampling else dict(
+        num_inference_steps=config.sample_steps, guidance_scale=config.guidance_scale,
+        resolution=config.resolution)
+
+
+def score_subjects(pipe, scorer, concepts, real: dict, n_prompts, per_prompt: int,
+                   n_class: int, seed: int, sampling: dict) -> dict:
+    """Every subject scored at fixed seeds; the METRICS are the subjects' means, each
+    subject's own numbers under "subjects" when there are several."""
+    each = {}
+    for c in concepts:
+        prompts = scorer.prompts_for(c.identifier, c.class_noun, n_prompts)
+        each[c.identifier] = evaluate_pipeline(
+            pipe, scorer, prompts, scorer.class_prompt_for(c.class_prompt), c.identifier,
+            real[c.identifier], per_prompt, n_class, seed, **sampling)
+    first = next(iter(each.values()))
+    if len(each) == 1:
+        return first
+    merged = {"metric_names": first.get("metric_names", {}), "subjects": each}
+    for k in METRICS:
+        values = [r[k] for r in each.values() if r.get(k) is not None]
+        merged[k] = round(sum(values) / len(values), 4) if values else None
+    return merged
+
+
 def plot_scores(curve: list, baseline: dict | None = None, path=None):
     """The four measures over the steps (dotted: the base model)."""
-    from matplotlib.figure import Figure
-
-    from .evaluate import METRICS
+    from matplotlib.figure import Figure  # matplotlib: heavy, imported when drawing
     fig = Figure(figsize=(7, 3.5))
     ax = fig.add_subplot()
     steps = [e["step"] for e in curve]
@@ -136,62 +159,28 @@ def plot_scores(curve: list, baseline: dict | None = None, path=None):
     return fig
 
 
-def make_scorer(kind: str, model_path: str = "", dino: str | None = None,
-                clip: str | None = None):
-    """'toy' (the oracle), 'models' (DINO + CLIP), or 'auto': toy for the toy base model."""
-    from .errors import DreamkitError
-    from .evaluate import CLIP_ID, DINO_ID, ModelScorer
-    if kind == "auto":
-        from .toy import base_model_dir
-        toy = base_model_dir(required=False).resolve()
-        kind = "toy" if model_path and Path(model_path).expanduser().resolve() == toy else "models"
-    if kind == "toy":
-        from .toy.scorer import ToyScorer
-        return ToyScorer()
-    if kind == "models":
-        return ModelScorer(dino or DINO_ID, clip or CLIP_ID)
-    raise DreamkitError(f"scorer={kind!r}: choose auto, toy or models")
-
-
-def evaluate_run(run_dir, scorer: str = "auto", prompts: int = 25, per_prompt: int = 2,
-                 n_class: int = 8, seed: int = 1000, dino: str | None = None,
-                 clip: str | None = None, progress: bool = True) -> dict:
-    """Score the base model and the fine-tuned run at the same seeds; write
-    evaluation.json and evaluation.png into the run folder; return the report."""
-    from .config import TrainConfig
-    from .data import find_images, open_image
-    from .errors import DreamkitError
-    from .lora import LORA_WEIGHTS
-    from .models import load_pipeline
-    from .prompts import evaluation_prompts
-
+def evaluate_run(run_dir, scorer, prompts: int = 25, per_prompt: int = 2, n_class: int = 8,
+                 seed: int = 1000, say=print) -> dict:
+    """Score the base model and the fine-tuned run at the same seeds (every subject); write
+    evaluation.json and evaluation.png into the run folder; return the report. `scorer`:
+    evaluate.ModelScorer, or toy.scorer.ToyScorer (toy.scorer.choose_scorer picks one)."""
     run = Path(run_dir)
-    from .lora import has_trained_model
     if not (run / "config.json").is_file() or not has_trained_model(run):
         raise DreamkitError(f"{str(run)!r} is not a finished dreamkit run (config.json and "
                             f"model_index.json or {LORA_WEIGHTS} are missing); give a train "
                             f"output_dir")
     cfg = TrainConfig.load(run / "config.json")
-    base_path = cfg.pretrained_model_name_or_path
-    judge = make_scorer(scorer, base_path, dino, clip)
-    concept = cfg.resolved_concepts[0]
-    toy = type(judge).__name__ == "ToyScorer"
-    if toy:
-        from .toy.scorer import TOY_EVAL, toy_prompts
-        asked, kw = toy_prompts(concept.identifier), dict(TOY_EVAL)
-    else:
-        asked = evaluation_prompts(concept.identifier, concept.class_noun, prompts)
-        kw = dict(num_inference_steps=cfg.sample_steps, guidance_scale=cfg.guidance_scale,
-                  resolution=cfg.resolution)
-    real = [open_image(p) for p in find_images(concept.instance_dir).images] \
-        if Path(concept.instance_dir).is_dir() else []
-    report = {"run": str(run), "base_model": base_path, "scorer": type(judge).__name__,
-              "prompts": asked, "per_prompt": per_prompt, "n_class": n_class, "seed": seed}
-    for name, path in (("base", base_path), ("fine_tuned", str(run))):
-        if progress:
-            print(f"scoring the {name.replace('_', '-')} model ...")
-        r = evaluate_pipeline(load_pipeline(path), judge, asked, concept.class_prompt,
-                              concept.identifier, real, per_prompt, n_class, seed, **kw)
+    concepts = cfg.resolved_concepts
+    sampling, real = sampling_for(scorer, cfg), real_photos(scorer, concepts)
+    report = {"run": str(run), "base_model": cfg.pretrained_model_name_or_path,
+              "scorer": type(scorer).__name__,
+              "prompts": [p for c in concepts
+                          for p in scorer.prompts_for(c.identifier, c.class_noun, prompts)],
+              "per_prompt": per_prompt, "n_class": n_class, "seed": seed}
+    for name, path in (("base", cfg.pretrained_model_name_or_path), ("fine_tuned", str(run))):
+        say(f"scoring the {name.replace('_', '-')} model ...")
+        r = score_subjects(load_pipeline(path), scorer, concepts, real, prompts, per_prompt,
+                           n_class, seed, sampling)
         report["metric_names"] = r.pop("metric_names", {})
         report[name] = r
     scores = run / "scores.json"
@@ -205,9 +194,7 @@ def evaluate_run(run_dir, scorer: str = "auto", prompts: int = 25, per_prompt: i
 
 
 def _plot_report(report: dict, path) -> None:
-    from matplotlib.figure import Figure
-
-    from .evaluate import METRICS
+    from matplotlib.figure import Figure  # matplotlib: heavy, imported when drawing
     keys = [k for k in METRICS if report["base"].get(k) is not None]
     fig = Figure(figsize=(7, 3.5))
     ax = fig.add_subplot()

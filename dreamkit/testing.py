@@ -12,56 +12,10 @@ import json
 import random
 from pathlib import Path
 
+from .toy.tokenizer import write_clip_tokenizer_files
+
 __all__ = ["write_clip_tokenizer_files", "make_tiny_sd", "make_tiny_sdxl", "make_photos",
            "make_tiny_eval_models"]
-
-_WORDS = ("a photo of sks dog cat toy person backpack the on in at beach snow grass night "
-          "red green blue yellow square circle triangle with").split()
-
-
-def _bytes_to_unicode() -> list[str]:
-    # CLIP's byte-level BPE maps each byte to a printable character; the vocab uses those.
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) \
-        + list(range(ord("®"), ord("ÿ") + 1))
-    cs, n = bs[:], 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
-
-
-def write_clip_tokenizer_files(folder, words=_WORDS) -> Path:
-    """Write vocab.json + merges.txt for a small CLIP BPE tokenizer.
-
-    Every byte is a token (so any text tokenizes), and each word in `words` is merged into one
-    token, as a real CLIP vocabulary does for common words.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    vocab, merges = {}, {}  # dicts keep insertion order and look up fast
-
-    def add(tok):
-        vocab.setdefault(tok, len(vocab))
-
-    for ch in _bytes_to_unicode():
-        add(ch)
-        add(ch + "</w>")
-    for word in words:
-        parts = list(word[:-1]) + [word[-1] + "</w>"]
-        cur = parts[0]
-        for nxt in parts[1:]:
-            pair = f"{cur} {nxt}"
-            merges.setdefault(pair, None)
-            cur = cur + nxt
-            add(cur)
-    for special in ("<|startoftext|>", "<|endoftext|>"):
-        add(special)
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    return folder
-
 
 def _tiny_vae(sample_size: int):
     """A two-block VAE: pictures twice the latent size."""

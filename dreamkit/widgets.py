@@ -17,14 +17,15 @@ from __future__ import annotations
 import dataclasses
 import html
 
-from .config import TrainConfig, knob_help
+from .config import DEFAULT_PRIOR_LOSS_WEIGHT, TrainConfig, knob_help
 from .errors import ConfigError, DreamkitError
+from .tokens import check_identifier
 
 __all__ = ["ConfigPanel", "DEFAULT_FIELDS"]
 
 DEFAULT_FIELDS = ("identifier", "class_noun", "instance_prompt", "class_prompt",
-                  "max_train_steps", "prior_loss_weight", "num_class_images", "learning_rate",
-                  "resolution", "step_mode")
+                  "max_train_steps", "with_prior_preservation", "prior_loss_weight",
+                  "num_class_images", "learning_rate", "resolution", "step_mode")
 
 
 class ConfigPanel:
@@ -74,14 +75,16 @@ class ConfigPanel:
             self.add_concept(**c)
         self._check_token()
         self._placeholders()
+        self._sync_prior()
 
     def _changed(self, name: str, value) -> None:
         for msg in self.messages.values():
             msg.value = ""
         changes = {name: value}
-        if name == "prior_loss_weight":
-            # 0 turns prior preservation off, anything above turns it on (the widget's promise)
-            changes["with_prior_preservation"] = isinstance(value, (int, float)) and value > 0
+        if name == "with_prior_preservation" and not value:
+            # TrainConfig's one rule: the weight counts only with prior preservation, so it goes
+            # back to its default (and its control is greyed out) when the switch is off
+            changes["prior_loss_weight"] = DEFAULT_PRIOR_LOSS_WEIGHT
         try:
             self.config = self.config.replace(**changes)
         except ConfigError as e:
@@ -91,6 +94,16 @@ class ConfigPanel:
         if name in ("identifier", "class_noun"):
             self._check_token()
             self._placeholders()
+        if name == "with_prior_preservation":
+            self._sync_prior()
+
+    def _sync_prior(self) -> None:
+        """The weight control shows the weight in use, editable only with prior preservation."""
+        weight = self.controls.get("prior_loss_weight")
+        if weight is not None:
+            weight.disabled = not self.config.with_prior_preservation
+            if weight.value != self.config.prior_loss_weight:
+                weight.value = self.config.prior_loss_weight
 
     def _placeholders(self) -> None:
         """Empty prompt fields show the prompt they stand for ('a photo of sks dog')."""
@@ -105,7 +118,6 @@ class ConfigPanel:
     def _check_token(self) -> None:
         if self.tokenizer is None or "identifier" not in self.messages:
             return
-        from .tokens import check_identifier
         check = check_identifier(self.tokenizer, self.config.identifier, self.config.class_noun)
         self.messages["identifier"].value = "" if check.ok else \
             f"<span style='color:#b36b00'>{html.escape(check.text())}</span>"

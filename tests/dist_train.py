@@ -9,7 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from dreamkit.cli import build_parser, config_from as _config_from
+from dreamkit.cli import build_parser
+from dreamkit.commands import config_from as _config_from
 from dreamkit.train import train
 
 args = build_parser().parse_args(["train"] + sys.argv[1:])

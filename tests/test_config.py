@@ -85,3 +85,26 @@ def test_every_knob_has_a_reason():
     import dataclasses
     for f in dataclasses.fields(TrainConfig):
         assert len(knob_help(f.name)) > 10, f.name
+
+
+def test_prior_rule_is_one_rule_in_python_cli_and_widgets(capsys):
+    from dreamkit.cli import main
+    from dreamkit.errors import ConfigError
+    from dreamkit.widgets import ConfigPanel
+
+    with pytest.raises(ConfigError) as e:  # a weight without the switch would be ignored
+        TrainConfig(class_noun="dog", prior_loss_weight=0.5)
+    rule = str(e.value)
+    assert rule.startswith("prior_loss_weight=0.5: has no effect while with_prior_preservation")
+    args = ["train", "--instance_dir", "x", "--class_noun", "dog", "--prior_loss_weight"]
+    assert main(args + ["0.5"]) == 2
+    assert rule in capsys.readouterr().err
+    assert main(args + ["1.0"]) == 2  # given on the command line, even at its default
+    assert "prior_loss_weight=1.0: has no effect" in capsys.readouterr().err
+    panel = ConfigPanel(TrainConfig(class_noun="dog"))
+    panel.set("prior_loss_weight", 0.5)
+    assert panel.message("prior_loss_weight") == rule
+    with pytest.raises(ConfigError, match="is 0 while with_prior_preservation is on"):
+        TrainConfig(with_prior_preservation=True, prior_loss_weight=0)
+    on = TrainConfig(with_prior_preservation=True, prior_loss_weight=0.5)
+    assert on.prior_preservation and not TrainConfig().prior_preservation

@@ -66,11 +66,13 @@ def test_scoring_needs_the_real_photos(scorer):
         scorer.score(Samples("sks", {"a sks dog": []}, [], []))
 
 
-def test_toy_metrics_flow_through_the_same_api():
+def test_toy_oracle_is_one_scorer_of_the_same_api_for_every_subject(tmp_path):
+    """evaluate_toy is evaluate_pipeline with the ToyScorer; a run with two subjects is scored
+    per subject, and the headline numbers are their means."""
     from dreamkit.models import load_pipeline
+    from dreamkit.scoring import score_subjects
     from dreamkit.toy import base_model_dir
-    from dreamkit.toy.metrics import evaluate_toy
-    from dreamkit.toy.scorer import TOY_EVAL, ToyScorer, toy_prompts
+    from dreamkit.toy.scorer import TOY_EVAL, ToyScorer, evaluate_toy, toy_prompts
     pipe = load_pipeline(str(base_model_dir()))
     direct = evaluate_toy(pipe, per_context=2, n_class=6)
     via_api = evaluate_pipeline(pipe, ToyScorer(), toy_prompts("sks"), "a photo of a toy", "sks",
@@ -78,7 +80,18 @@ def test_toy_metrics_flow_through_the_same_api():
     for k in ("subject_fidelity", "prompt_fidelity", "class_drift", "class_diversity",
               "subject_colour_share"):
         assert via_api[k] == direct[k], k
-    assert via_api["prompt_fidelity"] >= 0.75  # the base model draws the contexts asked for
+    assert direct["prompt_fidelity"] >= 0.75  # the base model draws the contexts asked for
+    assert direct["subject_fidelity"] == 0 and direct["n_class_samples"] == 6
+    cfg = TrainConfig(class_noun="toy", output_dir=str(tmp_path), concepts=[
+        {"instance_dir": "a", "identifier": "sks"}, {"instance_dir": "b", "identifier": "zwx"}])
+    scorer = ToyScorer()
+    both = score_subjects(pipe, scorer, cfg.resolved_concepts, {"sks": [], "zwx": []}, None, 1,
+                          2, 1000, TOY_EVAL)
+    assert set(both["subjects"]) == {"sks", "zwx"}
+    for k in ("prompt_fidelity", "class_drift"):
+        mean = sum(both["subjects"][i][k] for i in ("sks", "zwx")) / 2
+        assert both[k] == pytest.approx(mean, abs=1e-4), k
+    assert both["subjects"]["zwx"]["shows"]["zwx"] == 0  # the base model knows neither
 
 
 def test_best_step_rule():

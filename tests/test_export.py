@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from dreamkit import TrainConfig
 from dreamkit.cli import main
 from dreamkit.export import (export_single_file, text_encoder_to_original, unet_to_original,
                              vae_to_original)
@@ -177,3 +178,15 @@ def test_broken_lora_and_non_model_folders_fail_with_one_line(tiny_model, tmp_pa
     empty.mkdir()
     assert main(["export", str(empty), "--out", str(tmp_path / "x")]) == 2
     assert "model_index.json" in capsys.readouterr().err
+
+
+def test_model_card_names_every_subject(tmp_path):
+    from dreamkit.hub import model_card
+    TrainConfig(class_noun="dog", output_dir=str(tmp_path), concepts=[
+        {"instance_dir": "photos/rex", "identifier": "zwx"},
+        {"instance_dir": "photos/tom", "identifier": "hwq", "class_noun": "cat",
+         "instance_prompt": "a {token} {class} portrait"}]).save(tmp_path / "config.json")
+    card = model_card(tmp_path, "me/pets")
+    assert "2 subject(s)" in card and "instance_prompt: a photo of zwx dog" in card
+    assert "**zwx** names the dog of `rex`" in card and "*\"a photo of zwx dog\"*" in card
+    assert "**hwq** names the cat of `tom`" in card and "*\"a hwq cat portrait\"*" in card

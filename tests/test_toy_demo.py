@@ -13,7 +13,8 @@ from PIL import Image
 from dreamkit.demo import run_demo
 from dreamkit.models import load_pipeline
 from dreamkit.toy import base_model_dir
-from dreamkit.toy.metrics import evaluate_base, evaluate_toy
+from dreamkit.toy.metrics import evaluate_base
+from dreamkit.toy.scorer import evaluate_subjects, evaluate_toy
 
 
 
@@ -86,7 +87,6 @@ def test_two_subjects_in_one_run_each_prompt_gets_its_own(tmp_path):
     """Issue 9: two subjects (sks: magenta/cyan disc, zwx: orange/lime disc), each with its own
     captioned photos, one run with prior preservation (demo settings: UNet + text encoder)."""
     from dreamkit.toy import write_subject_photos
-    from dreamkit.toy.metrics import evaluate_subjects
     from dreamkit.train import train
     from dreamkit.demo import demo_config
 

@@ -15,17 +15,26 @@ def test_bad_values_show_a_message_and_keep_the_last_good_config():
     panel.set("resolution", 100)
     assert "multiple of 8" in panel.message("resolution")
     panel.set("learning_rate", -1.0)
-    assert panel.message("learning_rate").startswith("learning_rate=-1.0: must be a number")
+    assert panel.message("learning_rate").startswith("learning_rate=-1.0: must be a finite")
 
 
-def test_prior_weight_zero_turns_prior_preservation_off():
+def test_prior_switch_and_weight_follow_the_configs_one_rule():
     panel = ConfigPanel(TrainConfig(class_noun="dog", with_prior_preservation=True))
-    panel.set("prior_loss_weight", 0.0)
-    assert panel.config.with_prior_preservation is False
+    panel.set("prior_loss_weight", 0.0)  # on with weight 0: refused, the weight stays
+    assert "is 0 while with_prior_preservation is on" in panel.message("prior_loss_weight")
+    assert panel.config.prior_loss_weight == 1.0 and panel.config.with_prior_preservation
     panel.set("prior_loss_weight", 0.5)
-    assert panel.config.with_prior_preservation and panel.config.prior_loss_weight == 0.5
-    panel.set("prior_loss_weight", -1.0)
-    assert "0 or more" in panel.message("prior_loss_weight")
+    assert panel.config.prior_loss_weight == 0.5 and panel.message("prior_loss_weight") == ""
+    panel.set("with_prior_preservation", False)  # off: the weight returns to its default
+    assert not panel.config.with_prior_preservation and panel.config.prior_loss_weight == 1.0
+    assert panel.controls["prior_loss_weight"].value == 1.0
+    assert panel.controls["prior_loss_weight"].disabled
+    panel.set("prior_loss_weight", 0.3)  # a weight without the switch: the same error as Python
+    assert "has no effect while with_prior_preservation is off" in \
+        panel.message("prior_loss_weight")
+    assert panel.config.prior_loss_weight == 1.0
+    panel.set("with_prior_preservation", True)
+    assert not panel.controls["prior_loss_weight"].disabled
 
 
 def test_the_button_shows_errors_in_the_panel(tmp_path):

@@ -1,4 +1,7 @@
-"""Exact measures of what DreamBooth promises, read from toy-world pictures by the oracle.
+"""The toy world's prompts and measures, read from its pictures by the oracle.
+
+The DreamBooth measures themselves come from the one scoring API (evaluate.evaluate_pipeline)
+with the oracle as its scorer (toy/scorer.py: ToyScorer, evaluate_toy):
 
 - subject fidelity: share of "a photo of sks toy <context>" samples that show the subject;
 - prompt fidelity: share of those samples whose context is the one the prompt names;
@@ -16,13 +19,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-import torch
-
+from ..sample import generate
 from .oracle import read_picture
-from .world import CLASS_NOUN, COLOURS, CONTEXTS, IDENTIFIER, SHAPES, SIZE, SUBJECTS
+from .world import CLASS_NOUN, COLOURS, CONTEXTS, IDENTIFIER, SHAPES
 
-__all__ = ["gini_simpson", "subject_prompts", "class_prompt", "generate_toy", "evaluate_toy",
-           "evaluate_base", "evaluate_subjects", "EVAL_STEPS", "EVAL_GUIDANCE"]
+__all__ = ["gini_simpson", "subject_prompts", "class_prompt", "evaluate_base", "EVAL_STEPS",
+           "EVAL_GUIDANCE"]
 
 EVAL_STEPS = 20
 EVAL_GUIDANCE = 4.0
@@ -46,67 +48,6 @@ def class_prompt() -> str:
     return f"a photo of a {CLASS_NOUN}"
 
 
-@torch.no_grad()
-def generate_toy(pipe, prompt: str, n: int, seed: int, batch: int = 16) -> list:
-    """n pictures of `prompt`, picture k from seed + k (batched, same result)."""
-    images = []
-    for start in range(0, n, batch):
-        k = range(start, min(n, start + batch))
-        gens = [torch.Generator("cpu").manual_seed(seed + i) for i in k]
-        images += pipe([prompt] * len(k), num_inference_steps=EVAL_STEPS,
-                       guidance_scale=EVAL_GUIDANCE, generator=gens).images
-    return images
-
-
-def evaluate_toy(pipe, per_context: int = 6, n_class: int = 24, seed: int = 1000,
-                 identifier: str = IDENTIFIER, return_images: bool = False) -> dict:
-    """Subject fidelity, prompt fidelity, class drift and class diversity of a toy model."""
-    pipe.set_progress_bar_config(disable=True)
-    subject_reads, subject_images = [], []
-    for ctx, prompt in subject_prompts(identifier).items():
-        imgs = generate_toy(pipe, prompt, per_context, seed)
-        subject_images += imgs
-        subject_reads += [(read_picture(im), ctx) for im in imgs]
-    class_images = generate_toy(pipe, class_prompt(), n_class, seed + 5000)
-    class_reads = [read_picture(im) for im in class_images]
-    result = {
-        "subject_fidelity": _mean(r.is_subject for r, _ in subject_reads),
-        "prompt_fidelity": _mean(r.context == ctx for r, ctx in subject_reads),
-        "subject_colour_share": round(sum(r.counts[c] for r, _ in subject_reads
-                                          for c in SUBJECTS[IDENTIFIER])
-                                      / (len(subject_reads) * SIZE * SIZE), 4),
-        "class_drift": _mean(r.is_subject for r in class_reads),
-        "class_diversity": round(gini_simpson((r.colour, r.context) for r in class_reads), 3),
-        "n_subject_samples": len(subject_reads), "n_class_samples": len(class_reads),
-    }
-    if return_images:
-        return result, subject_images, class_images
-    return result
-
-
-def evaluate_subjects(pipe, identifiers=tuple(SUBJECTS), per_context: int = 6,
-                      seed: int = 1000) -> dict:
-    """Several subjects: for each identifier's prompts, which subjects the samples show.
-
-    {identifier: {"shows": {subject: share of samples}, "colour_share": {subject: share of
-    pixels in its two colours}, "prompt_fidelity": share with the right context}}. Each
-    identifier's prompts should show its own subject and not the other one.
-    """
-    pipe.set_progress_bar_config(disable=True)
-    out = {}
-    for ident in identifiers:
-        reads = [(read_picture(im), ctx) for ctx, prompt in subject_prompts(ident).items()
-                 for im in generate_toy(pipe, prompt, per_context, seed)]
-        n_pixels = len(reads) * SIZE * SIZE
-        out[ident] = {
-            "shows": {s: _mean(r.shows(s) for r, _ in reads) for s in SUBJECTS},
-            "colour_share": {s: round(sum(r.counts[c] for r, _ in reads for c in SUBJECTS[s])
-                                      / n_pixels, 4) for s in SUBJECTS},
-            "prompt_fidelity": _mean(r.context == ctx for r, ctx in reads),
-            "n_samples": len(reads)}
-    return out
-
-
 def evaluate_base(pipe, per_prompt: int = 2, seed: int = 2000) -> dict:
     """Does the base model draw the colour and context that full prompts name?"""
     pipe.set_progress_bar_config(disable=True)
@@ -115,7 +56,9 @@ def evaluate_base(pipe, per_prompt: int = 2, seed: int = 2000) -> dict:
         for shape in SHAPES:
             for ctx, (phrase, _, _) in CONTEXTS.items():
                 prompt = f"a photo of a {colour} {shape} {CLASS_NOUN} {phrase}"
-                for im in generate_toy(pipe, prompt, per_prompt, seed):
+                for im in generate(pipe, prompt, num_images=per_prompt, seed=seed,
+                                   num_inference_steps=EVAL_STEPS,
+                                   guidance_scale=EVAL_GUIDANCE):
                     r = read_picture(im)
                     colour_ok.append(r.colour == colour)
                     context_ok.append(r.context == ctx)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .tokenizer import write_clip_tokenizer_files
 from .world import SIZE, pretraining_example, vae_example, vocabulary
 
 __all__ = ["build_toy_parts", "render_dataset", "train_vae", "train_denoiser", "pretrain"]
@@ -32,8 +33,6 @@ def build_toy_parts(folder: Path, seed: int = 0):
     """Untrained toy-world parts: tokenizer, text encoder, VAE, UNet, noise scheduler."""
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    from ..testing import write_clip_tokenizer_files
 
     torch.manual_seed(seed)
     tok_dir = write_clip_tokenizer_files(folder / "_tokenizer_src", words=vocabulary())

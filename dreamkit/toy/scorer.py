@@ -1,23 +1,34 @@
 """The toy world's scorer: the evaluation API (evaluate.py) with the oracle's exact answers.
 
-Same keys as `evaluate.ModelScorer`, so the classroom notebook, the best-checkpoint rule and
-the tests use one interface; here each number is a share of pictures the oracle read:
+Same keys as `evaluate.ModelScorer`, so the demo, the classroom notebook, the best-step rule
+and scoring while training all use one interface; here each number is a share of pictures
+the oracle read:
 
     subject_fidelity  share of subject-prompt pictures that show the subject
     prompt_fidelity   share of those whose context is the one the prompt names
     class_drift       share of class-prompt pictures that show the subject (the paper's PRES)
     class_diversity   Gini-Simpson index of the class pictures' (colour, context) labels
+
+The toy plugs into the evaluation API, not the other way round: `choose_scorer` (for the
+faces: CLI, notebooks) picks this scorer for models made from the toy base model.
 """
 
 from __future__ import annotations
 
-from .metrics import EVAL_GUIDANCE, EVAL_STEPS, _mean, gini_simpson, subject_prompts
+from pathlib import Path
+
+from ..evaluate import CLIP_ID, DINO_ID, ModelScorer, evaluate_pipeline
+from ..errors import DreamkitError
+from .assets import base_model_dir
+from .metrics import EVAL_GUIDANCE, EVAL_STEPS, _mean, class_prompt, gini_simpson, \
+    subject_prompts
 from .oracle import read_picture
 from .world import CONTEXTS, IDENTIFIER, SIZE, SUBJECTS
 
-__all__ = ["ToyScorer", "toy_prompts", "TOY_EVAL"]
+__all__ = ["ToyScorer", "toy_prompts", "TOY_EVAL", "evaluate_toy", "evaluate_subjects",
+           "choose_scorer"]
 
-# evaluate_pipeline settings that match toy.metrics.evaluate_toy (same seeds, same pictures)
+# How toy pictures are drawn for scoring (the same seeds and settings everywhere)
 TOY_EVAL = dict(num_inference_steps=EVAL_STEPS, guidance_scale=EVAL_GUIDANCE)
 
 
@@ -35,19 +46,76 @@ def _context(prompt: str) -> str | None:
 class ToyScorer:
     """Scores toy-world pictures with the oracle; `Samples.real` is not needed."""
 
+    needs_real_images = False
+    sampling = TOY_EVAL  # fixed, whatever the run's sample settings
+
+    def prompts_for(self, identifier: str, class_noun: str, n: int | None = None) -> list[str]:
+        return toy_prompts(identifier)[:n]
+
+    def class_prompt_for(self, class_prompt_of_run: str) -> str:
+        return class_prompt()  # "a photo of a toy": the prompt drift is measured on
+
     def score(self, s) -> dict:
         who = s.identifier if s.identifier in SUBJECTS else IDENTIFIER
         reads = [(read_picture(im), _context(p)) for p, ims in s.subject.items() for im in ims]
         klass = [read_picture(im) for im in s.klass]
         placed = [(r, c) for r, c in reads if c is not None]
-        colours = SUBJECTS[who]
+        pixels = max(1, len(reads) * SIZE * SIZE)
+        shares = {name: round(sum(r.counts[c] for r, _ in reads for c in colours) / pixels, 4)
+                  for name, colours in SUBJECTS.items()}
         return {"subject_fidelity": _mean(r.shows(who) for r, _ in reads),
                 "prompt_fidelity": _mean(r.context == c for r, c in placed) if placed else None,
                 "class_drift": _mean(r.shows(who) for r in klass),
                 "class_diversity": round(gini_simpson((r.colour, r.context) for r in klass), 3),
-                "subject_colour_share": round(sum(r.counts[c] for r, _ in reads for c in colours)
-                                              / max(1, len(reads) * SIZE * SIZE), 4),
+                "subject_colour_share": shares[who],
+                # which subjects the subject-prompt pictures show (several subjects in a run)
+                "shows": {name: _mean(r.shows(name) for r, _ in reads) for name in SUBJECTS},
+                "colour_shares": shares,
                 "metric_names": {"subject_fidelity": "oracle: subject shown",
                                  "prompt_fidelity": "oracle: context right",
                                  "class_drift": "oracle: class shows subject",
                                  "class_diversity": "Gini-Simpson of colour x context"}}
+
+
+def evaluate_toy(pipe, per_context: int = 6, n_class: int = 24, seed: int = 1000,
+                 identifier: str = IDENTIFIER) -> dict:
+    """Subject fidelity, prompt fidelity, class drift and class diversity of a toy model, at
+    fixed seeds (the demo's before and after)."""
+    r = evaluate_pipeline(pipe, ToyScorer(), toy_prompts(identifier), class_prompt(),
+                          identifier, per_prompt=per_context, n_class=n_class, seed=seed,
+                          **TOY_EVAL)
+    r.pop("metric_names")
+    return {**r, "n_subject_samples": per_context * len(CONTEXTS), "n_class_samples": n_class}
+
+
+def evaluate_subjects(pipe, identifiers=tuple(SUBJECTS), per_context: int = 6,
+                      seed: int = 1000) -> dict:
+    """Several subjects: for each identifier's prompts, which subjects the samples show.
+
+    {identifier: {"shows": {subject: share of samples}, "colour_share": {subject: share of
+    pixels in its two colours}, "prompt_fidelity": share with the right context}}. Each
+    identifier's prompts should show its own subject and not the other one.
+    """
+    out = {}
+    for ident in identifiers:
+        r = evaluate_pipeline(pipe, ToyScorer(), toy_prompts(ident), class_prompt(), ident,
+                              per_prompt=per_context, n_class=0, seed=seed, **TOY_EVAL)
+        out[ident] = {"shows": r["shows"], "colour_share": r["colour_shares"],
+                      "prompt_fidelity": r["prompt_fidelity"],
+                      "n_samples": per_context * len(CONTEXTS)}
+    return out
+
+
+def choose_scorer(kind: str = "auto", model_path: str = "", dino: str | None = None,
+                  clip: str | None = None):
+    """'toy' (the oracle), 'models' (DINO + CLIP), or 'auto': the oracle for the toy base
+    model (a run's base model path), DINO + CLIP for anything else."""
+    if kind == "auto":
+        toy = base_model_dir(required=False).resolve()
+        same = bool(model_path) and Path(model_path).expanduser().resolve() == toy
+        kind = "toy" if same else "models"
+    if kind == "toy":
+        return ToyScorer()
+    if kind == "models":
+        return ModelScorer(dino or DINO_ID, clip or CLIP_ID)
+    raise DreamkitError(f"scorer={kind!r}: choose auto, toy or models")
