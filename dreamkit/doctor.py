@@ -251,7 +251,6 @@ _COLOURS = {"problem": (220, 40, 40), "warning": (235, 150, 20), "note": (60, 12
 
 
 def _grid(report: DataReport, thumb: int, path=None) -> Image.Image:
-
     tiles = []
     for p in report.photos:
         tile = Image.new("RGB", (thumb + 8, thumb + 44), (255, 255, 255))
@@ -265,8 +264,7 @@ def _grid(report: DataReport, thumb: int, path=None) -> Image.Image:
         d.text((4, thumb + 10), p.path.name[:26], fill=(0, 0, 0))
         d.text((4, thumb + 24), ", ".join(f.kind for f in p.flags)[:26] or "ok", fill=colour)
         tiles.append(tile)
-    if not tiles:
-        tiles = [Image.new("RGB", (thumb + 8, thumb + 44), (255, 255, 255))]
+    tiles = tiles or [Image.new("RGB", (thumb + 8, thumb + 44), (255, 255, 255))]
     grid = image_grid(tiles, cols=min(5, len(tiles)), pad=6)
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
