@@ -63,8 +63,9 @@ def mode_from_peaks(one_pass: float, two_pass: float) -> tuple[str, str]:
     figures = f"peak {one_pass:.2f} GiB in one pass, {two_pass:.2f} GiB in two"
     if saving >= TWO_PASS_MIN_SAVING:
         return "two_pass", f"two passes lower the peak by {saving:.0%} ({figures})"
-    return "one_pass", (f"two passes would lower the peak by {max(saving, 0):.0%} only "
-                        f"({figures}), and one pass is ~15% faster")
+    change = f"raise the peak by {-saving:.0%}" if saving < 0 else \
+        f"lower the peak by {saving:.0%} only"
+    return "one_pass", f"two passes would {change} ({figures}), and one pass is ~15% faster"
 
 
 def dreambooth_backward(unet, noise_scheduler, latents, encoder_hidden_states, noise, timesteps,

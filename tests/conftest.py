@@ -7,6 +7,12 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # any hidden download fails at once
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two workers on two cores: one thread each (and in the notebook kernels
+    # and CLI processes they start), or the four threads would fight over the cores.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+    torch.set_num_threads(1)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dreambooth"
 

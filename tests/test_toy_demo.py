@@ -14,7 +14,7 @@ from dreamkit.demo import run_demo
 from dreamkit.models import load_pipeline
 from dreamkit.toy import base_model_dir
 from dreamkit.toy.metrics import evaluate_base
-from dreamkit.toy.scorer import evaluate_subjects, evaluate_toy
+from dreamkit.toy.scorer import evaluate_toy
 
 
 
@@ -80,26 +80,3 @@ def test_without_prior_the_class_drifts(demos):
     # diversity 0.812 without vs 0.583 with [lower without: NOT met; see benchmarks/RESULTS.md]
     assert b["class_drift"] >= 0.2 and b["class_drift"] >= 2 * a["class_drift"], (a, b)
     assert b["prompt_fidelity"] >= 0.75, b  # measured 1.0
-
-
-@pytest.mark.slow
-def test_two_subjects_in_one_run_each_prompt_gets_its_own(tmp_path):
-    """Issue 9: two subjects (sks: magenta/cyan disc, zwx: orange/lime disc), each with its own
-    captioned photos, one run with prior preservation (demo settings: UNet + text encoder)."""
-    from dreamkit.toy import write_subject_photos
-    from dreamkit.train import train
-    from dreamkit.demo import demo_config
-
-    for ident in ("sks", "zwx"):
-        write_subject_photos(tmp_path / ident, identifier=ident)
-    config = demo_config(tmp_path, tmp_path / "sks").replace(
-        concepts=[{"instance_dir": str(tmp_path / i), "identifier": i} for i in ("sks", "zwx")],
-        checkpointing_steps=0, sample_every=0)
-    result = train(config, callbacks=[])
-    r = evaluate_subjects(load_pipeline(str(result.model_dir)))
-    for own, other in (("sks", "zwx"), ("zwx", "sks")):
-        shows = r[own]["shows"]
-        # each identifier draws its own subject, and not the other one
-        assert shows[own] >= 0.15 and shows[other] <= 0.05, r
-        assert r[own]["colour_share"][own] > 3 * r[own]["colour_share"][other], r
-        assert r[own]["prompt_fidelity"] >= 0.8, r  # and the context words still steer

@@ -125,7 +125,9 @@ def test_auto_step_mode_rules_and_numbers():
     assert mode == "two_pass" and "10%" in why and "10.00 GiB" in why and "9.00 GiB" in why
     mode, why = mode_from_peaks(10.0, 9.6)
     assert mode == "one_pass" and "4%" in why and "faster" in why
-    assert mode_from_peaks(7.0, 8.0)[0] == "one_pass"
+    assert mode_from_peaks(7.0, 8.0) == ("one_pass", "two passes would raise the peak by 14% "
+                                          "(peak 7.00 GiB in one pass, 8.00 GiB in two), and "
+                                          "one pass is ~15% faster")
 
 
 def test_train_follows_the_plans_step_mode(tiny_model, photos, tmp_path):
