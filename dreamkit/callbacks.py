@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+# tqdm: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["StepInfo", "Callback", "ProgressBar", "FunctionCallback", "Events"]
 
 

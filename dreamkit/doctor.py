@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+from tqdm.auto import tqdm
 
 from .data import find_images, open_image
 from .errors import ImageError
@@ -208,8 +209,6 @@ def _check_one(path: Path, resolution: int, center_crop: bool) -> PhotoCheck:
 def check_photos(folder, resolution: int = 512, center_crop: bool = True,
                  progress: bool = True) -> DataReport:
     """Check every photo under `folder` for what spoils DreamBooth; see the module doc."""
-    from tqdm.auto import tqdm
-
     scan = find_images(folder, setting="instance_dir")
     photos = [_check_one(p, resolution, center_crop)
               for p in tqdm(scan.images, desc="checking photos", unit="photo",

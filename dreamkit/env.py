@@ -21,6 +21,7 @@ import torch
 from .data import find_images
 from .optim import load_bnb
 
+# google, ipywidgets: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["is_colab", "device", "inference_dtype", "precision_dtype", "supports_bf16",
            "recommended_mixed_precision", "mount_drive", "upload_photos", "save_uploads",
            "env_report", "format_env_report", "check"]

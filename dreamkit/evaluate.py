@@ -35,6 +35,7 @@ from .models import quiet_loading
 from .prompts import evaluation_prompts
 from .sample import generate
 
+# transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["ModelScorer", "Samples", "evaluate_pipeline", "mean_pairwise_cosine",
            "self_similarity", "strip_identifier", "METRICS", "DINO_ID", "CLIP_ID"]
 

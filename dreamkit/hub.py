@@ -13,6 +13,7 @@ from pathlib import Path
 from .config import TrainConfig
 from .errors import DreamkitError
 
+# huggingface_hub: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["model_card", "push_to_hub"]
 
 

@@ -5,7 +5,8 @@
 `LiveView` keeps two display areas under the cell: the instance and prior loss curves
 (viewer.plot_losses, redrawn every `every` steps) and the newest sample grid (drawn at fixed
 seeds every `config.sample_every` steps), each replaced in place rather than appended, so the
-cell shows the run as it is now. Outside a notebook it does nothing.
+cell shows the run as it is now. The loop's messages are kept in `.messages` (ProgressBar
+prints them above its bar). Outside a notebook it draws nothing.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from __future__ import annotations
 from .callbacks import Callback
 from .viewer import plot_losses
 
+# IPython: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["LiveView"]
 
 
 class LiveView(Callback):
     def __init__(self, every: int = 10, scale: int | None = None):
         self.every, self.scale = every, scale
-        self.history, self.updates = [], 0
+        self.history, self.updates, self.messages = [], 0, []
         self._loss = self._samples = None
 
     def _display(self, obj, handle):
@@ -37,6 +39,10 @@ class LiveView(Callback):
 
     def on_train_start(self, config, step_mode, reason):
         self.max_steps = config.max_train_steps
+        self.messages.append(f"step mode: {step_mode} ({reason})")
+
+    def on_message(self, text):
+        self.messages.append(text)
 
     def on_step(self, info):
         self.history.append(info.as_dict())

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+# diffusers, peft: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["add_lora", "lora_state", "is_lora_run", "has_trained_model", "save_lora", "to_kohya",
            "LORA_WEIGHTS", "UNET_TARGETS", "TEXT_ENCODER_TARGETS"]
 

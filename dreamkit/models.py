@@ -22,6 +22,7 @@ from .lora import is_lora_run
 from .prompts import token_ids
 from .sdxl import encode_sdxl, is_sdxl_unet, load_sdxl_encoders
 
+# diffusers, transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["Components", "load_components", "freeze", "build_pipeline", "load_pipeline",
            "encode_prompts", "text_states", "place_for_training", "offload_text_encoders",
            "check_model_source", "load_tokenizer"]

@@ -22,6 +22,7 @@ import torch
 
 from .lora import TEXT_ENCODER_TARGETS, UNET_TARGETS, add_lora
 
+# bitsandbytes, diffusers: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["make_optimizer", "load_bnb", "InBackwardOptimizer", "Trainer",
            "prepare_trainables"]
 

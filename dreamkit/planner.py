@@ -34,6 +34,7 @@ from .models import quiet_loading
 from .step import choose_step_mode, mode_from_peaks
 
 
+# diffusers, huggingface_hub, transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["plan", "MemoryPlan", "GPUS", "T4_SETTINGS"]
 
 # Full-UNet DreamBooth with prior preservation on a free T4 in ~6.5 GiB (estimated; measured

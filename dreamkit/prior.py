@@ -18,6 +18,7 @@ from .data import find_images, open_image
 from .errors import ImageError
 from .models import build_pipeline
 
+# tqdm: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["missing_class_indices", "generate_class_images", "class_image_name",
            "prepare_class_images"]
 

@@ -25,6 +25,7 @@ from .errors import DreamkitError
 from .lora import LORA_WEIGHTS, has_trained_model
 from .tokens import check_identifier
 
+# accelerate: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["Run", "start_run", "describe_inputs", "resume_state", "prepare_run_dir",
            "resume_point", "kept_checkpoint_note"]
 

@@ -16,6 +16,7 @@ from .models import load_pipeline
 from .prompts import safe_filename
 from .viewer import image_grid
 
+# diffusers: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["generate", "sample_rows", "save_sample_grid", "save_images", "safe_filename",
            "use_scheduler", "SCHEDULERS", "checkpoint_grid"]
 

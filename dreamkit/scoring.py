@@ -29,6 +29,7 @@ from .evaluate import METRICS, evaluate_pipeline
 from .lora import LORA_WEIGHTS, has_trained_model
 from .models import load_pipeline
 
+# matplotlib: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["ScoreCallback", "choose_best", "plot_scores", "evaluate_run", "score_subjects",
            "real_photos", "sampling_for"]
 

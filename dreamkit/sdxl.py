@@ -21,6 +21,7 @@ import torch
 
 from .prompts import token_ids
 
+# transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["load_sdxl_encoders", "encode_sdxl", "added_cond", "is_sdxl_unet"]
 
 

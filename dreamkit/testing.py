@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .toy.tokenizer import write_clip_tokenizer_files
 
+# diffusers, transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["write_clip_tokenizer_files", "make_tiny_sd", "make_tiny_sdxl", "make_photos",
            "make_tiny_eval_models"]
 

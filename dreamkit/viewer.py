@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+# matplotlib: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["image_grid", "show_grid", "plot_losses"]
 
 

@@ -21,6 +21,7 @@ from .config import DEFAULT_PRIOR_LOSS_WEIGHT, TrainConfig, knob_help
 from .errors import ConfigError, DreamkitError
 from .tokens import check_identifier
 
+# IPython, ipywidgets: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["ConfigPanel", "DEFAULT_FIELDS"]
 
 DEFAULT_FIELDS = ("identifier", "class_noun", "instance_prompt", "class_prompt",

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from .tokenizer import write_clip_tokenizer_files
 from .world import SIZE, pretraining_example, vae_example, vocabulary
 
+# diffusers, tqdm, transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["build_toy_parts", "render_dataset", "train_vae", "train_denoiser", "pretrain"]
 
 MAX_TOKENS = 16  # toy prompts are short; 16 positions instead of 77 makes everything faster

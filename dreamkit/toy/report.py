@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+# matplotlib: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["compare_runs"]
 
 _KEYS = (("subject_fidelity", "subject fidelity"), ("prompt_fidelity", "prompt fidelity"),
