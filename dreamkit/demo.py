@@ -1,6 +1,6 @@
 """`dreamkit demo`: a whole DreamBooth run on the toy world, offline, on a CPU, in minutes.
 
-The embedded base model (assets/toy/base-model) has never seen the subject: a disc split into
+The embedded base model (dreamkit/toy/base-model) has never seen the subject: a disc split into
 magenta and cyan. The demo measures the base model, makes class images of "a photo of a toy",
 fine-tunes the UNet and the text encoder on five captioned photos of the subject with prior
 preservation (two backward passes per step),

@@ -1,4 +1,5 @@
-"""The toy world's committed files: the base model and the subject's photos."""
+"""The toy world's shipped files: the base model (package data, so a pip-installed dreamkit
+has it too) and the subject's photos, rendered on demand."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from .world import CONTEXTS, IDENTIFIER, SUBJECTS, render, subject_scene
 __all__ = ["ASSETS", "base_model_dir", "subject_photos_dir", "write_subject_photos",
            "SUBJECT_SEEDS"]
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets" / "toy"
+ASSETS = Path(__file__).resolve().parent  # dreamkit/toy: the base model ships inside the package
 # Five poses of the subject, one context each (two on the beach): the "photos" users bring.
 SUBJECT_SEEDS = {"beach": 11, "snow": 12, "grass": 13, "night": 14, "beach2": 15}
 
@@ -18,8 +19,9 @@ SUBJECT_SEEDS = {"beach": 11, "snow": 12, "grass": 13, "night": 14, "beach2": 15
 def base_model_dir(required: bool = True) -> Path:
     path = ASSETS / "base-model"
     if required and not (path / "model_index.json").exists():
-        raise DreamkitError(f"the toy base model is missing at {path}; rebuild it with "
-                            f"`dreamkit toy pretrain` (or restore assets/ from the repository)")
+        raise DreamkitError(f"the toy base model is missing at {path}; reinstall dreamkit (it "
+                            f"ships inside the package), or rebuild it with `dreamkit toy "
+                            f"pretrain --out {path}`")
     return path
 
 

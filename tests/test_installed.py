@@ -1,0 +1,76 @@
+"""Installed, not checked out: a wheel of dreamkit, installed into a fresh folder and run from a
+temporary folder with no checkout on the path, runs the demo and the classroom notebook (the
+Colab cell installs dreamkit the same way, with `pip install git+...`)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from test_notebooks import ROOT, _images, _run, _text
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """(site folder holding only the installed dreamkit, the wheel). Built from a copy of the
+    sources, so nothing is written into the checkout."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"
+    shutil.copytree(ROOT / "dreamkit", src / "dreamkit",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run(pip + ["wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"),
+                          str(src)], check=True, capture_output=True, timeout=300)
+    wheel = next((tmp / "dist").glob("dreamkit-*.whl"))
+    subprocess.run(pip + ["install", "--no-deps", "--target", str(tmp / "site"), str(wheel)],
+                   check=True, capture_output=True, timeout=300)
+    return tmp / "site", wheel
+
+
+def _env(site: Path) -> dict:
+    # the installed copy first on the path; the checkout's editable install comes after it
+    return {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1"}
+
+
+def test_the_wheel_carries_the_toy_base_model(installed):
+    names = zipfile.ZipFile(installed[1]).namelist()
+    for part in ("model_index.json", "unet/diffusion_pytorch_model.safetensors",
+                 "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors",
+                 "tokenizer/tokenizer.json", "scheduler/scheduler_config.json"):
+        assert f"dreamkit/toy/base-model/{part}" in names, part
+
+
+@pytest.mark.slow
+def test_the_installed_package_runs_the_demo_from_any_folder(installed, tmp_path):
+    site, _ = installed
+    where = subprocess.run([sys.executable, "-c", "import dreamkit; print(dreamkit.__file__)"],
+                           cwd=tmp_path, env=_env(site), capture_output=True, text=True)
+    assert Path(where.stdout.strip()).is_relative_to(site), where  # not the checkout's
+    r = subprocess.run([sys.executable, "-m", "dreamkit", "demo", "--steps", "10", "--out",
+                        "demo"], cwd=tmp_path, env=_env(site), capture_output=True, text=True,
+                       timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    assert summary["steps"] == 10 and (tmp_path / "demo" / "before_after.png").is_file()
+    assert (tmp_path / summary["model"]).resolve() == (tmp_path / "demo" / "run").resolve()
+
+
+@pytest.mark.slow
+def test_the_installed_package_runs_the_classroom_notebook(installed, tmp_path):
+    site, _ = installed
+    nb = _run(ROOT / "notebooks" / "03_classroom_toy_world.ipynb", tmp_path, {"STEPS": 20},
+              PYTHONPATH=str(site), HF_HUB_OFFLINE="1")
+    text = _text(nb)
+    assert "rifle" in text and "splits into" in text  # the token check, both cases
+    assert text.count("subject_fidelity") >= 2 and text.count("class_drift") >= 2
+    assert _images(nb) >= 6  # world, photos, live curves, grids, the comparison chart
+    for run in ("with-prior", "without-prior"):
+        m = json.loads((tmp_path / "classroom" / run / "metrics.json").read_text())
+        assert m["steps"] == 20 and set(m["after"]) >= {"subject_fidelity", "class_drift"}
