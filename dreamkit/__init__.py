@@ -8,6 +8,7 @@ from .callbacks import Callback, FunctionCallback, ProgressBar, StepInfo
 from .config import TrainConfig
 from .data import find_images
 from .doctor import check_photos, fix_photos
+from .env import quiet_known_warnings
 from .errors import ConfigError, DreamkitError, ImageError, ModelError
 from .models import load_components
 from .prior import generate_class_images
@@ -17,6 +18,7 @@ from .tokens import check_identifier, suggest_identifiers
 from .train import train
 
 __version__ = "0.1.0"
+quiet_known_warnings()  # library notes that mean nothing here (dreamkit.env.KNOWN_NOISE)
 
 __all__ = ["TrainConfig", "DreamkitError", "ConfigError", "ImageError", "ModelError",
            "Callback", "FunctionCallback", "ProgressBar", "StepInfo", "train",

@@ -3,7 +3,7 @@
     dreamkit check-data photos/                                        # step 1: check photos
     dreamkit class-images --instance_dir photos --class_noun dog ...   # step 2: class images
     dreamkit train --instance_dir photos --class_noun dog ...          # step 3: fine-tune
-    dreamkit generate RUN_DIR --prompt "a photo of sks dog"            # step 4: use it
+    dreamkit generate RUN_DIR --prompt "a photo of zshq dog"            # step 4: use it
     dreamkit export RUN_DIR --out my-model --single_file --half        # step 5: other tools
     dreamkit plan-memory --use_8bit_adam ... | dreamkit env             # will it fit? what runs?
     dreamkit demo                                                      # all of it, offline, CPU
@@ -115,7 +115,7 @@ def _generate_command(sub) -> None:
     g.add_argument("model", help="a training run folder (output_dir), or any diffusers model "
                    "folder or hub id")
     g.add_argument("--prompt", required=True,
-                   help="what to draw, e.g. 'a photo of sks dog on the beach'")
+                   help="what to draw, e.g. 'a photo of zshq dog on the beach'")
     g.add_argument("--negative_prompt", default=None, help="what to avoid, e.g. 'blurry, lowres'")
     g.add_argument("--num_images", type=int, default=4, help="how many pictures (default 4)")
     g.add_argument("--guidance_scale", type=float, default=7.5,
@@ -124,7 +124,9 @@ def _generate_command(sub) -> None:
     g.add_argument("--seed", type=int, default=0, help="picture k uses seed+k (default 0)")
     g.add_argument("--height", type=int, default=None, help="pixels (default: the model's size)")
     g.add_argument("--width", type=int, default=None, help="pixels (default: the model's size)")
-    g.add_argument("--out", default="generated", help="folder for the PNGs (default generated/)")
+    g.add_argument("--out", default=None, help="an empty folder for the PNGs (default: a new "
+                   "RUN/generated/<time>_<prompt>/ for a training run, else "
+                   "./generated/<time>_<prompt>/; pictures are never overwritten)")
     g.add_argument("--scheduler", default=None, choices=sorted(SCHEDULERS),
                    help="sampler (default: the model's own); dpm++ is good in 20-25 steps")
     g.add_argument("--lora", default=None, help="a LoRA file or folder to put on the model")
@@ -169,7 +171,7 @@ def _check_commands(sub) -> None:
     k.set_defaults(func=cmd.cmd_check_data)
     tk = sub.add_parser("check-token", help="is the identifier one rare token for the model? "
                         "suggests rare ones; exit code 1 when it is not")
-    tk.add_argument("identifier", help="the rare word that will name your subject, e.g. sks")
+    tk.add_argument("identifier", help="the rare word that will name your subject, e.g. zshq")
     tk.add_argument("--model", default=TrainConfig.pretrained_model_name_or_path,
                     help="the base model (hub id or folder) whose tokenizer decides")
     tk.add_argument("--class_noun", default="", help="your class noun (dog, person, ...)")

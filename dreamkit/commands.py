@@ -24,7 +24,7 @@ from .hub import push_to_hub
 from .models import load_pipeline, load_tokenizer
 from .planner import plan
 from .prior import generate_class_images
-from .sample import checkpoint_grid, generate, save_images
+from .sample import checkpoint_grid, generate, output_folder, save_images
 from .scoring import evaluate_run
 from .tokens import check_identifier
 from .toy import write_subject_photos
@@ -94,22 +94,23 @@ def cmd_class_images(args) -> int:
 def cmd_generate(args) -> int:
     pipe = load_pipeline(args.model, device=device(), dtype=inference_dtype(), lora=args.lora,
                          base=args.base)
+    out = output_folder(args.model, args.prompt, args.out)  # once the model loads
     kw = dict(negative_prompt=args.negative_prompt, num_images=args.num_images,
               guidance_scale=args.guidance_scale, num_inference_steps=args.steps, seed=args.seed,
               height=args.height, width=args.width, scheduler=args.scheduler)
     images = generate(pipe, args.prompt, **kw)
-    paths = save_images(images, args.out, args.prompt, args.seed,
+    paths = save_images(images, out, args.prompt, args.seed,
                         guidance_scale=args.guidance_scale, steps=args.steps,
                         negative_prompt=args.negative_prompt or "",
                         scheduler=args.scheduler or type(pipe.scheduler).__name__,
                         model=args.model, lora=args.lora or "")
-    image_grid(images).save(f"{args.out}/grid.png")
-    print(f"{len(paths)} image(s) and grid.png written to {args.out}")
+    image_grid(images).save(out / "grid.png")
+    print(f"{len(paths)} image(s) and grid.png written to {out}")
     if args.checkpoints:
         grid, labels = checkpoint_grid(args.model, args.prompt, **{k: v for k, v in kw.items()
                                                                   if k != "num_images"},
                                        num_images=args.num_images)
-        grid.save(f"{args.out}/checkpoints.png")
+        grid.save(out / "checkpoints.png")
         print(f"checkpoints.png: one row each for {', '.join(labels)}")
     if args.compare_base:  # the same seeds on the base model: upper row base, lower row yours
         saved = Path(args.model) / "config.json"
@@ -119,8 +120,8 @@ def cmd_generate(args) -> int:
             raise DreamkitError("--compare_base needs a run folder (with config.json) or --base")
         before = generate(load_pipeline(base, device=device(), dtype=inference_dtype()),
                           args.prompt, **kw)
-        image_grid(before + images, rows=2).save(f"{args.out}/before_after.png")
-        print(f"before_after.png (upper row: {base}; lower row: {args.model}) in {args.out}")
+        image_grid(before + images, rows=2).save(out / "before_after.png")
+        print(f"before_after.png (upper row: {base}; lower row: {args.model}) in {out}")
     return 0
 
 

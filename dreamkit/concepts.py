@@ -5,8 +5,8 @@ that names them, the class noun, the prompts and the class images for prior pres
 `TrainConfig.concepts` holds a list of them as plain dicts (JSON in a config file or on the
 command line); a key a concept leaves out comes from the run's own setting of that name, so
 
-    concepts=[{"instance_dir": "photos/rex", "identifier": "zwx", "class_noun": "dog"},
-              {"instance_dir": "photos/tom", "identifier": "hwq", "class_noun": "cat"}]
+    concepts=[{"instance_dir": "photos/rex", "identifier": "zshq", "class_noun": "dog"},
+              {"instance_dir": "photos/tom", "identifier": "tzky", "class_noun": "cat"}]
 
 trains two subjects at once, each anchored to its own class (and its own class images). The
 same format as the `concepts_list` JSON of popular DreamBooth forks, with their key names
@@ -44,7 +44,7 @@ def _one(config, raw: dict, where: str, many: bool) -> Concept:
     """One complete concept; `where` prefixes the names in errors ('concepts[1].' or '')."""
     if not isinstance(raw, dict):
         raise ConfigError(where.rstrip("."), raw, "each concept is an object like "
-                          "{\"instance_dir\": \"photos/rex\", \"identifier\": \"zwx\", "
+                          "{\"instance_dir\": \"photos/rex\", \"identifier\": \"zshq\", "
                           "\"class_noun\": \"dog\"}")
     raw = {_ALIASES.get(k, k): v for k, v in raw.items()}
     unknown = sorted(set(raw) - set(CONCEPT_KEYS))
@@ -59,13 +59,13 @@ def _one(config, raw: dict, where: str, many: bool) -> Concept:
     ident, noun = get("identifier").strip(), get("class_noun").strip()
     if not ident or " " in ident:
         raise ConfigError(f"{where}identifier", get("identifier"),
-                          "use one rare word without spaces, e.g. 'zwx'")
+                          "use one rare word without spaces, e.g. 'tzky'")
     num = get("num_class_images")
     if not isinstance(num, int) or isinstance(num, bool) or num < 0:
         raise ConfigError(f"{where}num_class_images", num, "must be a whole number, 0 or more")
     if not get("instance_prompt") and not noun:
         raise ConfigError(f"{where}class_noun", noun, "say what the subject is ('dog', "
-                          "'person', 'backpack') so the prompt 'a photo of sks dog' can be "
+                          "'person', 'backpack') so the prompt 'a photo of zshq dog' can be "
                           "made, or give instance_prompt")
     instance = prompts.fill_template(get("instance_prompt") or prompts.INSTANCE_TEMPLATE,
                                      ident, noun, setting=f"{where}instance_prompt")

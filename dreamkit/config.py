@@ -70,7 +70,8 @@ class TrainConfig:
     # --- the subject --------------------------------------------------------------------------
     instance_dir: str = knob("", "folder with 3-20 photos of your subject (searched recursively)",
                              aliases=("instance_data_dir",))
-    identifier: str = knob("sks", "rare token that will name your subject; the paper's choice is a "
+    identifier: str = knob("zshq", "rare token that will name your subject (one token with no "
+                                   "meaning: `dreamkit check-token`); the paper's choice is a "
                                   "rarely used word the model has no meaning for")
     class_noun: str = knob("", "what your subject is (dog, person, backpack); anchors the "
                                   "identifier to what the model already knows")
@@ -236,7 +237,8 @@ class TrainConfig:
         ident = self.identifier
         need(isinstance(ident, str) and ident.strip() != "" and ident == ident.strip()
              and " " not in ident, "identifier",
-             "use one rare word without spaces, e.g. 'sks'")
+             "use one rare word without spaces, e.g. 'zshq' "
+             "(`dreamkit check-token` suggests more)")
         for name in ("resolution", "max_train_steps", "train_batch_size",
                      "gradient_accumulation_steps", "num_sample_images", "sample_steps",
                      "sample_batch_size", "class_inference_steps"):
@@ -286,6 +288,10 @@ class TrainConfig:
         need(isinstance(self.sample_prompts, list)
              and all(isinstance(p, str) and p.strip() for p in self.sample_prompts),
              "sample_prompts", "give a list of non-empty prompts (or an empty list)")
+        self._check_combinations(need)
+
+    def _check_combinations(self, need) -> None:
+        """Settings that are fine alone but not together."""
         if self.optimizer_in_backward:
             need(self.step_mode != "two_pass", "step_mode", "optimizer_in_backward updates "
                  "weights during backward, so both halves must be in one pass: use one_pass or "
@@ -297,6 +303,11 @@ class TrainConfig:
                  "optimizer_in_backward off")
         if self.concepts:
             self.resolved_concepts  # each concept's keys and types, named by index
+            own = [isinstance(c, dict) and bool({"instance_dir", "instance_data_dir"} & set(c))
+                   for c in self.concepts]
+            need(not str(self.instance_dir).strip() or not all(own), "instance_dir",
+                 "is not used: every entry of concepts has its own instance_dir; add this "
+                 "folder to concepts as one more subject, or leave instance_dir empty")
         if self.with_prior_preservation and not self.concepts:
             need(self.num_class_images > 0, "num_class_images",
                  "prior preservation needs class images: use 100-200, or turn "
@@ -326,7 +337,7 @@ class TrainConfig:
         if not self.instance_prompt.strip() and not self.class_noun.strip():
             raise ConfigError("class_noun", self.class_noun,
                               "say what the subject is ('dog', 'person', 'backpack') so the "
-                              "prompt 'a photo of sks dog' can be made, or give instance_prompt")
+                              "prompt 'a photo of zshq dog' can be made, or give instance_prompt")
         if self.with_prior_preservation and not (self.class_prompt.strip()
                                                  or self.class_noun.strip()):
             raise ConfigError("class_prompt", self.class_prompt,

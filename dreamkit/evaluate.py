@@ -65,7 +65,7 @@ def self_similarity(a: torch.Tensor) -> float:
 
 
 def strip_identifier(prompt: str, identifier: str) -> str:
-    """'a photo of sks dog' -> 'a photo of dog' (for CLIP-T)."""
+    """'a photo of zshq dog' -> 'a photo of dog' (for CLIP-T)."""
     return " ".join(w for w in prompt.split() if w != identifier)
 
 

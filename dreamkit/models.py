@@ -21,6 +21,7 @@ from .errors import DreamkitError, ModelError
 from .lora import is_lora_run
 from .prompts import token_ids
 from .sdxl import encode_sdxl, is_sdxl_unet, load_sdxl_encoders
+from .tokens import SD_VOCABULARY, sd_vocabulary_tokenizer
 
 # diffusers, transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["Components", "load_components", "freeze", "build_pipeline", "load_pipeline",
@@ -91,17 +92,29 @@ def check_model_source(name_or_path: str, setting: str = "pretrained_model_name_
 
 
 def load_tokenizer(name_or_path: str, revision: str | None = None):
-    """Only the tokenizer of a model (for the rare-token check: quick, no weights)."""
+    """Only the tokenizer of a model (for the rare-token check: quick, no weights).
+    "sd-vocabulary" is the CLIP vocabulary every Stable Diffusion uses, shipped with dreamkit."""
     from transformers import CLIPTokenizer
 
+    if name_or_path == SD_VOCABULARY:
+        return sd_vocabulary_tokenizer()
     check_model_source(name_or_path, allow_pickle=True)  # weights are not read here
+    hint = (f"check the id or folder, or check against the vocabulary every Stable Diffusion "
+            f"uses, shipped with dreamkit: --model {SD_VOCABULARY}")
     try:
-        return CLIPTokenizer.from_pretrained(name_or_path, subfolder="tokenizer",
-                                             revision=revision)
+        tokenizer = CLIPTokenizer.from_pretrained(name_or_path, subfolder="tokenizer",
+                                                  revision=revision)
     except (OSError, ValueError) as e:
         raise ModelError(f"pretrained_model_name_or_path={name_or_path!r}: its tokenizer could "
-                         f"not be loaded ({str(e).splitlines()[0]}); check the id or folder"
-                         ) from None
+                         f"not be loaded ({str(e).splitlines()[0]}); {hint}") from None
+    # Offline, transformers may hand back an empty tokenizer (its two special tokens) instead
+    # of failing; any tokenizer of a real model has at least its 512 byte tokens.
+    if len(tokenizer) < 512:
+        offline = " (HF_HUB_OFFLINE=1 is set)" if os.environ.get("HF_HUB_OFFLINE") == "1" else ""
+        raise ModelError(f"pretrained_model_name_or_path={name_or_path!r}: its tokenizer could "
+                         f"not be loaded{offline}: it came back with {len(tokenizer)} tokens; "
+                         f"{hint}")
+    return tokenizer
 
 
 def load_components(name_or_path: str, revision: str | None = None,

@@ -1,7 +1,7 @@
 """Prompts: the identifier token and the class noun, put together; per-photo captions.
 
-DreamBooth names the subject with a rare identifier ("sks") placed before its class noun
-("dog"): "a photo of sks dog". The class noun lets the model start from what it already knows
+DreamBooth names the subject with a rare identifier ("zshq") placed before its class noun
+("dog"): "a photo of zshq dog". The class noun lets the model start from what it already knows
 about dogs; the identifier carries what is particular to yours. The class prompt ("a photo of
 dog") is the same sentence without the identifier, for prior preservation.
 
@@ -34,7 +34,7 @@ CLASS_TEMPLATE = "a photo of {class}"
 
 def fill_template(template: str, identifier: str, class_noun: str,
                   setting: str = "instance_prompt") -> str:
-    """'a {token} {class} on the beach' -> 'a sks dog on the beach'."""
+    """'a {token} {class} on the beach' -> 'a zshq dog on the beach'."""
     names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
     unknown = [n for n in names if n not in TEMPLATE_FIELDS]
     if unknown:

@@ -6,18 +6,21 @@ fine-tuned one give a fair before/after comparison: only the weights differ.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
 
 from .checkpoint import find_checkpoints, trained_weights
-from .errors import ConfigError
+from .errors import ConfigError, DreamkitError
+from .lora import has_trained_model
 from .models import load_pipeline
 from .prompts import safe_filename
 from .viewer import image_grid
 
 # diffusers: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["generate", "sample_rows", "save_sample_grid", "save_images", "safe_filename",
+           "output_folder",
            "use_scheduler", "SCHEDULERS", "checkpoint_grid"]
 
 # Samplers by the names the tools show. The trained weights do not change with the sampler;
@@ -110,6 +113,34 @@ def save_images(images, folder, prompt: str, seed: int, prefix: str | None = Non
         img.save(path, pnginfo=meta)
         paths.append(path)
     return paths
+
+
+def output_folder(model, prompt: str, out=None) -> Path:
+    """Where `dreamkit generate` writes: a new folder per call, never over earlier pictures.
+
+    Default: <run>/generated/<time>_<prompt>/ for a training run (its pictures stay with it),
+    ./generated/<time>_<prompt>/ for any other model (never inside a model someone gave us).
+    An `out` that already holds pictures is refused.
+    """
+    if out is not None:
+        out = Path(out)
+        if out.is_file() or (out.is_dir() and any(out.glob("*.png"))):
+            raise ConfigError("out", str(out), "already holds pictures (or is a file); leave "
+                              "--out out (each call then gets its own folder) or give a new one")
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    run = Path(str(model))
+    root = run / "generated" if (run / "config.json").is_file() and has_trained_model(run) \
+        else Path("generated")
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}_{safe_filename(prompt, 40)}"
+    for n in range(1, 1000):
+        folder = root / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            folder.mkdir(parents=True)  # fails if it exists: two calls in one second
+            return folder
+        except FileExistsError:
+            continue
+    raise DreamkitError(f"{root} holds 999 folders named {stem}*; give --out")
 
 
 def checkpoint_grid(run_dir, prompt: str, num_images: int = 2, seed: int = 0, **kw):

@@ -12,15 +12,37 @@ in practice, and `check_identifier` looks for each with the model's own tokenize
 
 `suggest_identifiers` follows the paper's recipe: rarely used tokens that are short when
 decoded (here: 3-4 letters, no vowels, single whole-word tokens from the rarer half of the
-vocabulary).
+vocabulary), leaving out real words, names, abbreviations people know and profanity: everything
+in a list of 38,535 English words of 1-4 letters (vocab/known_short_words.txt.gz, made from
+wordfreq's large English list by scripts/make_word_list.py), a deny list, and the patterns of
+abbreviation families that fill the rare end of CLIP's vocabulary (football clubs "swfc", US
+weather hashtags "ncwx", Canadian airport codes "yyj").
+
+Every Stable Diffusion (1.x, 2.x, XL) reads prompts with the same CLIP BPE vocabulary; dreamkit
+ships it (vocab/, MIT, from OpenAI CLIP via open_clip), so `sd_vocabulary_tokenizer()` (or
+`load_tokenizer("sd-vocabulary")`) checks identifiers offline exactly as those models split them.
 """
 
 from __future__ import annotations
 
+import functools
+import gzip
+import json
+import re
+import tempfile
 from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
 
+# transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["TokenCheck", "check_identifier", "suggest_identifiers", "KNOWN_MEANINGS",
-           "COMMON_WORDS"]
+           "COMMON_WORDS", "DENY", "is_known_word", "sd_vocabulary_tokenizer", "bytes_to_unicode",
+           "SD_VOCABULARY", "REAL_VOCABULARY_SIZE"]
+
+SD_VOCABULARY = "sd-vocabulary"  # load_tokenizer's name for the shipped CLIP vocabulary
+# A tokenizer trained on real text has tens of thousands of tokens (CLIP: 49,408); the toy
+# world's has ~630. Known meanings and word lists only apply to the first kind.
+REAL_VOCABULARY_SIZE = 10_000
 
 # Identifiers people pick because they look meaningless, and what models know them as.
 KNOWN_MEANINGS = {
@@ -48,6 +70,58 @@ red blue green yellow black white pink purple orange brown gray grey gold silver
 big small large little new old good best beautiful cute one two three first last
 """.split())
 VOWELS = set("aeiou")
+# Not to be suggested or used as a name, whatever the word list says (profanity, NSFW words).
+DENY = frozenset("""fck fuk fuc fk wtf stfu fml fkn sht shyt btch dmn cnt prn xxx sex nsfw
+nude porn milf thot""".split())
+# Abbreviation families at the rare end of CLIP's vocabulary that word lists miss.
+ABBREVIATIONS = (re.compile(r"[a-z]{1,3}fc"),  # football clubs: swfc, bwfc, cpfc
+                 re.compile(r"[a-z]{2}wx"),  # US state weather hashtags: ncwx, ohwx
+                 re.compile(r"y[a-z]{2}"))  # Canadian airport codes: yyj, yqr
+
+
+def bytes_to_unicode() -> list[str]:
+    """CLIP's byte-level BPE maps each byte to a printable character; its vocabulary uses
+    those (the first 256 tokens, in this order)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) \
+        + list(range(ord("®"), ord("ÿ") + 1))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return [chr(c) for c in cs]
+
+
+@functools.lru_cache(maxsize=1)
+def _known_words() -> frozenset:
+    data = resources.files("dreamkit").joinpath("vocab/known_short_words.txt.gz").read_bytes()
+    return frozenset(gzip.decompress(data).decode().split())
+
+
+def is_known_word(word: str) -> bool:
+    """A word, name or abbreviation people use (English, 1-4 letters), or a denied one."""
+    w = word.lower()
+    return w in _known_words() or w in DENY or any(p.fullmatch(w) for p in ABBREVIATIONS)
+
+
+@functools.lru_cache(maxsize=1)
+def sd_vocabulary_tokenizer():
+    """The CLIPTokenizer of Stable Diffusion 1.x/2.x/XL (49,408 tokens), built offline from
+    the BPE file dreamkit ships, as OpenAI's CLIP builds it: the 256 byte characters, the same
+    ending a word (</w>), the 48,894 merges in order, then the start and end tokens."""
+    from transformers import CLIPTokenizer
+
+    data = resources.files("dreamkit").joinpath("vocab/bpe_simple_vocab_16e6.txt.gz")
+    lines = gzip.decompress(data.read_bytes()).decode("utf-8").split("\n")
+    merges = lines[1:49152 - 256 - 2 + 1]
+    chars = bytes_to_unicode()
+    vocab = chars + [c + "</w>" for c in chars] + ["".join(m.split()) for m in merges] \
+        + ["<|startoftext|>", "<|endoftext|>"]
+    folder = Path(tempfile.mkdtemp(prefix="dreamkit-sd-vocabulary-"))
+    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
 
 
 @dataclass
@@ -91,15 +165,19 @@ def check_identifier(tokenizer, identifier: str, class_noun: str = "",
     elif not tokens or tokens[0] == tokenizer.unk_token:
         check.warnings.append("is unknown to this tokenizer (every unknown word becomes the "
                               "same token); use a word from its vocabulary")
-    if ident in KNOWN_MEANINGS:
+    real = len(vocab) >= REAL_VOCABULARY_SIZE  # a model that learned from real text
+    nouns = set(class_noun.lower().split())
+    if real and ident in KNOWN_MEANINGS:
         check.warnings.append(f"has a meaning the model may know: {KNOWN_MEANINGS[ident]}; "
                               f"training must overcome it")
-    nouns = set(class_noun.lower().split())
-    if ident in COMMON_WORDS or ident in nouns:
+    elif ident in COMMON_WORDS or ident in nouns:
         what = "is your class noun" if ident in nouns else "is a common word"
         check.warnings.append(f"{what}: the model already has a strong meaning for it, and "
                               f"'a photo of {ident}' would change for everyone's {ident}")
-    elif len(tokens) == 1 and _word(tokens[0]) and len(vocab) > 10_000:
+    elif real and is_known_word(ident):
+        check.warnings.append("is a word, name or abbreviation people use (or one that should "
+                              "not name a subject), so the model likely has a meaning for it")
+    elif len(tokens) == 1 and _word(tokens[0]) and real:
         # BPE merges are learned in order of frequency: a low id is a frequent token.
         rank = vocab[tokens[0]] - 512  # the first 512 ids are the single bytes
         if 0 <= rank < (len(vocab) - 512) // 4:
@@ -120,13 +198,15 @@ def suggest_identifiers(tokenizer, n: int = 5, exclude=()) -> list[str]:
     (the highest BPE ids of the rarer half).
     """
     vocab = tokenizer.get_vocab()
-    half = 512 + (len(vocab) - 512) // 2 if len(vocab) > 10_000 else 0
+    real = len(vocab) >= REAL_VOCABULARY_SIZE
+    half = 512 + (len(vocab) - 512) // 2 if real else 0
     found = []
     for token, idx in sorted(vocab.items(), key=lambda kv: -kv[1]):
         word = _word(token)
         if (idx < half or not word or not (3 <= len(word) <= 4) or not word.isascii()
                 or not word.isalpha() or not word.islower() or VOWELS & set(word)
-                or word in KNOWN_MEANINGS or word in COMMON_WORDS or word in exclude):
+                or word in KNOWN_MEANINGS or word in COMMON_WORDS or word in exclude
+                or (real and is_known_word(word)) or word in DENY):
             continue
         if len(tokenizer.tokenize(word)) == 1:  # it must come back as the same one token
             found.append(word)

@@ -107,7 +107,7 @@ class ConfigPanel:
                 weight.value = self.config.prior_loss_weight
 
     def _placeholders(self) -> None:
-        """Empty prompt fields show the prompt they stand for ('a photo of sks dog')."""
+        """Empty prompt fields show the prompt they stand for ('a photo of zshq dog')."""
         for name, resolve in (("instance_prompt", lambda c: c.resolved_instance_prompt),
                               ("class_prompt", lambda c: c.resolved_class_prompt)):
             if name in self.controls:
@@ -131,7 +131,7 @@ class ConfigPanel:
         row = {k: w.Text(value=str(v), description=k, placeholder=p,
                          style={"description_width": "90px"}, layout=w.Layout(width="300px"))
                for k, v, p in (("instance_dir", instance_dir, "folder of its photos"),
-                               ("identifier", identifier, "e.g. zwx"),
+                               ("identifier", identifier, "e.g. tzky"),
                                ("class_noun", class_noun or self.config.class_noun, "e.g. dog"))}
         row["_more"] = more  # keys without a control (prompts, class_dir) are kept as given
         remove = w.Button(description="remove", layout=w.Layout(width="80px"))

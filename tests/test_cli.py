@@ -134,8 +134,49 @@ def test_class_images_and_generate_commands(tiny_model, tmp_path):
     assert Image.open(out / "grid.png").size == (66, 32)
     # A prompt cannot steer files out of --out.
     main(["generate", str(tiny_model), "--prompt", "../../escape/me", "--num_images", "1",
-          "--steps", "1", "--height", "32", "--width", "32", "--out", str(out)])
-    assert (out / "escape_me_000000.png").exists() and not (tmp_path / "escape").exists()
+          "--steps", "1", "--height", "32", "--width", "32", "--out", str(tmp_path / "gen2")])
+    assert (tmp_path / "gen2" / "escape_me_000000.png").exists()
+    assert not (tmp_path / "escape").exists()
+
+
+def test_generate_writes_into_the_run_and_never_overwrites(tiny_model, photos, tmp_path,
+                                                           monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    assert main(_train_args(tiny_model, photos, run)) == 0
+    args = ["generate", str(run), "--prompt", "a photo of toy", "--num_images", "1", "--steps",
+            "1", "--height", "32", "--width", "32"]
+    assert main(args) == 0 and main(args) == 0  # twice in the same second, too
+    folders = sorted((run / "generated").iterdir())
+    assert len(folders) == 2 and all((f / "grid.png").is_file() for f in folders)
+    capsys.readouterr()
+    assert main(args + ["--out", str(folders[0])]) == 2  # a folder with pictures: refused
+    err = capsys.readouterr().err
+    assert "already holds pictures" in err and len(err.strip().splitlines()) == 1
+    assert len(list(folders[0].glob("*.png"))) == 2  # untouched: the picture and the grid
+    # any other model: a new folder under ./generated, never inside the model's folder
+    assert main(["generate", str(tiny_model)] + args[2:]) == 0
+    assert len(list((tmp_path / "generated").iterdir())) == 1
+    assert not (tiny_model / "generated").exists()
+
+
+def test_every_commands_help_is_clean_text():
+    """No argparse internals in any help: a stray % once printed a dict of argparse's state."""
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    helps = {"dreamkit": parser.format_help()}
+    for name, sub in commands.items():
+        helps[name] = sub.format_help()
+        for action in sub._actions:  # nested commands: toy pretrain, toy photos
+            if isinstance(action, type(parser._subparsers._group_actions[0])):
+                helps.update({f"{name} {k}": v.format_help() for k, v in action.choices.items()})
+    assert {"train", "plan-memory", "class-images", "generate", "export", "check-data",
+            "check-token", "evaluate", "demo", "toy", "env", "toy pretrain"} <= set(helps)
+    for name, text in helps.items():
+        for internal in ("{'", "%(", "argparse", "Namespace", "<function", "_StoreAction"):
+            assert internal not in text, (name, internal)
+        assert "usage: dreamkit" in text, name
+    assert "~30% slower" in " ".join(helps["train"].split())  # the percent sign survives
 
 
 def test_help_explains_every_flag():

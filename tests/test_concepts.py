@@ -86,7 +86,7 @@ def test_cli_trains_two_subjects_from_a_concepts_file(tiny_model, tmp_path, caps
     make_photos(tmp_path / "tom", n=2, size=32, seed=5)
     spec = tmp_path / "concepts.json"
     spec.write_text(json.dumps([
-        {"instance_dir": str(tmp_path / "rex"), "identifier": "sks", "class_noun": "dog"},
+        {"instance_dir": str(tmp_path / "rex"), "identifier": "qwzxq", "class_noun": "dog"},
         {"instance_dir": str(tmp_path / "tom"), "identifier": "zwx", "class_noun": "cat"}]))
     out = tmp_path / "run"
     code = main(["train", "--pretrained_model_name_or_path", str(tiny_model), "--concepts",
@@ -96,12 +96,12 @@ def test_cli_trains_two_subjects_from_a_concepts_file(tiny_model, tmp_path, caps
                  "1", "--output_dir", str(out)])
     text = capsys.readouterr().out
     assert code == 0
-    assert "concepts[0] 'a photo of sks dog'" in text and "concepts[1] 'a photo of zwx cat'" in text
-    assert "warning: identifier 'sks'" in text and "rifle" in text  # the token check ran
+    assert "concepts[0] 'a photo of qwzxq dog'" in text and "concepts[1] 'a photo of zwx cat'" in text
+    assert "warning: identifier 'qwzxq': splits into" in text  # the token check ran
     assert len(list((out / "class_images" / "a_photo_of_dog").glob("*.png"))) == 2
     assert len(list((out / "class_images" / "a_photo_of_cat").glob("*.png"))) == 2
     saved = TrainConfig.load(out / "config.json")
-    assert [c["identifier"] for c in saved.concepts] == ["sks", "zwx"]
+    assert [c["identifier"] for c in saved.concepts] == ["qwzxq", "zwx"]
     assert (out / "model_index.json").exists()
 
 
@@ -126,3 +126,18 @@ def test_train_two_subjects_in_process(tiny_model, tmp_path):
     assert result.step_mode == "two_pass" and len(result.history) == 2
     # One class (toy): one shared folder of class images.
     assert len(list((tmp_path / "run" / "class_images" / "a_photo_of_toy").glob("*.png"))) == 2
+
+
+def test_instance_dir_beside_concepts_that_have_their_own_is_an_error(tmp_path, capsys):
+    """--instance_dir would be dropped silently; it is refused, saying which to use."""
+    spec = json.dumps([{"instance_dir": "photos/rex", "identifier": "zwx"}])
+    code = main(["train", "--instance_dir", "photos/mine", "--class_noun", "dog",
+                 "--concepts", spec, "--output_dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "instance_dir='photos/mine': is not used: every entry of concepts has its own" in err
+    assert not (tmp_path / "run").exists()
+    # a concept without its own folder takes instance_dir: that is allowed
+    cfg = TrainConfig(instance_dir="photos/mine", class_noun="dog",
+                      concepts=[{"identifier": "zwx"}, {"instance_dir": "b", "identifier": "hwq"}])
+    assert [c.instance_dir for c in cfg.resolved_concepts] == ["photos/mine", "b"]

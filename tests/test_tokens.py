@@ -1,14 +1,28 @@
-"""The rare-token check, with the tiny test tokenizer and the toy model's tokenizer."""
+"""The rare-token check: with Stable Diffusion's real CLIP vocabulary (shipped, offline), the toy
+model's tokenizer and a tiny test tokenizer."""
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from transformers import CLIPTokenizer
 
+from dreamkit import TrainConfig
+from dreamkit.errors import ModelError
+from dreamkit.models import load_tokenizer
 from dreamkit.testing import write_clip_tokenizer_files
+from dreamkit.tokens import (DENY, KNOWN_MEANINGS, check_identifier, is_known_word,
+                             sd_vocabulary_tokenizer, suggest_identifiers)
 from dreamkit.toy import base_model_dir
-from dreamkit.tokens import check_identifier, suggest_identifiers
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def sd():
+    return sd_vocabulary_tokenizer()
 
 
 @pytest.fixture(scope="module")
@@ -22,37 +36,64 @@ def toy():
     return CLIPTokenizer.from_pretrained(str(base_model_dir()), subfolder="tokenizer")
 
 
-@pytest.mark.parametrize("which", ["tiny", "toy"])
-def test_sks_is_flagged_for_its_meaning(which, request):
-    tok = request.getfixturevalue(which)
-    for ident in ("sks", "SKS"):
-        check = check_identifier(tok, ident, "dog")
-        assert not check.ok and "rifle" in check.text()
+def test_the_shipped_vocabulary_splits_as_stable_diffusion_does(sd):
+    assert len(sd) == 49408  # CLIP ViT-L/14's, the text encoder of SD 1.x
+    assert sd("a photo of a dog").input_ids == [49406, 320, 1125, 539, 320, 1929, 49407]
+    assert sd.tokenize("zwx") == ["z", "wx</w>"] and sd.tokenize("hwq") == ["hw", "q</w>"]
+    assert sd.tokenize("sks") == ["sks</w>"]
+    assert load_tokenizer("sd-vocabulary") is sd
 
 
-@pytest.mark.parametrize("which", ["tiny", "toy"])
-def test_multi_token_identifiers_are_flagged(which, request):
-    tok = request.getfixturevalue(which)
-    check = check_identifier(tok, "qwzxq", "toy")
-    assert not check.ok
-    assert check.tokens == tok.tokenize("qwzxq") and len(check.tokens) > 1
-    assert f"splits into {len(check.tokens)} tokens" in check.text()
+def test_the_real_vocabulary_flags_splits_meanings_words_and_abbreviations(sd):
+    for ident in ("zwx", "hwq", "qwzxq"):
+        assert "splits into" in check_identifier(sd, ident, "dog").text(), ident
+    assert "rifle" in check_identifier(sd, "SKS", "dog").text()
+    assert "common word" in check_identifier(sd, "red", "dog").text()
+    assert "your class noun" in check_identifier(sd, "dog", "dog").text()
+    for ident in ("fck", "dbz", "ohwx", "bwfc", "yyj"):  # profanity, a TV series, hashtags...
+        assert "word, name or abbreviation" in check_identifier(sd, ident, "dog").text(), ident
+    default = TrainConfig().identifier
+    check = check_identifier(sd, default, "dog")
+    assert check.ok and check.tokens == [f"{default}</w>"] and "good" in check.text()
 
 
-def test_common_words_and_the_class_noun_are_flagged(toy):
+def test_suggestions_are_rare_single_tokens_that_are_no_words(sd):
+    found = suggest_identifiers(sd, 15)
+    assert len(found) == 15
+    for word in found:
+        assert 3 <= len(word) <= 4 and not set(word) & set("aeiou"), word
+        assert not is_known_word(word) and word not in DENY and word not in KNOWN_MEANINGS
+        assert sd.tokenize(word) == [f"{word}</w>"] and check_identifier(sd, word, "dog").ok
+    assert check_identifier(sd, "zwx", "dog").suggestions == found[:5]
+
+
+def test_identifiers_in_the_readme_and_messages_pass_on_the_real_vocabulary(sd):
+    text = (ROOT / "README.md").read_text() + (ROOT / "dreamkit" / "config.py").read_text() \
+        + (ROOT / "dreamkit" / "concepts.py").read_text()
+    used = set(re.findall(r"identifier=\"(\w+)\"", text)) \
+        | set(re.findall(r"\\?\"identifier\\?\": \\?\"(\w+)", text)) \
+        | set(re.findall(r"a photo of (\w+) dog", text)) \
+        | set(re.findall(r"check-token (\w+) --model MODEL", text)) \
+        | set(re.findall(r"without spaces, e\.g\. '(\w+)'", text)) | {TrainConfig().identifier}
+    assert {"zshq", "tzky"} <= used, used
+    for ident in used:
+        assert check_identifier(sd, ident, "dog").ok, ident
+
+
+def test_known_meanings_and_word_lists_are_for_real_vocabularies_only(toy, tiny):
+    # The toy world never read about rifles: 'sks' is just its subject's rare word.
+    assert check_identifier(toy, "sks", "toy").ok
+    for tok in (toy, tiny):
+        check = check_identifier(tok, "qwzxq", "toy")
+        assert not check.ok and check.tokens == tok.tokenize("qwzxq") and len(check.tokens) > 1
+        assert f"splits into {len(check.tokens)} tokens" in check.text()
     assert "common word" in check_identifier(toy, "red", "toy").text()
     assert "your class noun" in check_identifier(toy, "toy", "toy").text()
-
-
-def test_a_rare_single_token_passes_and_suggestions_are_rare_single_tokens(toy):
-    check = check_identifier(toy, "zwx", "toy")
-    assert check.ok and check.tokens == ["zwx</w>"] and "good" in check.text()
-    bad = check_identifier(toy, "sks", "toy")
-    # The toy world's rare words (noise in its pretraining captions), not 'sks' itself.
+    bad = check_identifier(toy, "red", "toy")
+    # the toy world's rare words (noise in its pretraining captions)
     assert set(bad.suggestions) == {"zwx", "qxv", "vbk", "pfj", "hwq"}
     for word in bad.suggestions:
         assert len(toy.tokenize(word)) == 1 and check_identifier(toy, word, "toy").ok
-    assert "try instead: hwq" in bad.text()
 
 
 def test_frequent_tokens_of_a_large_vocabulary_are_flagged(tmp_path):
@@ -72,11 +113,20 @@ def test_frequent_tokens_of_a_large_vocabulary_are_flagged(tmp_path):
     assert suggest_identifiers(tok, 3) == []  # every word here has vowels: none qualifies
 
 
+def test_an_unloadable_tokenizer_is_an_error_never_a_verdict(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match="its tokenizer could not be loaded.*sd-vocabulary"):
+        load_tokenizer("stable-diffusion-v1-5/stable-diffusion-v1-5")
+
+
 def test_cli_check_token():
-    model = str(base_model_dir())
-    bad = subprocess.run([sys.executable, "-m", "dreamkit", "check-token", "sks", "--model",
-                          model, "--class_noun", "toy"], capture_output=True, text=True)
-    assert bad.returncode == 1 and "rifle" in bad.stdout and "hwq" in bad.stdout
-    good = subprocess.run([sys.executable, "-m", "dreamkit", "check-token", "zwx", "--model",
-                           model], capture_output=True, text=True)
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "dreamkit", "check-token", *args],
+                              capture_output=True, text=True)
+    bad = run("zwx", "--model", "sd-vocabulary", "--class_noun", "dog")
+    assert bad.returncode == 1 and "splits into 2 tokens" in bad.stdout and "try instead" in bad.stdout
+    good = run("zshq", "--model", "sd-vocabulary")
     assert good.returncode == 0 and "good" in good.stdout
+    offline = run("zshq")  # the default model, a hub id: not on this machine
+    assert offline.returncode == 2 and offline.stdout == ""
+    assert "could not be loaded" in offline.stderr and len(offline.stderr.splitlines()) == 1

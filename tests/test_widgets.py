@@ -8,8 +8,9 @@ def test_bad_values_show_a_message_and_keep_the_last_good_config():
     panel = ConfigPanel(TrainConfig(class_noun="dog"))
     panel.set("identifier", "my dog")
     assert panel.message("identifier") == "identifier='my dog': use one rare word without " \
-                                          "spaces, e.g. 'sks'"
-    assert panel.config.identifier == "sks"  # the last good value stays
+                                          "spaces, e.g. 'zshq' (`dreamkit check-token` " \
+                                          "suggests more)"
+    assert panel.config.identifier == "zshq"  # the last good value stays
     panel.set("identifier", "zwx")
     assert panel.message("identifier") == "" and panel.config.identifier == "zwx"
     panel.set("resolution", 100)
@@ -48,10 +49,14 @@ def test_the_button_shows_errors_in_the_panel(tmp_path):
 def test_identifier_is_checked_with_the_models_tokenizer():
     from transformers import CLIPTokenizer
 
+    from dreamkit.tokens import sd_vocabulary_tokenizer
     from dreamkit.toy import base_model_dir
+    sd = ConfigPanel(TrainConfig(class_noun="dog"), tokenizer=sd_vocabulary_tokenizer())
+    assert sd.message("identifier") == ""  # the default passes on Stable Diffusion's vocabulary
+    sd.set("identifier", "sks")
+    assert "rifle" in sd.message("identifier")
     tok = CLIPTokenizer.from_pretrained(str(base_model_dir()), subfolder="tokenizer")
     panel = ConfigPanel(TrainConfig(class_noun="toy"), tokenizer=tok)
-    assert "rifle" in panel.message("identifier")  # the default 'sks'
     panel.set("identifier", "qwzxq")
     assert "splits into" in panel.message("identifier") and "hwq" in panel.message("identifier")
     assert panel.config.identifier == "qwzxq"  # a warning, not a refusal
@@ -79,7 +84,7 @@ def test_subjects_added_in_the_panel_reach_the_config():
 
 def test_empty_prompts_show_the_prompt_they_stand_for():
     panel = ConfigPanel(TrainConfig(class_noun="dog"))
-    assert panel.controls["instance_prompt"].placeholder == "a photo of sks dog"
+    assert panel.controls["instance_prompt"].placeholder == "a photo of zshq dog"
     assert panel.controls["class_prompt"].placeholder == "a photo of dog"
     panel.set("identifier", "zwx")
     panel.set("class_noun", "cat")

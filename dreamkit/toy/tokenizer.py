@@ -11,23 +11,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..tokens import bytes_to_unicode
+
 __all__ = ["write_clip_tokenizer_files"]
 
 _WORDS = ("a photo of sks dog cat toy person backpack the on in at beach snow grass night "
           "red green blue yellow square circle triangle with").split()
-
-
-def _bytes_to_unicode() -> list[str]:
-    # CLIP's byte-level BPE maps each byte to a printable character; the vocab uses those.
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) \
-        + list(range(ord("®"), ord("ÿ") + 1))
-    cs, n = bs[:], 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
 
 
 def write_clip_tokenizer_files(folder, words=_WORDS) -> Path:
@@ -43,7 +32,7 @@ def write_clip_tokenizer_files(folder, words=_WORDS) -> Path:
     def add(tok):
         vocab.setdefault(tok, len(vocab))
 
-    for ch in _bytes_to_unicode():
+    for ch in bytes_to_unicode():
         add(ch)
         add(ch + "</w>")
     for word in words:
