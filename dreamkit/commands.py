@@ -15,7 +15,7 @@ import torch
 from .concepts import class_jobs
 from .config import TrainConfig, prior_weight_error
 from .demo import run_demo
-from .doctor import check_photos, fix_photos
+from .doctor import PHOTOS_MIN, check_photos, fix_photos
 from .env import device, inference_dtype
 from .errors import DreamkitError
 from .evaluate import METRICS
@@ -152,6 +152,10 @@ def cmd_check_data(args) -> int:
         written = fix_photos(report, args.fix)
         print(f"{len(written)} upright RGB copies (duplicates and unreadable files left out) "
               f"in {args.fix}")
+        if len(written) < PHOTOS_MIN:
+            print(f"warning: {args.fix} holds {len(written)} photo(s), fewer than the "
+                  f"{PHOTOS_MIN} DreamBooth needs; add sharp photos of other poses or places")
+            return 1
     return 0 if report.ok else 1
 
 

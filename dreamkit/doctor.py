@@ -27,16 +27,16 @@ from tqdm.auto import tqdm
 
 from .data import find_images, open_image
 from .errors import ImageError
+from .photo_measures import blur_effect, gradient_hash, hash_distance, sharpness
 from .viewer import image_grid
 
 __all__ = ["Flag", "PhotoCheck", "DataReport", "check_photos", "crop_box", "crop_preview",
-           "fix_photos", "sharpness", "blur_effect", "dhash", "SEVERITIES"]
+           "fix_photos", "SEVERITIES", "PHOTOS_MIN"]
 
 SEVERITIES = ("problem", "warning", "note")
-ANALYSIS_SIZE = 512  # sharpness is measured at this short side (or the photo's own, if smaller)
 MIN_LAPLACIAN_VAR = 40.0  # clean DreamBooth photos measure 81-1200 here; a 4 px blur 2-26
 MAX_BLUR_EFFECT = 0.5  # Crete et al. 2007: 0 sharp .. 1 blurry; clean photos 0.21-0.42
-DUPLICATE_BITS = 0.15  # share of differing dHash bits; distinct photos of one subject >= 0.28
+DUPLICATE_BITS = 0.15  # share of differing hash signs; distinct photos of one subject >= 0.28
 MAX_ASPECT = 1.5  # the centre crop keeps 1/aspect of the long side: below 67% the subject may go
 # The paper's subjects have 4-6 photos; guides say 5-20. Fewer than 3 cannot show what is
 # the subject and what is the scene.
@@ -111,34 +111,6 @@ class DataReport:
         return _grid(self, thumb, path)
 
 
-def sharpness(gray: np.ndarray) -> float:
-    """Variance of the Laplacian: high for crisp edges, near 0 for a blurred picture."""
-    a = gray.astype(np.float32)
-    lap = -4 * a[1:-1, 1:-1] + a[:-2, 1:-1] + a[2:, 1:-1] + a[1:-1, :-2] + a[1:-1, 2:]
-    return float(lap.var())
-
-
-def blur_effect(gray: np.ndarray, h: int = 11) -> float:
-    """Crete et al. (2007) no-reference blur: blur the picture again and see how much of its
-    local variation survives. 0 = sharp, 1 = blurry; independent of how much texture there is."""
-    a = gray.astype(np.float32)
-    worst = 0.0
-    for axis in (0, 1):
-        kernel = np.ones(h, dtype=np.float32) / h
-        again = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), axis, a)
-        d = np.abs(np.diff(a, axis=axis))
-        v = np.maximum(0, d - np.abs(np.diff(again, axis=axis)))
-        total = d.sum()
-        worst = max(worst, 1.0 if total == 0 else float((total - v.sum()) / total))
-    return worst
-
-
-def dhash(img: Image.Image, n: int = 16) -> np.ndarray:
-    """Difference hash (n×n bits): survives resizing, re-compression and small crops."""
-    g = np.asarray(img.convert("L").resize((n + 1, n), Image.Resampling.LANCZOS), dtype=np.int16)
-    return (g[:, 1:] > g[:, :-1]).flatten()
-
-
 def crop_box(size, offset: float = 0.0) -> tuple:
     """The square crop of a (w, h) picture; offset -1..1 slides it along the long side
     (0 = centre, as training's centre crop)."""
@@ -149,8 +121,10 @@ def crop_box(size, offset: float = 0.0) -> tuple:
     return (left, top, left + s, top + s)
 
 
-def _gray(img: Image.Image) -> np.ndarray:
-    s = min(ANALYSIS_SIZE, min(img.size)) / min(img.size)
+def _gray(img: Image.Image, resolution: int) -> np.ndarray:
+    """Grey, at the size training sees it (short side = resolution; a smaller photo at its
+    own size, so that upscaling does not blur it further: it is flagged for its size)."""
+    s = min(resolution, min(img.size)) / min(img.size)
     g = img.convert("L").resize((max(1, round(img.width * s)), max(1, round(img.height * s))),
                                 Image.Resampling.BICUBIC)
     return np.asarray(g)
@@ -179,7 +153,7 @@ def _check_one(path: Path, resolution: int, center_crop: bool) -> PhotoCheck:
     elif min(w, h) < resolution:
         add("upscaled", "warning", f"{w}×{h} is below resolution={resolution} and will be "
             f"upscaled {resolution / min(w, h):.1f}×", "a larger original is better")
-    gray = _gray(img)
+    gray = _gray(img, resolution)
     check.laplacian_var, check.blur = sharpness(gray), blur_effect(gray)
     if check.laplacian_var < MIN_LAPLACIAN_VAR or check.blur >= MAX_BLUR_EFFECT:
         add("blurry", "problem", f"looks blurry (Laplacian variance {check.laplacian_var:.0f}, "
@@ -202,7 +176,7 @@ def _check_one(path: Path, resolution: int, center_crop: bool) -> PhotoCheck:
         add("exif_rotation", "note", f"stored rotated (EXIF orientation {orientation}); "
             f"dreamkit turns it upright", "fix_photos writes an upright copy other tools "
             "read the same way")
-    check.hash = dhash(img)
+    check.hash = gradient_hash(img)
     return check
 
 
@@ -215,11 +189,11 @@ def check_photos(folder, resolution: int = 512, center_crop: bool = True,
                             disable=not progress)]
     hashed = [p for p in photos if p.hash is not None]
     for a, b in itertools.combinations(hashed, 2):
-        d = float((a.hash != b.hash).mean())
-        if d <= DUPLICATE_BITS and "duplicate" not in {f.kind for f in b.flags}:
+        d = hash_distance(a.hash, b.hash)
+        if d is not None and d <= DUPLICATE_BITS and "duplicate" not in {f.kind for f in b.flags}:
             b.flags.append(Flag("duplicate", "problem", f"near-duplicate of {a.path.name} "
-                                f"({d:.0%} of hash bits differ)", "keep one: the same view twice "
-                                "teaches the background and pose, not the subject"))
+                                f"({d:.0%} of its edges differ)", "keep one: the same view "
+                                "twice teaches the background and pose, not the subject"))
     n = len(hashed)
     flags = []
     if n < PHOTOS_MIN:

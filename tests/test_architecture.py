@@ -13,7 +13,7 @@ PARTS = {
     "Loop": ["train", "run", "checkpoint", "callbacks"],
     "Step": ["step", "loss", "optim"],
     "Planner": ["planner", "memory"],
-    "Inputs": ["data", "prior", "cache", "doctor", "tokens"],
+    "Inputs": ["data", "prior", "cache", "doctor", "photo_measures", "tokens"],
     "Models": ["models", "sdxl", "lora"],
     "Outputs": ["sample", "export", "hub", "viewer"],
     "Eval": ["evaluate", "scoring"],

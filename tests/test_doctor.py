@@ -2,6 +2,7 @@
 
 import io
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +155,66 @@ def test_cli_check_data(tmp_path):
     run = subprocess.run([sys.executable, "-m", "dreamkit", "check-data", str(tmp_path / "ok")],
                          capture_output=True, text=True)
     assert run.returncode == 0 and "0 problem(s)" in run.stdout
+
+
+def _on_plain_background(img: Image.Image, seed: int, cover: float = 0.2) -> Image.Image:
+    """A product shot: the photo shrunk to `cover` of the side, on a plain white canvas."""
+    rng = random.Random(seed)
+    k = int(1024 * cover)
+    canvas = Image.new("RGB", (1024, 1024), (250, 250, 250))
+    canvas.paste(img.resize((k, k)), (rng.randrange(1024 - k), rng.randrange(1024 - k)))
+    return canvas
+
+
+def test_photos_on_a_plain_background_are_not_duplicates_but_copies_are(tmp_path):
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    for i in range(5):  # five distinct scenes, each 4% of a white canvas
+        _on_plain_background(scene(i), seed=i).save(folder / f"{i}.jpg", quality=95)
+    report = check_photos(folder, progress=False)
+    assert not any(f.kind == "duplicate" for _, f in report.all_flags()), report.text()
+    buf = io.BytesIO()
+    Image.open(folder / "2.jpg").save(buf, "JPEG", quality=30)
+    (folder / "9.jpg").write_bytes(buf.getvalue())  # the same shot, re-compressed
+    assert "duplicate" in flagged(check_photos(folder, progress=False), "9.jpg")
+
+
+def test_fix_says_when_fewer_photos_than_needed_remain(tmp_path):
+    folder = tmp_path / "p"
+    write_clean(folder, 2)
+    shutil.copy2(folder / "photo_00.jpg", folder / "photo_99.jpg")  # a duplicate: left out
+    run = subprocess.run([sys.executable, "-m", "dreamkit", "check-data", str(folder),
+                          "--fix", str(tmp_path / "fixed")], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert "2 upright RGB copies" in run.stdout
+    assert "holds 2 photo(s), fewer than the 3 DreamBooth needs" in run.stdout
+
+
+def test_degraded_copies_of_real_photos_are_caught(shared_data, tmp_path):
+    """A sample of benchmarks/doctor_recall.py (which runs all 25 photos): the dog's photos with
+    one replaced by a degraded copy, at resolution 512."""
+    photos = sorted((shared_data / "dog").glob("*.jpg"))
+    victim = Image.open(photos[0]).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    cutout = victim.convert("RGBA")
+    cutout.putalpha(Image.new("L", victim.size, 0).point(lambda _: 0))
+    cutout.paste(victim.crop((100, 100, 400, 400)), (100, 100))
+    cases = {"blurry": lambda p: victim.filter(ImageFilter.GaussianBlur(4)).save(p),
+             "duplicate": lambda p: Image.open(photos[1]).save(p, quality=30),
+             "too_small": lambda p: victim.resize((200, 150)).save(p),
+             "grayscale": lambda p: victim.convert("L").save(p),
+             "transparency": lambda p: cutout.save(p.with_suffix(".png")),
+             "exif_rotation": lambda p: victim.transpose(Image.Transpose.ROTATE_90)
+             .save(p, exif=exif)}
+    for kind, write in cases.items():
+        folder = tmp_path / kind
+        folder.mkdir()
+        for p in photos[1:]:
+            (folder / p.name).write_bytes(p.read_bytes())
+        write(folder / "zz.jpg")
+        report = check_photos(folder, progress=False)
+        name = "zz.png" if kind == "transparency" else "zz.jpg"
+        assert kind in flagged(report, name), (kind, report.text())
+        others = [f for path, f in report.all_flags() if path is None or path.stem != "zz"]
+        assert not [f for f in others if f.severity != "note"], (kind, report.text())
