@@ -141,8 +141,8 @@ def test_cli_evaluate_writes_report_and_chart(tiny_model, photos, tmp_path, eval
     out = capsys.readouterr().out
     assert code == 0 and "subject_fidelity" in out and "CLIP-T" in out
     report = json.loads((run / "evaluation.json").read_text())
-    assert report["prompts"] == ["a sks dog in the jungle", "a sks dog in the snow",
-                                 "a sks dog on the beach"]  # the paper's live-subject prompts
+    assert report["prompts"] == ["a zshq dog in the jungle", "a zshq dog in the snow",
+                                 "a zshq dog on the beach"]  # the paper's live-subject prompts
     assert set(report["base"]) >= {"subject_fidelity", "clip_i", "prompt_fidelity",
                                    "class_drift", "class_diversity"}
     assert report["base"] != report["fine_tuned"]

@@ -18,7 +18,7 @@ def test_two_subjects_in_one_run_each_prompt_gets_its_own(tmp_path):
     for ident in ("sks", "zwx"):
         write_subject_photos(tmp_path / ident, identifier=ident)
     config = demo_config(tmp_path, tmp_path / "sks").replace(
-        concepts=[{"instance_dir": str(tmp_path / i), "identifier": i} for i in ("sks", "zwx")],
+        instance_dir="", concepts=[{"instance_dir": str(tmp_path / i), "identifier": i} for i in ("sks", "zwx")],
         checkpointing_steps=0, sample_every=0)
     result = train(config, callbacks=[])
     r = evaluate_subjects(load_pipeline(str(result.model_dir)))
