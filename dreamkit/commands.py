@@ -19,7 +19,7 @@ from .doctor import PHOTOS_MIN, check_photos, fix_photos
 from .env import device, inference_dtype
 from .errors import DreamkitError
 from .evaluate import METRICS
-from .export import export_all
+from .export import export_all, loading_advice
 from .hub import push_to_hub
 from .models import load_pipeline, load_tokenizer
 from .planner import plan
@@ -130,9 +130,8 @@ def cmd_export(args) -> int:
                          diffusers=not args.no_diffusers, base=args.base)
     for path in written:
         print(f"wrote {path}")
-    if args.single_file:
-        print("load it with StableDiffusionPipeline.from_single_file(path), or put it in "
-              "AUTOMATIC1111's models/Stable-diffusion or ComfyUI's models/checkpoints")
+    for line in loading_advice(args.out, written, args.model):
+        print(line)
     if args.push_to_hub:
         saved = Path(args.model) / "config.json"
         if saved.is_file() and not (Path(args.out) / "config.json").exists():

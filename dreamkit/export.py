@@ -23,60 +23,22 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from .errors import DreamkitError
+from .layouts import RESNET_NAMES, split_key, unet_prefixes
 from .lora import LORA_WEIGHTS, is_lora_run
 from .models import load_pipeline
+from .portable import make_portable, readable
 
 __all__ = ["unet_to_original", "vae_to_original", "text_encoder_to_original",
-           "to_original_state_dict", "export_single_file", "export_all"]
-
-_RESNET = [("norm1", "in_layers.0"), ("conv1", "in_layers.2"), ("time_emb_proj", "emb_layers.1"),
-           ("norm2", "out_layers.0"), ("conv2", "out_layers.3"), ("conv_shortcut", "skip_connection")]
-
-
-def _unet_prefixes(config) -> list[tuple[str, str]]:
-    """(diffusers prefix, original prefix) pairs for every block of a UNet2DConditionModel."""
-    n_blocks = len(config["block_out_channels"])
-    layers = config["layers_per_block"]
-    pairs = [("time_embedding.linear_1.", "time_embed.0."), ("time_embedding.linear_2.", "time_embed.2."),
-             ("conv_in.", "input_blocks.0.0."), ("conv_norm_out.", "out.0."), ("conv_out.", "out.2.")]
-    for i in range(n_blocks):
-        for j in range(layers):  # down: resnet (+ attention) per layer, then the downsampler
-            n = (layers + 1) * i + j + 1
-            pairs.append((f"down_blocks.{i}.resnets.{j}.", f"input_blocks.{n}.0."))
-            pairs.append((f"down_blocks.{i}.attentions.{j}.", f"input_blocks.{n}.1."))
-        if i < n_blocks - 1:
-            pairs.append((f"down_blocks.{i}.downsamplers.0.conv.",
-                          f"input_blocks.{(layers + 1) * (i + 1)}.0.op."))
-        has_attn = "CrossAttn" in config["up_block_types"][i]
-        for j in range(layers + 1):  # up: one more layer than down (the skip connections)
-            n = (layers + 1) * i + j
-            pairs.append((f"up_blocks.{i}.resnets.{j}.", f"output_blocks.{n}.0."))
-            pairs.append((f"up_blocks.{i}.attentions.{j}.", f"output_blocks.{n}.1."))
-        if i < n_blocks - 1:
-            pairs.append((f"up_blocks.{i}.upsamplers.0.",
-                          f"output_blocks.{(layers + 1) * i + layers}.{2 if has_attn else 1}."))
-    pairs.append(("mid_block.attentions.0.", "middle_block.1."))
-    for j in range(2):
-        pairs.append((f"mid_block.resnets.{j}.", f"middle_block.{2 * j}."))
-    return pairs
-
-
-def _split(key: str, pairs) -> tuple[str, str]:
-    """(original prefix, rest of the key) by the longest matching diffusers prefix."""
-    for hf, orig in sorted(pairs, key=lambda p: -len(p[0])):
-        if key.startswith(hf):
-            return orig, key[len(hf):]
-    raise DreamkitError(f"export: no original name for UNet/VAE weight {key!r}; this model's "
-                        f"architecture is not a Stable Diffusion 1.x/2.x one")
-
+           "to_original_state_dict", "export_single_file", "export_all", "loading_advice",
+           "single_file_problem", "is_sd15_architecture"]
 
 def unet_to_original(state: dict, config) -> dict:
-    pairs = _unet_prefixes(config)
+    pairs = unet_prefixes(config)
     out = {}
     for key, value in state.items():
-        prefix, rest = _split(key, pairs)
+        prefix, rest = split_key(key, pairs)
         if ".resnets." in key:  # a resnet's parts have other names too (norm1 -> in_layers.0)
-            for hf, orig in _RESNET:
+            for hf, orig in RESNET_NAMES:
                 if rest.startswith(hf + "."):
                     rest = orig + rest[len(hf):]
                     break
@@ -112,7 +74,7 @@ def vae_to_original(state: dict, config) -> dict:
         pairs.append((name, name))
     out = {}
     for key, value in state.items():
-        new = "".join(_split(key, pairs))
+        new = "".join(split_key(key, pairs))
         for hf, orig in _VAE_RESNET:
             new = new.replace(hf, orig)
         if ".attn_1." in new:
@@ -161,13 +123,41 @@ def export_single_file(model, out_file, half: bool = False) -> Path:
     return out_file
 
 
+def single_file_problem(pipe) -> str | None:
+    """Why this pipeline cannot become one original-layout file here, or None."""
+    if getattr(pipe, "text_encoder_2", None) is not None:
+        return "SDXL is not converted to one file here"
+    if type(pipe.text_encoder).__name__ != "CLIPTextModel" or \
+            pipe.unet.config.cross_attention_dim != pipe.text_encoder.config.hidden_size:
+        return "only Stable Diffusion 1.x converts to one file here (SD 2.x uses OpenCLIP names)"
+    return None
+
+
+def is_sd15_architecture(folder) -> bool:
+    """SD 1.x's own shapes (a diffusers folder's configs): what AUTOMATIC1111 and ComfyUI
+    recognise a single file by."""
+    try:
+        u = json.loads((Path(folder) / "unet" / "config.json").read_text())
+        t = json.loads((Path(folder) / "text_encoder" / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (tuple(u.get("block_out_channels", ())) == (320, 640, 1280, 1280)
+            and u.get("cross_attention_dim") == 768 and t.get("hidden_size") == 768
+            and t.get("num_hidden_layers") == 12)
+
+
 def export_all(model, out, single_file: bool = False, half: bool = False,
                diffusers: bool = True, base: str | None = None) -> list[Path]:
     """`dreamkit export`: the diffusers folder (a LoRA baked in), the LoRA files of a LoRA run,
-    and optionally the single file. Returns what was written."""
+    and optionally the single file. Returns what was written (readable by other users, in
+    names older releases read too: portable.py)."""
     model, out = Path(model), Path(out)
     written = []
     pipe = load_pipeline(str(model), base=base)
+    problem = single_file_problem(pipe) if single_file else None
+    if problem:  # before anything is written
+        raise DreamkitError(f"--single_file: {problem}; export the diffusers folder (without "
+                            f"--single_file), which diffusers, ComfyUI and InvokeAI load")
     out.mkdir(parents=True, exist_ok=True)
     if is_lora_run(model):
         for f in [LORA_WEIGHTS, *sorted(p.name for p in model.glob("*_kohya.safetensors"))]:
@@ -177,7 +167,30 @@ def export_all(model, out, single_file: bool = False, half: bool = False,
         pipe.unload_lora_weights()
     if diffusers:
         pipe.save_pretrained(out, safe_serialization=True)
+        make_portable(out)
         written.append(out / "model_index.json")
     if single_file:
         written.append(export_single_file(pipe, out / "model.safetensors", half=half))
+    readable(*written)
     return written
+
+
+def loading_advice(out, written, source) -> list[str]:
+    """The lines that load this export, as they work offline; tools' folders only where the
+    architecture is one they recognise. `source`: the exported model's own folder."""
+    out, names = Path(out), {Path(p).name for p in written}
+    standard = is_sd15_architecture(out if "model_index.json" in names else source)
+    lines = []
+    if "model_index.json" in names:
+        lines.append(f"diffusers: DiffusionPipeline.from_pretrained({str(out)!r})")
+    if "model.safetensors" in names:
+        config = out if "model_index.json" in names else Path(source or out)
+        lines.append(f"one file: StableDiffusionPipeline.from_single_file("
+                     f"{str(out / 'model.safetensors')!r}, config={str(config)!r})")
+        lines.append("  AUTOMATIC1111: models/Stable-diffusion/; ComfyUI: models/checkpoints/"
+                     if standard else "  (not Stable Diffusion 1.5's own shapes: AUTOMATIC1111 "
+                     "and ComfyUI cannot load this file; diffusers with config= can)")
+    if LORA_WEIGHTS in names:
+        lines.append(f"LoRA: pipe.load_lora_weights({str(out)!r}); the *_kohya file goes to "
+                     f"AUTOMATIC1111's models/Lora/ or ComfyUI's models/loras/")
+    return lines

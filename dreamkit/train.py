@@ -40,6 +40,7 @@ from .loss import divergence
 from .models import (Components, build_pipeline, load_components, offload_text_encoders,
                      place_for_training)
 from .optim import Trainer, prepare_trainables
+from .portable import make_portable
 from .prior import prepare_class_images
 from .run import Run, describe_inputs, kept_checkpoint_note, resume_state, start_run
 from .sample import save_sample_grid
@@ -175,10 +176,13 @@ def _finish(config, run: Run, comps, trainer: Trainer, history, step, mode) -> T
     if run.main:
         _samples(config, run, comps, trainer, step)
         if config.use_lora:  # the adapters only; load_pipeline puts them on the base model
+            about = {"base_model": config.pretrained_model_name_or_path,
+                     "resolution": config.resolution, "steps": step}  # kohya's metadata
             save_lora(run.out, unet, te if config.train_text_encoder else None,
-                      sdxl=comps.is_sdxl)
+                      sdxl=comps.is_sdxl, about=about)
         else:
             build_pipeline(comps, unet=unet, text_encoder=te).save_pretrained(run.out)
+            make_portable(run.out)  # names older releases read too, files others can read
         (run.out / "history.json").write_text(json.dumps(history, indent=1))
         plot_losses(history, run.out / "loss.png")
     result = TrainResult(run.out, run.out if run.main else None, mode[0], history, unet,

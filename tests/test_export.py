@@ -2,6 +2,7 @@
 with the same weights and pictures; its key names match Stable Diffusion 1.5's."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -190,3 +191,108 @@ def test_model_card_names_every_subject(tmp_path):
     assert "2 subject(s)" in card and "instance_prompt: a photo of zwx dog" in card
     assert "**zwx** names the dog of `rex`" in card and "*\"a photo of zwx dog\"*" in card
     assert "**hwq** names the cat of `tom`" in card and "*\"a hwq cat portrait\"*" in card
+
+
+def _meta_lora_state(unet_config: dict, text_config: dict | None = None) -> dict:
+    """A diffusers LoRA state dict of a full-size model, on the meta device (no weights)."""
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from dreamkit.lora import TEXT_ENCODER_TARGETS, UNET_TARGETS, add_lora, lora_state
+    from dreamkit.portable import lora_hub_names
+    with torch.device("meta"):
+        unet = UNet2DConditionModel.from_config(unet_config)
+        add_lora(unet, 4, 4, UNET_TARGETS)
+        state = {f"unet.{k}": v for k, v in lora_state(unet).items()}
+        if text_config:
+            te = CLIPTextModel(CLIPTextConfig(**{k: v for k, v in text_config.items()
+                                                 if not k.startswith("_")}))
+            add_lora(te, 4, 4, TEXT_ENCODER_TARGETS)
+            state.update({f"text_encoder.{k}": v for k, v in lora_state(te).items()})
+    return lora_hub_names(state)
+
+
+def _expected(modules) -> set:
+    return {f"{m}.{s}" for m in modules for s in ("lora_down.weight", "lora_up.weight", "alpha")}
+
+
+def _config(name):
+    import importlib.resources
+    return json.loads(importlib.resources.files("dreamkit").joinpath(f"configs/{name}").read_text())
+
+
+def test_kohya_names_follow_kohyas_rules_for_sd15_and_sdxl_at_full_size():
+    """Every key of the kohya file is a name kohya's networks give that architecture:
+    SD 1.x keeps diffusers' block names, SDXL uses the original ones (1680 keys, 560 layers)."""
+    from dreamkit.lora import kohya_state
+    attn = [f"attn{a}_{p}" for a in (1, 2) for p in ("to_q", "to_k", "to_v", "to_out_0")]
+    # SD 1.5: one transformer block per attention; the UNet's and the text encoder's layers
+    blocks = [f"down_blocks_{i}_attentions_{j}" for i in range(3) for j in range(2)] + \
+        [f"up_blocks_{i}_attentions_{j}" for i in (1, 2, 3) for j in range(3)] + \
+        ["mid_block_attentions_0"]
+    sd15 = [f"lora_unet_{b}_transformer_blocks_0_{a}" for b in blocks for a in attn] + \
+        [f"lora_te_text_model_encoder_layers_{i}_self_attn_{p}_proj" for i in range(12)
+         for p in ("q", "k", "v", "out")]
+    got = kohya_state(_meta_lora_state(_config("sd15_unet.json"),
+                                       _config("sd15_text_encoder.json")),
+                      {"unet": 4, "text_encoder": 4}, _config("sd15_unet.json"))
+    assert set(got) == _expected(sd15) and len(got) == 3 * (128 + 48)
+    # SDXL base: transformer depth 2 (input 4, 5; output 3-5) and 10 (input 7, 8; middle;
+    # output 0-2), in the original layout
+    depth = {"input_blocks_4_1": 2, "input_blocks_5_1": 2, "input_blocks_7_1": 10,
+             "input_blocks_8_1": 10, "middle_block_1": 10, **{f"output_blocks_{i}_1": 10
+                                                              for i in (0, 1, 2)},
+             **{f"output_blocks_{i}_1": 2 for i in (3, 4, 5)}}
+    sdxl = [f"lora_unet_{b}_transformer_blocks_{t}_{a}" for b, n in depth.items()
+            for t in range(n) for a in attn]
+    got = kohya_state(_meta_lora_state(_config("sdxl_unet.json")), {"unet": 4},
+                      _config("sdxl_unet.json"))
+    assert set(got) == _expected(sdxl) and len(sdxl) == 560 and len(got) == 1680
+
+
+def _hub_text_encoder_names(layers: int) -> set:
+    """The key names of the Hub's SD 1.5 text encoder (text_encoder/model.safetensors), for a
+    CLIPTextModel with `layers` layers (SD 1.5: 12, 196 tensors)."""
+    parts = [f"{n}.{w}" for n in ("layer_norm1", "layer_norm2", "mlp.fc1", "mlp.fc2",
+                                  "self_attn.k_proj", "self_attn.q_proj", "self_attn.v_proj",
+                                  "self_attn.out_proj") for w in ("weight", "bias")]
+    return {"text_model.embeddings.position_embedding.weight",
+            "text_model.embeddings.token_embedding.weight",
+            "text_model.final_layer_norm.weight", "text_model.final_layer_norm.bias"} | \
+        {f"text_model.encoder.layers.{i}.{p}" for i in range(layers) for p in parts}
+
+
+def test_exported_folder_uses_the_hubs_names_and_files_older_releases_read(tiny_model,
+                                                                            tmp_path, capsys):
+    """transformers 4.x loads a text encoder by the Hub's key names (text_model.*) and its
+    CLIPTokenizer from vocab.json + merges.txt; files are readable by other users."""
+    from transformers import CLIPTokenizer, CLIPTokenizerFast
+    assert len(_hub_text_encoder_names(12)) == 196  # the SD 1.5 text encoder's tensor count
+    out = tmp_path / "export"
+    assert main(["export", str(tiny_model), "--out", str(out), "--single_file"]) == 0
+    with safe_open(str(out / "text_encoder" / "model.safetensors"), "pt") as f:
+        layers = json.loads((out / "text_encoder" / "config.json").read_text())
+        assert set(f.keys()) == _hub_text_encoder_names(layers["num_hidden_layers"])
+    tok = out / "tokenizer"
+    slow = CLIPTokenizer(str(tok / "vocab.json"), str(tok / "merges.txt"))  # the old way
+    fast = CLIPTokenizerFast.from_pretrained(str(tok))
+    for text in ("a photo of sks toy on the beach", "qwzxq"):
+        assert slow(text).input_ids == fast(text).input_ids, text
+    mask = os.umask(0)
+    os.umask(mask)
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert files and all(p.stat().st_mode & 0o777 == 0o666 & ~mask for p in files)
+    text = capsys.readouterr().out  # the advice that works offline, and honest
+    assert f"from_single_file({str(out / 'model.safetensors')!r}, config={str(out)!r})" in text
+    assert "AUTOMATIC1111 and ComfyUI cannot load this file" in text  # tiny: not SD 1.5 shapes
+    assert "models/Stable-diffusion" not in text
+
+
+def test_single_file_of_sdxl_is_refused_before_anything_is_written(tmp_path, capsys):
+    from dreamkit.testing import make_tiny_sdxl
+    model = make_tiny_sdxl(tmp_path / "xl")
+    out = tmp_path / "export"
+    assert main(["export", str(model), "--out", str(out), "--single_file"]) == 2
+    err = capsys.readouterr().err
+    assert "--single_file: SDXL is not converted to one file here" in err and "diffusers" in err
+    assert not out.exists()

@@ -90,9 +90,28 @@ def test_kohya_file_has_the_tools_key_names_and_loads(lora_run, tiny_model):
     downs = [k for k in keys if k.endswith(".lora_down.weight")]
     assert len(downs) == len(alphas) == len([k for k in keys if k.endswith(".lora_up.weight")])
     assert set(alphas.values()) == {8.0}  # lora_alpha, not diffusers' default (the rank)
+    with safe_open(str(kohya), "pt") as f:
+        meta = f.metadata()
+    assert meta["ss_base_model_version"] == "sd_v1" and meta["ss_v2"] == "False"
+    assert meta["ss_network_module"] == "networks.lora" and meta["ss_network_dim"] == "4"
+    assert meta["ss_network_alpha"] == "8.0" and meta["ss_resolution"] == "(32, 32)"
+    assert meta["ss_sd_model_name"] == str(tiny_model) and meta["ss_max_train_steps"] == "6"
+    for f in (kohya, run / "pytorch_lora_weights.safetensors"):
+        assert oct(f.stat().st_mode & 0o777) == oct(0o666 & ~_umask()), f  # others can read
+    with safe_open(str(run / "pytorch_lora_weights.safetensors"), "pt") as f:
+        te = [k for k in f.keys() if k.startswith("text_encoder")]
+    # the Hub's names: older diffusers index the text encoder's layers through text_model
+    assert te and all(k.startswith("text_encoder.text_model.encoder.layers.") for k in te)
     from_kohya = _pixels(load_pipeline(str(tiny_model), lora=str(kohya)))
     from_diffusers = _pixels(load_pipeline(str(run)))
     assert np.abs(from_kohya - from_diffusers).max() <= 2.0
+
+
+def _umask() -> int:
+    import os
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_lora_run_without_its_config_asks_for_the_base(lora_run, tmp_path):

@@ -58,6 +58,13 @@ def test_sdxl_lora_trains_with_prior_and_loads_back(mode, tiny_sdxl, photos, tmp
     loaded = generate(loaded_pipe, "a photo of sks toy", **kw)[0]
     diff = np.abs(np.asarray(live, dtype=float) - np.asarray(loaded, dtype=float)).max()
     assert diff <= 2.0, diff
+    from safetensors import safe_open
+    with safe_open(str(run / "lora_kohya.safetensors"), "pt") as f:
+        keys, meta = list(f.keys()), f.metadata()
+    assert meta["ss_base_model_version"] == "sdxl_base_v1-0"  # AUTOMATIC1111 files it as SDXL
+    # kohya's SDXL networks use the original block names, not diffusers' (down_blocks_...)
+    assert keys and all(k.startswith(("lora_unet_input_blocks_", "lora_unet_middle_block_",
+                                      "lora_unet_output_blocks_")) for k in keys), keys[:3]
     kohya = generate(load_pipeline(str(tiny_sdxl), lora=str(run / "lora_kohya.safetensors")),
                      "a photo of sks toy", **kw)[0]
     assert np.abs(np.asarray(kohya, dtype=float) - np.asarray(loaded, dtype=float)).max() <= 2.0
