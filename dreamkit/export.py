@@ -191,6 +191,8 @@ def loading_advice(out, written, source) -> list[str]:
                      if standard else "  (not Stable Diffusion 1.5's own shapes: AUTOMATIC1111 "
                      "and ComfyUI cannot load this file; diffusers with config= can)")
     if LORA_WEIGHTS in names:
-        lines.append(f"LoRA: pipe.load_lora_weights({str(out)!r}); the *_kohya file goes to "
-                     f"AUTOMATIC1111's models/Lora/ or ComfyUI's models/loras/")
+        # weight_name: older diffusers need it offline; newer ones accept it
+        lines.append(f"LoRA: pipe.load_lora_weights({str(out)!r}, weight_name={LORA_WEIGHTS!r});"
+                     f" the *_kohya file goes to AUTOMATIC1111's models/Lora/ or ComfyUI's "
+                     f"models/loras/")
     return lines

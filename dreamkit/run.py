@@ -20,7 +20,7 @@ import torch
 from .callbacks import Events
 from .checkpoint import (CHECKPOINT_DIR, Checkpoint, TrainingState, checkpoint_problem, find_checkpoints,
                          latest_checkpoint, load_checkpoint)
-from .data import DreamBoothDataset, dataset_notes, find_images
+from .data import find_images
 from .errors import DreamkitError
 from .lora import LORA_WEIGHTS, has_trained_model
 from .tokens import check_identifier
@@ -82,9 +82,8 @@ def start_run(config, overwrite: bool, callbacks) -> Run:
     return Run(accelerator, out, resume_from, concepts, scans, events)
 
 
-def describe_inputs(run: Run, tokenizer, dataset: DreamBoothDataset, resolution: int) -> None:
-    """Tell the user what training will use: photos per subject, identifier warnings, small
-    photos, own captions."""
+def describe_inputs(run: Run, tokenizer) -> None:
+    """Tell the user what training will use: photos per subject, identifier warnings."""
     many = len(run.concepts) > 1
     for i, (c, scan) in enumerate(zip(run.concepts, run.scans)):
         label = f"concepts[{i}] {c.instance_prompt!r}, {c.instance_dir}" if many \
@@ -93,8 +92,6 @@ def describe_inputs(run: Run, tokenizer, dataset: DreamBoothDataset, resolution:
         check = check_identifier(tokenizer, c.identifier, c.class_noun)
         if not check.ok:
             run.events.say("warning: " + check.text())
-    for line in dataset_notes(dataset, resolution):
-        run.events.say(line)
 
 
 def resume_state(run: Run, trainer, scaler, max_steps: int) -> TrainingState:

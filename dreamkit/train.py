@@ -33,7 +33,7 @@ from .callbacks import Callback, ProgressBar, StepInfo
 from .checkpoint import save_checkpoint
 from .concepts import class_jobs
 from .config import TrainConfig
-from .data import build_dataset, make_loader
+from .data import build_dataset, dataset_notes, make_loader
 from .errors import DreamkitError
 from .lora import save_lora
 from .loss import divergence
@@ -78,10 +78,12 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *, plan=
         config.pretrained_model_name_or_path, config.revision, config.variant,
         config.allow_pickle, config.pretrained_vae_model_name_or_path, report=run.events.say)
     dtype = place_for_training(comps, config, run.device)
+    describe_inputs(run, comps.tokenizer)  # photos found, identifier warnings: before any wait
     jobs = class_jobs(run.concepts, config.prior_preservation)
     class_sets = prepare_class_images(config, comps, run.accelerator, jobs)
     dataset = build_dataset(config, run.concepts, run.scans, class_sets)
-    describe_inputs(run, comps.tokenizer, dataset, config.resolution)
+    for line in dataset_notes(dataset, config.resolution):  # small photos, own captions
+        run.events.say(line)
     trainer, loader = prepare_trainables(config, comps, run.accelerator,
                                          make_loader(dataset, config), dtype,
                                          report=run.events.say)
@@ -90,7 +92,7 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *, plan=
     mode, why = choose_step_mode(config, plan)
     run.events.on_train_start(config, mode, why)
     _loop(config, run, comps, trainer, inputs, loader, state, mode, plan)
-    return _finish(config, run, comps, trainer, state.history, state.step, (mode, why))
+    return _finish(config, run, comps, trainer, state.history, state.step, mode, why)
 
 
 def _loop(config, run: Run, comps, trainer: Trainer, inputs, loader, state, mode, plan) -> None:
@@ -166,7 +168,8 @@ def _after_step(config, run: Run, comps, trainer: Trainer, state, plan) -> None:
         _samples(config, run, comps, trainer, state.step)
 
 
-def _finish(config, run: Run, comps, trainer: Trainer, history, step, mode) -> TrainResult:
+def _finish(config, run: Run, comps, trainer: Trainer, history, step, mode,
+            why) -> TrainResult:
     """Last samples; the run folder becomes a model folder (as in diffusers' script, so
     DiffusionPipeline.from_pretrained(output_dir) loads it), with history and loss curves."""
     accelerator = run.accelerator
@@ -185,9 +188,9 @@ def _finish(config, run: Run, comps, trainer: Trainer, history, step, mode) -> T
             make_portable(run.out)  # names older releases read too, files others can read
         (run.out / "history.json").write_text(json.dumps(history, indent=1))
         plot_losses(history, run.out / "loss.png")
-    result = TrainResult(run.out, run.out if run.main else None, mode[0], history, unet,
+    result = TrainResult(run.out, run.out if run.main else None, mode, history, unet,
                          accelerator.num_processes, te if config.train_text_encoder else None,
-                         mode[1])
+                         why)
     run.events.on_train_end(result)
     accelerator.end_training()
     return result
