@@ -18,21 +18,21 @@ Only tensors, numbers and strings are stored, and they are read back with
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import random
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .errors import DreamkitError
+from .rng import restore_rng, rng_state
 
 __all__ = ["Checkpoint", "TrainingState", "save_checkpoint", "load_checkpoint",
-           "find_checkpoints", "latest_checkpoint", "prune_checkpoints", "rng_state",
-           "restore_rng", "check_free_disk", "trained_weights", "checkpoint_problem",
+           "find_checkpoints", "latest_checkpoint", "prune_checkpoints", "check_free_disk", "trained_weights", "checkpoint_problem",
+           "clear_leftovers",
            "CHECKPOINT_DIR"]
 
 CHECKPOINT_DIR = "checkpoints"
@@ -55,41 +55,36 @@ class Checkpoint:
     step: int
 
 
-def rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "python": _python_state(),
-             "numpy": _numpy_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+class _Hashing:
+    """A binary file that hashes what is written through it (SHA-256, while writing)."""
+
+    def __init__(self, f):
+        self.f, self.sha = f, hashlib.sha256()
+
+    def write(self, data) -> int:
+        self.sha.update(data)
+        return self.f.write(data)
+
+    def flush(self) -> None:
+        self.f.flush()
 
 
-def restore_rng(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    version, internal, gauss = state["python"]
-    random.setstate((int(version), tuple(int(x) for x in internal.tolist()), gauss))
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss),
-                         float(cached)))
+def _sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            sha.update(block)
+    return sha.hexdigest()
 
 
-def _python_state():
-    version, internal, gauss = random.getstate()
-    # As a tensor of int64 (values < 2**32), so weights_only loading accepts it.
-    return version, torch.tensor(internal, dtype=torch.int64), gauss
-
-
-def _numpy_state():
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)
-
-
-def _fsync_write(path: Path, write) -> None:
-    with open(path, "wb") as f:
+def _fsync_write(path: Path, write) -> str:
+    """Write, flush to disk; return the SHA-256 of what was written."""
+    with open(path, "wb") as raw:
+        f = _Hashing(raw)
         write(f)
-        f.flush()
-        os.fsync(f.fileno())
+        raw.flush()
+        os.fsync(raw.fileno())
+    return f.sha.hexdigest()
 
 
 def check_free_disk(folder: Path, needed_bytes: int, what: str = "checkpoint") -> None:
@@ -147,16 +142,20 @@ def _write_checkpoint(root, weights, opt_state, lr_scheduler, scaler, state, con
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    _fsync_write(tmp / _WEIGHTS, lambda f: f.write(safetensors_bytes(weights)))
-    _fsync_write(tmp / "optimizer.pt", lambda f: torch.save(opt_state, f))
+    sha = {_WEIGHTS: _fsync_write(tmp / _WEIGHTS, lambda f: f.write(safetensors_bytes(weights))),
+           "optimizer.pt": _fsync_write(tmp / "optimizer.pt", lambda f: torch.save(opt_state, f))}
     extra = {"lr_scheduler": lr_scheduler.state_dict(), "rng": rng_state(),
              "scaler": scaler.state_dict() if scaler is not None else None}
-    _fsync_write(tmp / "state.pt", lambda f: torch.save(extra, f))
+    sha["state.pt"] = _fsync_write(tmp / "state.pt", lambda f: torch.save(extra, f))
     meta = {"step": state.step, "epoch": state.epoch, "batch_index": state.batch_index,
             "history": state.history, "config": json.loads(config_json)}
-    _fsync_write(tmp / "progress.json", lambda f: f.write(json.dumps(meta).encode()))
+    sha["progress.json"] = _fsync_write(tmp / "progress.json",
+                                        lambda f: f.write(json.dumps(meta).encode()))
+    # sizes catch a cut-off write cheaply; the hashes, checked on resume, catch damage that
+    # keeps the size (bit rot, a bad copy to or from Drive)
     files = {p.name: p.stat().st_size for p in tmp.iterdir()}
-    _fsync_write(tmp / _MANIFEST, lambda f: f.write(json.dumps({"files": files}).encode()))
+    _fsync_write(tmp / _MANIFEST, lambda f: f.write(json.dumps({"files": files,
+                                                                "sha256": sha}).encode()))
     final = root / name
     if final.exists():
         shutil.rmtree(final)
@@ -165,14 +164,17 @@ def _write_checkpoint(root, weights, opt_state, lr_scheduler, scaler, state, con
     return Checkpoint(final, state.step)
 
 
-def checkpoint_problem(path: Path) -> str | None:
-    """Why a checkpoint folder cannot be used, or None if it is complete."""
+def checkpoint_problem(path: Path, content: bool = False) -> str | None:
+    """Why a checkpoint folder cannot be used, or None if it is complete. With `content`,
+    every file is also hashed and compared with the SHA-256 written beside it (slower: the
+    whole checkpoint is read; done for the one a run resumes from)."""
     manifest = path / _MANIFEST
     if not manifest.is_file():
         return "no manifest (the write was interrupted)"
     try:
-        files = json.loads(manifest.read_text())["files"]
-    except (ValueError, KeyError):
+        data = json.loads(manifest.read_text())
+        files, hashes = data["files"], data.get("sha256", {})  # older checkpoints: sizes only
+    except (ValueError, KeyError, TypeError):
         return "its manifest is damaged"
     for name, size in files.items():
         f = path / name
@@ -180,6 +182,8 @@ def checkpoint_problem(path: Path) -> str | None:
             return f"{name} is missing"
         if f.stat().st_size != size:
             return f"{name} has {f.stat().st_size} bytes, the manifest says {size}"
+        if content and name in hashes and _sha256(f) != hashes[name]:
+            return f"{name} is damaged (its SHA-256 differs from the one written with it)"
     return None
 
 
@@ -200,20 +204,39 @@ def find_checkpoints(out, report=print) -> list[Checkpoint]:
     return sorted(found, key=lambda c: c.step)
 
 
-def latest_checkpoint(out, report=print) -> Checkpoint | None:
-    found = find_checkpoints(out, report)
-    return found[-1] if found else None
+def latest_checkpoint(out, report=print, verify: bool = False) -> Checkpoint | None:
+    """The newest complete checkpoint; with `verify`, the newest whose files also match their
+    SHA-256 (a damaged one is reported and the one before it is taken)."""
+    for ckpt in reversed(find_checkpoints(out, report)):
+        why = checkpoint_problem(ckpt.path, content=True) if verify else None
+        if why is None:
+            return ckpt
+        report(f"skipping checkpoint {ckpt.path.name}: {why}; using the one before it")
+    return None
 
 
 def prune_checkpoints(out, keep: int) -> None:
-    """Keep the newest `keep` complete checkpoints; remove older ones and leftover temp folders."""
+    """Keep the newest `keep` complete checkpoints; remove older ones and leftovers.
+
+    Crash-safe: a checkpoint is first renamed to a hidden trash name (one atomic step), then
+    deleted; a kill in between leaves `.trash-*`, which the next prune (or start) removes,
+    never a half-deleted checkpoint that looks like a real one.
+    """
     root = Path(out) / CHECKPOINT_DIR
-    for tmp in root.glob(".tmp-step_*"):
-        shutil.rmtree(tmp, ignore_errors=True)
+    clear_leftovers(out)
     if keep <= 0:
         return
     for old in find_checkpoints(out, report=lambda msg: None)[:-keep]:
-        shutil.rmtree(old.path, ignore_errors=True)
+        trash = root / f".trash-{old.path.name}"
+        old.path.rename(trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def clear_leftovers(out) -> None:
+    """Remove what an interrupted write (.tmp-*) or prune (.trash-*) left behind."""
+    root = Path(out) / CHECKPOINT_DIR
+    for leftover in [*root.glob(".tmp-step_*"), *root.glob(".trash-step_*")]:
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def trained_weights(ckpt: Checkpoint) -> dict:

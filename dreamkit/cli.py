@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -234,6 +235,25 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"dreamkit {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug or a case no check foresaw: one line, the traceback kept
+        if args.debug:
+            raise
+        log = _write_traceback(args.command)
+        first = str(e).splitlines()[0][:200] if str(e) else ""
+        print(f"dreamkit {args.command}: unexpected error: {type(e).__name__}: {first} "
+              f"(traceback in {log}; --debug shows it here)", file=sys.stderr)
+        return 1
+
+
+def _write_traceback(command: str) -> Path:
+    """The traceback of an unexpected error, in a file a bug report can attach."""
+    import tempfile
+    import traceback
+
+    fd, name = tempfile.mkstemp(prefix=f"dreamkit-{command}-", suffix=".log")
+    with os.fdopen(fd, "w") as f:
+        f.write(f"dreamkit {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}")
+    return Path(name)
 
 
 if __name__ == "__main__":

@@ -167,9 +167,12 @@ class TrainConfig:
     # --- checkpoints (never lose a run) ---------------------------------------------------------
     checkpointing_steps: int = knob(250, "save a resumable checkpoint every N steps (0 = never); "
                                          "SD 1.5 full UNet: ~10 GB each with AdamW, so keep few")
-    checkpoints_total_limit: int = knob(1, "how many checkpoints to keep (newest); 0 = all")
-    resume: str = knob("", "'auto': continue from the newest complete checkpoint in output_dir "
-                           "(start fresh if none); a checkpoint folder; empty: start fresh",
+    checkpoints_total_limit: int = knob(1, "how many checkpoints to keep (newest); 0 = all. 1, "
+                                           "where diffusers keeps all: an SD 1.5 checkpoint is "
+                                           "~5-10 GB and free Drive has 15 GB")
+    resume: str = knob("", "'auto' (or 'latest'): continue from the newest complete checkpoint "
+                           "in output_dir (start fresh if none); a checkpoint folder, or "
+                           "diffusers' 'checkpoint-N'; empty: start fresh",
                        aliases=("resume_from_checkpoint",))
 
     # --- outputs and samples ------------------------------------------------------------------

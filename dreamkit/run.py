@@ -11,6 +11,7 @@ processes stay quiet.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,8 @@ from pathlib import Path
 import torch
 
 from .callbacks import Events
-from .checkpoint import (CHECKPOINT_DIR, Checkpoint, TrainingState, checkpoint_problem, find_checkpoints,
-                         latest_checkpoint, load_checkpoint)
+from .checkpoint import (CHECKPOINT_DIR, Checkpoint, TrainingState, checkpoint_problem,
+                         clear_leftovers, find_checkpoints, latest_checkpoint, load_checkpoint)
 from .data import find_images
 from .errors import DreamkitError
 from .lora import LORA_WEIGHTS, has_trained_model
@@ -71,6 +72,8 @@ def start_run(config, overwrite: bool, callbacks) -> Run:
              for i, c in enumerate(concepts)]
     # The main process alone checks and prepares the folder (two would race on it); the others
     # then look up the same checkpoint.
+    if main:
+        clear_leftovers(out)  # what a kill mid-write or mid-prune left
     resume_from = prepare_run_dir(out, overwrite, config.resume, config.max_train_steps,
                                   report=events.say) if main else None
     accelerator.wait_for_everyone()
@@ -105,9 +108,13 @@ def resume_state(run: Run, trainer, scaler, max_steps: int) -> TrainingState:
     return state
 
 
-def kept_checkpoint_note(out) -> str:
-    """What is kept when training stops early: the newest complete checkpoint, if any."""
-    done = latest_checkpoint(out, report=lambda m: None)
+def kept_checkpoint_note(run: Run, step: int) -> str:
+    """What is kept when training stops early, and, right after a resume, the likelier cause."""
+    if run.resume_from is not None and step == run.resume_from.step:
+        return (f"this is the first step after resuming from {run.resume_from.path}: that "
+                f"checkpoint may be damaged; delete it to resume from the one before, or "
+                f"start again with overwrite")
+    done = latest_checkpoint(run.out, report=lambda m: None)
     return (f"the last good checkpoint (step {done.step}) is kept; resume='auto' continues from "
             f"it after the change" if done else "no checkpoint was written yet")
 
@@ -142,19 +149,25 @@ def prepare_run_dir(out, overwrite: bool, resume: str, max_steps: int,
 
 
 def resume_point(out, resume: str, report=print) -> Checkpoint | None:
-    """The checkpoint `resume` ('auto', 'latest', a folder or '') points at, if any."""
+    """The checkpoint `resume` points at, if any: 'auto' or 'latest' (the newest whose files
+    match their SHA-256; a damaged one is skipped with a message), a checkpoint folder, or
+    diffusers' form 'checkpoint-N' (the checkpoint of step N); '' starts fresh."""
     out = Path(out)
     ckpt = None
     if resume in ("auto", "latest"):
-        ckpt = latest_checkpoint(out, report)
+        ckpt = latest_checkpoint(out, report, verify=True)
         if ckpt is None:
             report(f"resume={resume!r}: no complete checkpoint in {out}, starting from step 0")
     elif resume:
+        named = re.fullmatch(r"checkpoint-(\d+)", Path(resume).name)
         path = Path(resume).expanduser()
-        why = checkpoint_problem(path) if path.is_dir() else "no such folder"
+        if named and not path.is_dir():  # diffusers' name for dreamkit's step_NNNNNN
+            path = out / CHECKPOINT_DIR / f"step_{int(named.group(1)):06d}"
+        why = checkpoint_problem(path, content=True) if path.is_dir() else "no such folder"
         if why:
             raise DreamkitError(f"resume={resume!r} cannot be used: {why}; give a folder such as "
-                                f"{out / CHECKPOINT_DIR / 'step_000250'}, or 'auto'")
+                                f"{out / CHECKPOINT_DIR / 'step_000250'}, 'checkpoint-250', "
+                                f"or 'auto'")
         ckpt = Checkpoint(path, int(json.loads((path / "progress.json").read_text())["step"]))
     return ckpt
 

@@ -139,7 +139,7 @@ def _step(config, run: Run, comps, trainer: Trainer, inputs, batch, mode, step: 
         added_cond=added, no_sync=lambda: _no_sync(accelerator, trainer.models().values()))
     problem = divergence(losses.loss, step + 1, config)
     if problem:  # stop before the optimizer writes NaN into the weights
-        raise DreamkitError(f"{problem}; {kept_checkpoint_note(run.out)}")
+        raise DreamkitError(f"{problem}; {kept_checkpoint_note(run, step)}")
     if accelerator.sync_gradients:
         accelerator.clip_grad_norm_(trainer.params, config.max_grad_norm)
     trainer.optimizer.step()

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dreamkit"
 
 PARTS = {
     "Faces": ["cli", "commands", "__main__", "widgets", "live"],
-    "Loop": ["train", "run", "checkpoint", "callbacks"],
+    "Loop": ["train", "run", "checkpoint", "rng", "callbacks"],
     "Step": ["step", "loss", "optim"],
     "Planner": ["planner", "memory"],
     "Inputs": ["data", "prior", "cache", "doctor", "photo_measures", "tokens"],

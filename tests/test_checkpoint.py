@@ -4,6 +4,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -246,3 +247,49 @@ def test_sigkill_at_random_moments_then_resume_matches(tiny_model, photos, tmp_p
     assert _same(a, b), f"weights differ after kills at {kills}"
     history = json.loads((tmp_path / "killed" / "history.json").read_text())
     assert [h["step"] for h in history] == list(range(1, steps + 1))
+
+
+def test_a_damaged_checkpoint_is_found_by_content_and_the_one_before_is_used(tiny_model,
+                                                                             photos, tmp_path):
+    """Damage that keeps the size (bit rot, a bad copy): the SHA-256 written with the file
+    catches it on resume, the previous checkpoint is used, the weights end up the same."""
+    kw = dict(lr_scheduler="constant", checkpointing_steps=1, checkpoints_total_limit=0,
+              sample_every=0)
+    ref = train(_config(tiny_model, photos, tmp_path / "ref", max_train_steps=4, **kw),
+                callbacks=[])
+    train(_config(tiny_model, photos, tmp_path / "run", max_train_steps=3, **kw), callbacks=[])
+    weights = tmp_path / "run" / "checkpoints" / "step_000003" / "trained.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-100] ^= 0xFF  # one byte of a tensor, the size unchanged
+    weights.write_bytes(bytes(data))
+    said = []
+    resumed = train(_config(tiny_model, photos, tmp_path / "run", max_train_steps=4,
+                            resume="auto", **kw), callbacks=[FunctionCallback(on_message=said.append)])
+    assert any("skipping checkpoint step_000003: trained.safetensors is damaged (its SHA-256"
+               in m for m in said), said
+    assert any(m.startswith("resuming from step 2 of 4") for m in said), said
+    assert _same(resumed.unet.state_dict(), ref.unet.state_dict())
+
+
+def test_a_kill_while_pruning_is_cleaned_up_and_diffusers_checkpoint_names_resume(
+        tiny_model, photos, tmp_path):
+    from dreamkit.cli import main
+    cfg = _config(tiny_model, photos, tmp_path / "run", max_train_steps=2, checkpointing_steps=1,
+                  checkpoints_total_limit=1, lr_scheduler="constant", sample_every=0)
+    train(cfg, callbacks=[])
+    root = tmp_path / "run" / "checkpoints"
+    assert [p.name for p in root.iterdir()] == ["step_000002"]
+    # what a kill leaves: mid-prune (renamed to trash, not yet deleted) and mid-write
+    shutil.copytree(root / "step_000002", root / ".trash-step_000001")
+    (root / ".tmp-step_000003").mkdir()
+    said = []
+    train(cfg.replace(max_train_steps=3, resume="checkpoint-2"),  # diffusers' name
+          callbacks=[FunctionCallback(on_message=said.append)])
+    assert any(m.startswith("resuming from step 2 of 3") for m in said), said
+    assert sorted(p.name for p in root.iterdir()) == ["step_000003"]
+    config = tmp_path / "run" / "config.json"  # and diffusers' flag on the command line
+    assert main(["train", "--config", str(config), "--max_train_steps", "4",
+                 "--resume_from_checkpoint", "checkpoint-3"]) == 0
+    assert json.loads((tmp_path / "run" / "history.json").read_text())[-1]["step"] == 4
+    assert main(["train", "--config", str(config), "--max_train_steps", "5",
+                 "--resume_from_checkpoint", "checkpoint-9"]) == 2  # no such checkpoint

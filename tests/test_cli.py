@@ -207,3 +207,20 @@ def test_non_image_files_are_skipped_and_said_so(tiny_model, photos, tmp_path, c
     assert main(_train_args(tiny_model, photos, tmp_path / "out")) == 0
     out = capsys.readouterr().out
     assert "instance_dir: 4 image(s); skipped 2 non-image file(s): clip.mp4, notes.txt" in out
+
+
+def test_an_unexpected_error_is_one_line_with_the_traceback_in_a_file(monkeypatch, capsys):
+    """A case no check foresaw: no traceback on screen, the file a bug report can attach."""
+    from dreamkit import commands
+
+    def boom(args):
+        raise RuntimeError("the unforeseen\nsecond line")
+    monkeypatch.setattr(commands, "cmd_check_token", boom)
+    assert main(["check-token", "zshq"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "unexpected error: RuntimeError: the unforeseen (traceback in " in err
+    log = Path(err.split("traceback in ")[1].split(";")[0])
+    assert "Traceback" in log.read_text() and "the unforeseen" in log.read_text()
+    with pytest.raises(RuntimeError):
+        main(["--debug", "check-token", "zshq"])
