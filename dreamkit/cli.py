@@ -81,8 +81,15 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         g.add_argument(*names, dest=f.name, **kw)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in one line (not the whole usage) pointing to --help."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dreamkit", description="DreamBooth, step by step.")
+    p = _Parser(prog="dreamkit", description="DreamBooth, step by step.")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
     for add in (_training_commands, _generate_command, _export_command, _check_commands,
@@ -156,6 +163,8 @@ def _export_command(sub) -> None:
                    "export with a model card (token: HF_TOKEN or a notebook login)")
     x.add_argument("--public", action="store_true", help="make the Hub repository public "
                    "(default: private)")
+    x.add_argument("--overwrite", action="store_true", help="replace the files of a model "
+                   "already in --out")
     x.set_defaults(func=cmd.cmd_export)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from . import checks
 from .concepts import class_jobs
 from .config import TrainConfig, prior_weight_error
 from .demo import run_demo
@@ -21,7 +22,7 @@ from .errors import DreamkitError
 from .evaluate import METRICS
 from .export import export_all, loading_advice
 from .hub import push_to_hub
-from .models import load_pipeline, load_tokenizer
+from .models import check_model_source, load_pipeline, load_tokenizer
 from .planner import plan
 from .prior import generate_class_images
 from .sample import checkpoint_grid, generate, output_folder, save_images
@@ -72,7 +73,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_plan_memory(args) -> int:
-    result = plan(config_from(args, ready=False), gpu=args.gpu)
+    config = config_from(args, ready=False)
+    check_model_source(config.pretrained_model_name_or_path)  # a local path must be a model
+    result = plan(config, gpu=args.gpu)
     print(result.text())
     return 0 if result.fits else 1
 
@@ -92,6 +95,7 @@ def cmd_class_images(args) -> int:
 
 
 def cmd_generate(args) -> int:
+    checks.check_generate(args)
     pipe = load_pipeline(args.model, device=device(), dtype=inference_dtype(), lora=args.lora,
                          base=args.base)
     out = output_folder(args.model, args.prompt, args.out)  # once the model loads
@@ -126,6 +130,7 @@ def cmd_generate(args) -> int:
 
 
 def cmd_export(args) -> int:
+    checks.check_export(args)
     written = export_all(args.model, args.out, single_file=args.single_file, half=args.half,
                          diffusers=not args.no_diffusers, base=args.base)
     for path in written:
@@ -141,6 +146,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_check_data(args) -> int:
+    checks.check_check_data(args)
     report = check_photos(args.folder, resolution=args.resolution,
                           center_crop=not args.no_center_crop)
     print(report.text())
@@ -159,6 +165,7 @@ def cmd_check_data(args) -> int:
 
 
 def cmd_check_token(args) -> int:
+    checks.check_check_token(args)
     check = check_identifier(load_tokenizer(args.model), args.identifier, args.class_noun,
                              n_suggestions=args.suggest)
     print(check.text())
@@ -166,6 +173,7 @@ def cmd_check_token(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    checks.check_evaluate(args)
     saved = Path(args.run) / "config.json"
     base = TrainConfig.load(saved).pretrained_model_name_or_path if saved.is_file() else ""
     scorer = choose_scorer(args.scorer, base, args.dino, args.clip)
@@ -183,6 +191,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    checks.check_demo(args)
     run_demo(args.out, steps=args.steps, with_prior_preservation=not args.no_prior,
              step_mode=args.step_mode, overwrite=args.overwrite, seed=args.seed)
     return 0

@@ -90,13 +90,13 @@ def resolve_concepts(config) -> list[Concept]:
     out = [_one(config, raw, f"concepts[{i}]." if config.concepts else "", many)
            for i, raw in enumerate(raws)]
     seen = {}
-    for i, c in enumerate(out):
-        key = (c.identifier, c.class_noun)
-        if key in seen:
+    for i, c in enumerate(out):  # one word can only come to mean one subject
+        if c.identifier in seen:
+            j = seen[c.identifier]
             raise ConfigError(f"concepts[{i}].identifier", c.identifier,
-                              f"concepts[{seen[key]}] already uses it for "
-                              f"'{c.class_noun}'; give each subject its own identifier")
-        seen[key] = i
+                              f"concepts[{j}] already uses it (for '{out[j].class_noun}'); "
+                              f"give each subject its own identifier")
+        seen[c.identifier] = i
     return out
 
 

@@ -233,6 +233,8 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(name, getattr(self, name), fix)
 
+        self._check_types(need)
+
         need(isinstance(self.pretrained_model_name_or_path, str)
              and self.pretrained_model_name_or_path.strip() != "",
              "pretrained_model_name_or_path", "give a hub id such as "
@@ -293,6 +295,22 @@ class TrainConfig:
              "sample_prompts", "give a list of non-empty prompts (or an empty list)")
         self._check_combinations(need)
 
+    def _check_types(self, need) -> None:
+        """A switch must be true or false and text must be text (a config file may say
+        "false" in quotes, which Python would take as true)."""
+        for f in dataclasses.fields(self):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            v = getattr(self, f.name)
+            if isinstance(default, bool):
+                need(isinstance(v, bool), f.name, "must be true or false (without quotes in a "
+                     "config file)")
+            elif isinstance(default, str) and f.metadata.get("type") is None:
+                need(isinstance(v, str), f.name, "must be text")
+            elif isinstance(default, list):
+                need(isinstance(v, list), f.name, "must be a list")
+        need(not isinstance(self.seed, int) or self.seed <= 2**32 - 1, "seed",
+             "must be at most 4294967295 (2**32 - 1)")
+
     def _check_combinations(self, need) -> None:
         """Settings that are fine alone but not together."""
         if self.optimizer_in_backward:
@@ -333,10 +351,12 @@ class TrainConfig:
                 if num <= 0:
                     raise ConfigError("num_class_images", num, f"prior preservation needs "
                                       f"class images of {prompt!r}: use 100-200")
+            self._check_folders()
             return
         if not str(self.instance_dir).strip():
             raise ConfigError("instance_dir", self.instance_dir,
                               "give the folder with 3-20 photos of your subject")
+        self._check_folders()
         if not self.instance_prompt.strip() and not self.class_noun.strip():
             raise ConfigError("class_noun", self.class_noun,
                               "say what the subject is ('dog', 'person', 'backpack') so the "
@@ -351,6 +371,25 @@ class TrainConfig:
         self.resolved_instance_prompt
         if self.with_prior_preservation:
             self.resolved_class_prompt
+
+    def _check_folders(self) -> None:
+        """Inputs are read-only: no output or class folder that is, is inside, or holds a
+        photo folder or a local base model (samples and class images would land among the
+        photos, and the next run would train on them)."""
+        inputs = {f"concepts[{i}].instance_dir" if self.concepts else "instance_dir":
+                  c.instance_dir for i, c in enumerate(self.resolved_concepts)}
+        model = Path(self.pretrained_model_name_or_path).expanduser()
+        if (model / "model_index.json").is_file():  # a local model folder
+            inputs["pretrained_model_name_or_path"] = str(model)
+        outputs = {"output_dir": self.output_dir,
+                   **{"class_dir": c.class_dir for c in self.resolved_concepts}}
+        for out_name, out in outputs.items():
+            for in_name, src in inputs.items():
+                a, b = Path(out).expanduser().resolve(), Path(src).expanduser().resolve()
+                if a == b or b in a.parents or a in b.parents:
+                    how = "is" if a == b else "is inside" if b in a.parents else "holds"
+                    raise ConfigError(out_name, out, f"{how} {in_name} {src!r}; give a folder "
+                                      f"outside it, so your inputs stay as they were")
 
     # --- saving and loading -------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -385,6 +424,11 @@ class TrainConfig:
         except FileNotFoundError:
             raise ConfigError("config", str(path), "no such file; give the path of a saved "
                               "config.json") from None
+        except IsADirectoryError:
+            raise ConfigError("config", str(path), "is a folder; give its config.json") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError("config", str(path), f"cannot be read ({e}); give a saved "
+                              f"config.json") from None
         except json.JSONDecodeError as e:
             raise ConfigError("config", str(path), f"is not valid JSON ({e.msg}, line "
                               f"{e.lineno}); fix or recreate it") from None

@@ -153,6 +153,8 @@ def _check_one(path: Path, resolution: int, center_crop: bool) -> PhotoCheck:
     elif min(w, h) < resolution:
         add("upscaled", "warning", f"{w}×{h} is below resolution={resolution} and will be "
             f"upscaled {resolution / min(w, h):.1f}×", "a larger original is better")
+    if min(w, h) < 16:  # a line of pixels: flagged as too small, nothing else to measure
+        return check
     gray = _gray(img, resolution)
     check.laplacian_var, check.blur = sharpness(gray), blur_effect(gray)
     if check.laplacian_var < MIN_LAPLACIAN_VAR or check.blur >= MAX_BLUR_EFFECT:

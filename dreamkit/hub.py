@@ -83,7 +83,7 @@ def push_to_hub(folder, repo_id: str, private: bool = True, token: str | None = 
         url = api.create_repo(repo_id, private=private, exist_ok=True)
         api.upload_folder(repo_id=repo_id, folder_path=str(folder),
                           ignore_patterns=["checkpoints/*", "class_images/*", "*.pt"])
-    except HfHubHTTPError as e:
+    except (HfHubHTTPError, OSError) as e:  # refused, or no network (connection errors)
         raise DreamkitError(f"push_to_hub to {repo_id!r} failed: {str(e).splitlines()[0]}; "
                             f"check that you are logged in (HF_TOKEN or notebook_login) with "
                             f"write access") from None

@@ -19,6 +19,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from .errors import ConfigError
 from .layouts import original_module
 from .portable import lora_hub_names, readable
 
@@ -42,8 +43,15 @@ def add_lora(model: torch.nn.Module, rank: int, alpha: float, targets) -> list:
     from peft import LoraConfig
 
     model.requires_grad_(False)
-    model.add_adapter(LoraConfig(r=rank, lora_alpha=alpha, init_lora_weights="gaussian",
-                                 target_modules=list(targets)))
+    try:
+        model.add_adapter(LoraConfig(r=rank, lora_alpha=alpha, init_lora_weights="gaussian",
+                                     target_modules=list(targets)))
+    except ValueError as e:  # peft: a target the model does not have
+        names = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
+                        if isinstance(m, torch.nn.Linear)})
+        raise ConfigError("lora_target_modules", list(targets), f"not all are layers of this "
+                          f"model ({str(e).splitlines()[0][:80]}); its linear layers are named "
+                          f"{', '.join(names[:12])}") from None
     params = [p for p in model.parameters() if p.requires_grad]
     for p in params:
         p.data = p.data.float()

@@ -35,7 +35,13 @@ CLASS_TEMPLATE = "a photo of {class}"
 def fill_template(template: str, identifier: str, class_noun: str,
                   setting: str = "instance_prompt") -> str:
     """'a {token} {class} on the beach' -> 'a zshq dog on the beach'."""
-    names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(template)
+                 if name is not None]
+    except ValueError:  # a lone { or }
+        raise ConfigError(setting, template, "has a lone brace; write {{ and }} for literal "
+                          "braces, {token} for the identifier and {class} for the class noun"
+                          ) from None
     unknown = [n for n in names if n not in TEMPLATE_FIELDS]
     if unknown:
         raise ConfigError(setting, template,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 
 from .callbacks import Events
 from .checkpoint import (CHECKPOINT_DIR, Checkpoint, TrainingState, checkpoint_problem,
@@ -28,7 +29,7 @@ from .tokens import check_identifier
 
 # accelerate: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["Run", "start_run", "describe_inputs", "resume_state", "prepare_run_dir",
-           "resume_point", "kept_checkpoint_note"]
+           "resume_point", "kept_checkpoint_note", "check_finite", "save_final"]
 
 
 @dataclass
@@ -108,7 +109,7 @@ def resume_state(run: Run, trainer, scaler, max_steps: int) -> TrainingState:
     return state
 
 
-def kept_checkpoint_note(run: Run, step: int) -> str:
+def kept_checkpoint_note(run: Run, step: int | None = None) -> str:
     """What is kept when training stops early, and, right after a resume, the likelier cause."""
     if run.resume_from is not None and step == run.resume_from.step:
         return (f"this is the first step after resuming from {run.resume_from.path}: that "
@@ -117,6 +118,44 @@ def kept_checkpoint_note(run: Run, step: int) -> str:
     done = latest_checkpoint(run.out, report=lambda m: None)
     return (f"the last good checkpoint (step {done.step}) is kept; resume='auto' continues from "
             f"it after the change" if done else "no checkpoint was written yet")
+
+
+def check_finite(run: Run, models: dict, step: int) -> None:
+    """Refuse to save weights that are NaN or infinite (an update can overflow after the
+    last finite loss): an error that keeps the last good checkpoint instead of a broken model."""
+    bad = [f"{part}.{name}" for part, model in models.items() if model is not None
+           for name, p in model.named_parameters()
+           if p.requires_grad and not torch.isfinite(p).all()]
+    if bad:
+        raise DreamkitError(f"after step {step} {len(bad)} trained tensor(s) hold NaN or "
+                            f"infinite values (first: {bad[0]}), so no model was saved; the "
+                            f"learning rate is likely too high; {kept_checkpoint_note(run)}")
+
+
+def save_final(run: Run, write) -> None:
+    """The final model, written by `write(folder)` into a hidden folder and moved into the run
+    folder at the end (model_index.json or the LoRA file last: they mark a finished model).
+    A crash or a full disk leaves the checkpoints and no half-written model."""
+    tmp = run.out / ".tmp-model"
+    try:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        write(tmp)
+        names = sorted(p.name for p in tmp.iterdir())
+        markers = [n for n in names if n in ("model_index.json", LORA_WEIGHTS)]
+        for name in [n for n in names if n not in markers] + markers:
+            target = run.out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            (tmp / name).replace(target)
+        tmp.rmdir()
+    except (OSError, SafetensorError) as e:  # disk or Drive full, read-only, unmounted
+        shutil.rmtree(tmp, ignore_errors=True)
+        why = getattr(e, "strerror", None) or str(e).splitlines()[0]
+        raise DreamkitError(f"saving the final model into {run.out} failed ({why}): the disk "
+                            f"or Drive may be full or read-only; nothing half-written is left; "
+                            f"{kept_checkpoint_note(run)}") from None
 
 
 def _finished_step(out: Path) -> int:

@@ -42,7 +42,8 @@ from .models import (Components, build_pipeline, load_components, offload_text_e
 from .optim import Trainer, prepare_trainables
 from .portable import make_portable
 from .prior import prepare_class_images
-from .run import Run, describe_inputs, kept_checkpoint_note, resume_state, start_run
+from .run import (Run, check_finite, describe_inputs, kept_checkpoint_note, resume_state,
+                  save_final, start_run)
 from .sample import save_sample_grid
 from .step import choose_step_mode, dreambooth_backward
 from .viewer import plot_losses
@@ -177,15 +178,18 @@ def _finish(config, run: Run, comps, trainer: Trainer, history, step, mode,
     unet = accelerator.unwrap_model(trainer.unet)
     te = accelerator.unwrap_model(comps.text_encoder)
     if run.main:
+        check_finite(run, {"unet": unet, "text_encoder": te}, step)
         _samples(config, run, comps, trainer, step)
         if config.use_lora:  # the adapters only; load_pipeline puts them on the base model
             about = {"base_model": config.pretrained_model_name_or_path,
                      "resolution": config.resolution, "steps": step}  # kohya's metadata
-            save_lora(run.out, unet, te if config.train_text_encoder else None,
-                      sdxl=comps.is_sdxl, about=about)
+            save_final(run, lambda folder: save_lora(
+                folder, unet, te if config.train_text_encoder else None, sdxl=comps.is_sdxl,
+                about=about))
         else:
-            build_pipeline(comps, unet=unet, text_encoder=te).save_pretrained(run.out)
-            make_portable(run.out)  # names older releases read too, files others can read
+            save_final(run, lambda folder: (
+                build_pipeline(comps, unet=unet, text_encoder=te).save_pretrained(folder),
+                make_portable(folder)))  # names older releases read, files others can read
         (run.out / "history.json").write_text(json.dumps(history, indent=1))
         plot_losses(history, run.out / "loss.png")
     result = TrainResult(run.out, run.out if run.main else None, mode, history, unet,

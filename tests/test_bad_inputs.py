@@ -233,7 +233,9 @@ def test_bad_input(case, tiny_model, photos, tmp_path, capsys):
 
 
 def test_the_docs_table_lists_every_case():
+    from test_bad_inputs_commands import CASES as COMMAND_CASES
     rows = [line.split("|")[1].strip().strip("`") for line in DOC.read_text().splitlines()
             if line.startswith("| `")]
-    assert sorted(rows) == sorted(CASES), set(rows) ^ set(CASES)
-    assert len(CASES) >= 30
+    cases = {**CASES, **COMMAND_CASES}
+    assert sorted(rows) == sorted(cases), set(rows) ^ set(cases)
+    assert len(cases) >= 80

@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from dreamkit import DreamkitError, FunctionCallback, TrainConfig, train
 from dreamkit.checkpoint import (TrainingState, find_checkpoints, latest_checkpoint,
@@ -293,3 +294,83 @@ def test_a_kill_while_pruning_is_cleaned_up_and_diffusers_checkpoint_names_resum
     assert json.loads((tmp_path / "run" / "history.json").read_text())[-1]["step"] == 4
     assert main(["train", "--config", str(config), "--max_train_steps", "5",
                  "--resume_from_checkpoint", "checkpoint-9"]) == 2  # no such checkpoint
+
+
+def test_a_full_disk_at_the_final_save_is_one_line_and_leaves_no_half_model(tiny_model, photos,
+                                                                              tmp_path):
+    """`ulimit -f`: every file above 1 MB fails to write, like a full Drive (the tiny UNet is
+    4 MB); the checkpoints stay, no model_index.json, no half-written folder."""
+    cfg = _config(tiny_model, photos, tmp_path / "run", max_train_steps=2, checkpointing_steps=0,
+                  lr_scheduler="constant", sample_every=0, with_prior_preservation=False,
+                  train_batch_size=1)
+    path = cfg.save(tmp_path / "cfg.json")
+    script = f"ulimit -f 1024; exec {sys.executable} -m dreamkit train --config {path}"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env,
+                       timeout=600)
+    assert r.returncode == 2, r.stderr[-2000:]
+    errors = [line for line in r.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "saving the final model into" in errors[0] and "File too large" in errors[0]
+    run = tmp_path / "run"
+    assert not (run / "model_index.json").exists() and not (run / ".tmp-model").exists()
+
+
+def test_non_finite_weights_after_the_last_step_are_not_saved(tiny_model, photos, tmp_path,
+                                                              monkeypatch):
+    """An update can overflow after the last finite loss (the loss check cannot see it):
+    simulated by an optimizer whose last update writes inf into one weight."""
+    step = torch.optim.AdamW.step
+
+    def overflowing(self, *a, **kw):
+        out = step(self, *a, **kw)
+        self.param_groups[0]["params"][0].data.fill_(float("inf"))
+        return out
+    monkeypatch.setattr(torch.optim.AdamW, "step", overflowing)
+    cfg = _config(tiny_model, photos, tmp_path / "run", max_train_steps=1, checkpointing_steps=0,
+                  lr_scheduler="constant", with_prior_preservation=False,
+                  train_batch_size=1, sample_every=0)
+    with pytest.raises(DreamkitError, match="trained tensor.*NaN or infinite.*no model was saved"):
+        train(cfg, callbacks=[])
+    assert not (tmp_path / "run" / "model_index.json").exists()
+
+
+def test_diffusers_test_dreambooth_checkpoint_scenarios_on_the_cli(tiny_model, tmp_path):
+    """diffusers' examples/dreambooth/test_dreambooth.py, replayed: checkpoint every 2 of 4
+    steps, resume from a checkpoint to 6 steps, total-limit pruning of one and of several.
+    The one difference is by decision: dreamkit names checkpoints checkpoints/step_00000N (and
+    accepts diffusers' checkpoint-N when resuming)."""
+    from dreamkit.cli import main
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(2):
+        Image.new("RGB", (64, 64), (60 * i, 90, 200)).save(imgs / f"{i}.png")
+    out = tmp_path / "out"
+    common = ["train", "--pretrained_model_name_or_path", str(tiny_model), "--instance_data_dir",
+              str(imgs), "--instance_prompt", "photo", "--resolution", "64",
+              "--train_batch_size", "1", "--gradient_accumulation_steps", "1",
+              "--learning_rate", "5.0e-04", "--scale_lr", "--lr_scheduler", "constant",
+              "--lr_warmup_steps", "0", "--output_dir", str(out), "--sample_steps", "1",
+              "--num_sample_images", "1"]
+    steps = lambda: sorted(p.name for p in (out / "checkpoints").iterdir())  # noqa: E731
+    assert main(common + ["--max_train_steps", "4", "--checkpointing_steps", "2",
+                          "--checkpoints_total_limit", "0"]) == 0
+    assert (out / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+    assert steps() == ["step_000002", "step_000004"]
+    assert main(common + ["--max_train_steps", "6", "--checkpointing_steps", "2",
+                          "--checkpoints_total_limit", "0", "--resume_from_checkpoint",
+                          "checkpoint-4"]) == 0
+    assert steps() == ["step_000002", "step_000004", "step_000006"]
+    assert json.loads((out / "history.json").read_text())[-1]["step"] == 6
+    # total limit: one kept, then several pruned at once
+    assert main(common + ["--max_train_steps", "6", "--checkpointing_steps", "2",
+                          "--checkpoints_total_limit", "1", "--overwrite"]) == 0
+    assert steps() == ["step_000006"]
+    assert main(common + ["--max_train_steps", "10", "--checkpointing_steps", "2",
+                          "--checkpoints_total_limit", "0", "--resume_from_checkpoint",
+                          "latest"]) == 0
+    assert steps() == ["step_000006", "step_000008", "step_000010"]
+    assert main(common + ["--max_train_steps", "12", "--checkpointing_steps", "2",
+                          "--checkpoints_total_limit", "1", "--resume_from_checkpoint",
+                          "latest"]) == 0
+    assert steps() == ["step_000012"]

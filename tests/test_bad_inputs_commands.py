@@ -1,0 +1,213 @@
+"""Bad inputs on every command, not only `train` (docs/bad-inputs.md, second table).
+
+Each case runs one `dreamkit` command in process and checks: a non-zero exit, at most three
+lines on stderr, no traceback, the expected words (the setting, the value, the fix), and that
+nothing the user had on disk was changed or added among the inputs.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from dreamkit import TrainConfig, train
+from dreamkit.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model, tmp_path_factory):
+    """A finished one-step run of the tiny model: what generate, export and evaluate take."""
+    from dreamkit.testing import make_photos
+    root = tmp_path_factory.mktemp("bad-commands")
+    make_photos(root / "photos", n=3, size=32)
+    train(TrainConfig(pretrained_model_name_or_path=str(tiny_model),
+                      instance_dir=str(root / "photos"), class_noun="toy", resolution=32,
+                      max_train_steps=1, sample_steps=1, num_sample_images=1,
+                      checkpointing_steps=0, output_dir=str(root / "run")), callbacks=[])
+    return root / "run"
+
+
+def _train(*extra):
+    return lambda c: ["train", "--pretrained_model_name_or_path", c["model"], "--instance_dir",
+                      c["photos"], "--class_noun", "toy", "--resolution", "32",
+                      "--max_train_steps", "1", "--sample_steps", "1", "--num_sample_images",
+                      "1", "--checkpointing_steps", "0", "--output_dir", c["tmp"] + "/out",
+                      *[e.format(**c) for e in extra]]
+
+
+def _gen(*extra):
+    return lambda c: ["generate", c["run"], "--prompt", "a photo of toy", "--num_images", "1",
+                      "--steps", "1", "--height", "32", "--width", "32", "--out",
+                      c["tmp"] + "/gen", *[e.format(**c) for e in extra]]
+
+
+def _cmd(*argv):
+    return lambda c: [a.format(**c) for a in argv]
+
+
+def _config_with(**fields):
+    def make(c):
+        path = Path(c["tmp"]) / "cfg.json"
+        path.write_text(json.dumps({"pretrained_model_name_or_path": c["model"],
+                                    "instance_dir": c["photos"], "class_noun": "toy",
+                                    "output_dir": c["tmp"] + "/out", "resolution": 32,
+                                    **fields}))
+        return ["train", "--config", str(path)]
+    return make
+
+
+# case -> (argv from the context, words the message must hold)
+CASES = {
+    # generate
+    "generate-zero-steps": (_gen("--steps", "0"), ["steps=0", "at least 1"]),
+    "generate-zero-images": (_gen("--num_images", "0"), ["num_images=0", "at least 1"]),
+    "generate-height-30": (_gen("--height", "30"), ["height=30", "multiple of 8"]),
+    "generate-negative-width": (_gen("--width", "-8"), ["width=-8", "multiple of 8"]),
+    "generate-huge-seed": (_gen("--seed", str(2**32)), ["seed=4294967296", "at most"]),
+    "generate-negative-guidance": (_gen("--guidance_scale", "-1"), ["guidance_scale=-1",
+                                                                    "0 or more"]),
+    "generate-empty-prompt": (_gen("--prompt", " "), ["prompt=", "say what to draw"]),
+    "generate-out-is-a-file": (_gen("--out", "{tmp}/note.txt"), ["out=", "is a file"]),
+    "generate-missing-model": (_cmd("generate", "{tmp}/nowhere", "--prompt", "a toy"),
+                               ["model=", "is not a folder"]),
+    "generate-missing-lora": (_gen("--lora", "{tmp}/none.safetensors"), ["lora=",
+                                                                          "could not be loaded"]),
+    "generate-unknown-scheduler": (_gen("--scheduler", "fast"), ["--scheduler", "invalid choice"]),
+    "generate-steps-not-a-number": (_gen("--steps", "many"), ["--steps", "invalid int"]),
+    # export
+    "export-out-is-the-model": (_cmd("export", "{run}", "--out", "{run}"),
+                                ["out=", "is the model folder"]),
+    "export-out-inside-the-model": (_cmd("export", "{run}", "--out", "{run}/export"),
+                                    ["out=", "is inside the model folder"]),
+    "export-over-another-model": (_cmd("export", "{run}", "--out", "{model}"),
+                                  ["out=", "already holds a model", "--overwrite"]),
+    "export-out-is-a-file": (_cmd("export", "{run}", "--out", "{tmp}/note.txt"),
+                             ["out=", "is a file"]),
+    "export-missing-model": (_cmd("export", "{tmp}/nowhere", "--out", "{tmp}/x"),
+                             ["model=", "is not a folder"]),
+    "export-bad-hub-name": (_cmd("export", "{run}", "--out", "{tmp}/x", "--push_to_hub",
+                                 "my-dog"), ["push_to_hub='my-dog'", "USER/NAME"]),
+    "export-push-offline": (_cmd("export", "{run}", "--out", "{tmp}/x", "--push_to_hub",
+                                 "me/my-dog"), ["HF_HUB_OFFLINE=1", "nothing can be uploaded"]),
+    "export-single-file-of-a-folder-that-is-no-model": (
+        _cmd("export", "{photos}", "--out", "{tmp}/x", "--single_file"), ["model_index.json"]),
+    # check-data
+    "check-data-missing-folder": (_cmd("check-data", "{tmp}/nowhere"),
+                                  ["instance_dir=", "does not exist"]),
+    "check-data-grid-is-a-folder": (_cmd("check-data", "{photos}", "--grid", "{tmp}"),
+                                    ["grid=", "is a folder"]),
+    "check-data-grid-not-a-picture": (_cmd("check-data", "{photos}", "--grid", "{tmp}/g.txt"),
+                                      ["grid=", ".png"]),
+    "check-data-fix-into-the-photos": (_cmd("check-data", "{photos}", "--fix", "{photos}/fixed"),
+                                       ["fix=", "is inside the photo folder"]),
+    "check-data-fix-is-the-photos": (_cmd("check-data", "{photos}", "--fix", "{photos}"),
+                                     ["fix=", "is the photo folder"]),
+    "check-data-resolution-zero": (_cmd("check-data", "{photos}", "--resolution", "0"),
+                                   ["resolution=0", "at least 8"]),
+    "check-data-resolution-30": (_cmd("check-data", "{photos}", "--resolution", "30"),
+                                 ["resolution=30", "multiple of 8"]),
+    # check-token
+    "check-token-empty": (_cmd("check-token", " ", "--model", "{model}"),
+                          ["identifier=", "one rare word"]),
+    "check-token-two-words": (_cmd("check-token", "my dog", "--model", "{model}"),
+                              ["identifier='my dog'", "without spaces"]),
+    "check-token-negative-suggest": (_cmd("check-token", "zshq", "--model", "{model}",
+                                          "--suggest", "-1"), ["suggest=-1", "at least 0"]),
+    "check-token-missing-model": (_cmd("check-token", "zshq", "--model", "{tmp}/nowhere"),
+                                  ["is not a folder"]),
+    "check-token-offline-hub-id": (_cmd("check-token", "zshq"),
+                                   ["could not be loaded", "sd-vocabulary"]),
+    # plan-memory
+    "plan-memory-missing-model": (_cmd("plan-memory", "--pretrained_model_name_or_path",
+                                       "{tmp}/nowhere"), ["is not a folder"]),
+    "plan-memory-unknown-gpu": (_cmd("plan-memory", "--gpu", "T5"), ["gpu='T5'", "T4"]),
+    "plan-memory-bad-resolution": (_cmd("plan-memory", "--resolution", "30"),
+                                   ["resolution=30", "multiple of 8"]),
+    # evaluate
+    "evaluate-not-a-run": (_cmd("evaluate", "{tmp}"), ["is not a finished dreamkit run"]),
+    "evaluate-zero-per-prompt": (_cmd("evaluate", "{run}", "--per_prompt", "0"),
+                                 ["per_prompt=0", "at least 1"]),
+    "evaluate-too-many-prompts": (_cmd("evaluate", "{run}", "--prompts", "26"),
+                                  ["prompts=26", "at most 25"]),
+    "evaluate-one-class-picture": (_cmd("evaluate", "{run}", "--n_class", "1"),
+                                   ["n_class=1", "at least 2"]),
+    "evaluate-models-offline": (_cmd("evaluate", "{run}", "--scorer", "models"),
+                                ["could not be loaded"]),
+    # class-images and demo
+    "class-images-zero": (_cmd("class-images", "--pretrained_model_name_or_path", "{model}",
+                               "--instance_dir", "{photos}", "--class_noun", "toy",
+                               "--num_class_images", "0", "--with_prior_preservation"),
+                          ["num_class_images=0"]),
+    "class-images-into-the-photos": (_cmd("class-images", "--pretrained_model_name_or_path",
+                                          "{model}", "--instance_dir", "{photos}", "--class_noun",
+                                          "toy", "--class_dir", "{photos}"),
+                                     ["class_dir=", "is instance_dir"]),
+    "demo-zero-steps": (_cmd("demo", "--steps", "0", "--out", "{tmp}/demo"), ["steps=0"]),
+    "demo-huge-seed": (_cmd("demo", "--seed", str(2**40), "--out", "{tmp}/demo"),
+                       ["seed=", "at most"]),
+    # train: settings and config files the first table does not cover
+    "output-dir-is-the-photos": (_train("--output_dir", "{photos}"),
+                                 ["output_dir=", "is instance_dir"]),
+    "output-dir-inside-the-photos": (_train("--output_dir", "{photos}/run"),
+                                     ["output_dir=", "is inside instance_dir"]),
+    "output-dir-holds-the-photos": (_train("--output_dir", "{photos}/.."),
+                                    ["output_dir=", "holds instance_dir"]),
+    "output-dir-is-the-model": (_train("--output_dir", "{model}"),
+                                ["output_dir=", "pretrained_model_name_or_path"]),
+    "class-dir-is-the-photos": (_train("--with_prior_preservation", "--class_dir", "{photos}"),
+                                ["class_dir=", "is instance_dir"]),
+    "learning-rate-inf": (_train("--learning_rate", "inf"), ["learning_rate=inf", "finite"]),
+    "learning-rate-nan": (_train("--learning_rate", "nan"), ["learning_rate=nan", "finite"]),
+    "seed-beyond-2-32": (_train("--seed", str(2**32)), ["seed=4294967296", "at most"]),
+    "brace-in-prompt": (lambda c: _train()(c) + ["--instance_prompt", "a photo of {token toy"],
+                        ["instance_prompt=", "lone brace"]),
+    "lora-target-typo": (_train("--use_lora", "--learning_rate", "1e-4",
+                                "--lora_target_modules", "to_qq"),
+                         ["lora_target_modules=", "not all are layers", "to_q"]),
+    "one-identifier-two-subjects": (_train("--concepts", '[{{"instance_dir": "{photos}", '
+                                           '"identifier": "zwx", "class_noun": "dog"}}, '
+                                           '{{"instance_dir": "{photos}", "identifier": "zwx", '
+                                           '"class_noun": "cat"}}]', "--instance_dir", ""),
+                                    ["concepts[1].identifier='zwx'", "already uses it"]),
+    "config-is-a-folder": (_cmd("train", "--config", "{tmp}"), ["config=", "is a folder"]),
+    "config-bool-in-quotes": (_config_with(with_prior_preservation="false"),
+                              ["with_prior_preservation='false'", "true or false"]),
+    "config-number-in-quotes": (_config_with(learning_rate="1e-4"),
+                                ["learning_rate='1e-4'", "finite number"]),
+    "config-text-as-number": (_config_with(identifier=5), ["identifier=5"]),
+    "config-list-as-text": (_config_with(sample_prompts="a photo"), ["sample_prompts="]),
+    "resume-diffusers-name-missing": (_train("--resume_from_checkpoint", "checkpoint-7"),
+                                      ["resume='checkpoint-7'", "no such folder"]),
+}
+
+
+def _snapshot(*folders) -> dict:
+    return {p: p.stat().st_mtime_ns for f in folders for p in Path(f).rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_on_every_command(case, tiny_model, trained, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    photos = trained.parent / "photos"
+    (tmp_path / "note.txt").write_text("a file where a folder belongs")
+    ctx = {"model": str(tiny_model), "run": str(trained), "photos": str(photos),
+           "tmp": str(tmp_path)}
+    make, words = CASES[case]
+    argv = make(ctx)
+    before = _snapshot(tiny_model, trained, photos)
+    listed = {p for p in photos.rglob("*")}
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own errors (a flag's type or choices)
+        code = e.code
+    err = capsys.readouterr().err
+    assert code not in (0, None), (case, err)
+    assert "Traceback" not in err and 0 < len(err.strip().splitlines()) <= 3, err
+    for w in words:
+        assert w in err, (case, w, err)
+    assert _snapshot(tiny_model, trained, photos) == before, "an input was changed"
+    assert {p for p in photos.rglob("*")} == listed, "something was written among the photos"
