@@ -31,9 +31,8 @@ from .errors import DreamkitError
 from .rng import restore_rng, rng_state
 
 __all__ = ["Checkpoint", "TrainingState", "save_checkpoint", "load_checkpoint",
-           "find_checkpoints", "latest_checkpoint", "prune_checkpoints", "check_free_disk", "trained_weights", "checkpoint_problem",
-           "clear_leftovers",
-           "CHECKPOINT_DIR"]
+           "find_checkpoints", "latest_checkpoint", "prune_checkpoints", "check_free_disk",
+           "trained_weights", "checkpoint_problem", "clear_leftovers", "CHECKPOINT_DIR"]
 
 CHECKPOINT_DIR = "checkpoints"
 _MANIFEST = "manifest.json"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["whole", "seed", "not_inside", "writable_file", "check_generate", "check_export",
+__all__ = ["whole", "seed", "size", "not_inside", "writable_file", "check_generate", "check_export",
            "check_check_data", "check_check_token", "check_evaluate", "check_demo",
            "SEED_MAX"]
 
@@ -30,7 +30,7 @@ def seed(name: str, value) -> None:
     whole(name, value, 0, SEED_MAX)
 
 
-def _size(name: str, value) -> None:
+def size(name: str, value) -> None:
     if value is not None and (value < 8 or value % 8):
         raise ConfigError(name, value, "must be a multiple of 8 of at least 8 (the VAE works in "
                           f"8-pixel cells); try {max(8, round(value / 8) * 8)}")
@@ -62,8 +62,8 @@ def check_generate(args) -> None:
     whole("num_images", args.num_images, 1, 64)
     whole("steps", args.steps, 1, 1000)
     seed("seed", args.seed)
-    _size("height", args.height)
-    _size("width", args.width)
+    size("height", args.height)
+    size("width", args.width)
     if args.guidance_scale < 0:
         raise ConfigError("guidance_scale", args.guidance_scale, "must be 0 or more (7.5 is usual)")
     if not args.prompt.strip():
@@ -86,7 +86,7 @@ def check_export(args) -> None:
 
 def check_check_data(args) -> None:
     whole("resolution", args.resolution, 8)
-    _size("resolution", args.resolution)
+    size("resolution", args.resolution)
     if args.grid:
         writable_file("grid", args.grid)
         if Path(args.grid).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):

@@ -12,6 +12,8 @@ from pathlib import Path
 import torch
 
 from .checkpoint import find_checkpoints, trained_weights
+from .checks import seed as seed_check
+from .checks import size, whole
 from .errors import ConfigError, DreamkitError
 from .lora import has_trained_model
 from .models import load_pipeline
@@ -66,6 +68,11 @@ def generate(model, prompt: str, negative_prompt: str | None = None, num_images:
 
     `scheduler`: one of SCHEDULERS ("ddim", "dpm++", "euler_a", ...); None keeps the model's.
     """
+    whole("num_images", num_images, 1)  # the same checks as the CLI's
+    whole("num_inference_steps", num_inference_steps, 1)
+    seed_check("seed", seed)
+    size("height", height)
+    size("width", width)
     pipe = use_scheduler(_pipe(model, device), scheduler)
     gens = [torch.Generator("cpu").manual_seed(seed + k) for k in range(num_images)]
     return pipe([prompt] * num_images, negative_prompt=[negative_prompt] * num_images

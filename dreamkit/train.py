@@ -159,6 +159,7 @@ def _after_step(config, run: Run, comps, trainer: Trainer, state, plan) -> None:
     if config.checkpointing_steps and state.step % config.checkpointing_steps == 0:
         if run.main:
             models = {k: run.accelerator.unwrap_model(m) for k, m in trainer.models().items()}
+            check_finite(run, models, state.step)  # never a checkpoint of broken weights
             ckpt = save_checkpoint(run.out, models, trainer.optimizer, trainer.lr_scheduler,
                                    run.accelerator.scaler, state, config.to_json(),
                                    config.checkpoints_total_limit)

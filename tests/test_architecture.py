@@ -17,7 +17,7 @@ PARTS = {
     "Models": ["models", "sdxl", "lora", "layouts"],
     "Outputs": ["sample", "export", "hub", "viewer", "portable"],
     "Eval": ["evaluate", "scoring"],
-    "Config": ["config", "concepts", "prompts", "errors"],
+    "Config": ["config", "concepts", "prompts", "errors", "checks"],
     "Toy": ["toy", "demo"],
     "Env": ["env"],
     "Testing": ["testing"],
