@@ -130,6 +130,7 @@ def cmd_generate(args) -> int:
 
 
 def cmd_export(args) -> int:
+    check_model_source(args.model, setting="model")  # the model first: the basic mistake
     checks.check_export(args)
     written = export_all(args.model, args.out, single_file=args.single_file, half=args.half,
                          diffusers=not args.no_diffusers, base=args.base)
