@@ -22,6 +22,7 @@ from .errors import DreamkitError
 from .evaluate import METRICS
 from .export import export_all, loading_advice
 from .hub import push_to_hub
+from .lora import is_lora_run
 from .models import check_model_source, load_pipeline, load_tokenizer
 from .planner import plan
 from .prior import generate_class_images
@@ -130,7 +131,8 @@ def cmd_generate(args) -> int:
 
 
 def cmd_export(args) -> int:
-    check_model_source(args.model, setting="model")  # the model first: the basic mistake
+    if not is_lora_run(args.model):  # the model first: the basic mistake
+        check_model_source(args.model, setting="model")
     checks.check_export(args)
     written = export_all(args.model, args.out, single_file=args.single_file, half=args.half,
                          diffusers=not args.no_diffusers, base=args.base)

@@ -195,3 +195,14 @@ def test_grid_across_checkpoints(lora, tiny_model, photos, tmp_path):
     assert np.abs(cells[2] - final).max() <= 1.0  # the last row is the final model
     assert np.abs(cells[1] - final).max() <= 2.0  # step 4 is the final step
     assert np.abs(cells[0] - cells[1]).mean() > 0.5  # step 2 is another model
+
+
+def test_export_cli_takes_a_lora_run(lora_run, tmp_path, capsys):
+    from dreamkit.cli import main
+
+    run, _ = lora_run
+    assert main(["export", str(run), "--out", str(tmp_path / "e")]) == 0
+    text = capsys.readouterr().out
+    assert "weight_name='pytorch_lora_weights.safetensors'" in text
+    assert (tmp_path / "e" / "model_index.json").is_file()
+    assert (tmp_path / "e" / "lora_kohya.safetensors").is_file()
