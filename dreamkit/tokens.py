@@ -118,10 +118,11 @@ def sd_vocabulary_tokenizer():
     chars = bytes_to_unicode()
     vocab = chars + [c + "</w>" for c in chars] + ["".join(m.split()) for m in merges] \
         + ["<|startoftext|>", "<|endoftext|>"]
-    folder = Path(tempfile.mkdtemp(prefix="dreamkit-sd-vocabulary-"))
-    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
+    with tempfile.TemporaryDirectory(prefix="dreamkit-sd-vocabulary-") as tmp:
+        folder = Path(tmp)  # read once by the tokenizer, then removed
+        (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
+        (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+        return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
 
 
 @dataclass
