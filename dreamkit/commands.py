@@ -125,7 +125,8 @@ def cmd_generate(args) -> int:
             raise DreamkitError("--compare_base needs a run folder (with config.json) or --base")
         before = generate(load_pipeline(base, device=device(), dtype=inference_dtype()),
                           args.prompt, **kw)
-        image_grid(before + images, rows=2).save(out / "before_after.png")
+        image_grid(before + images, rows=2, labels=["base", "fine-tuned"]).save(
+            out / "before_after.png")
         print(f"before_after.png (upper row: {base}; lower row: {args.model}) in {out}")
     return 0
 

@@ -88,7 +88,8 @@ def run_demo(out="demo-output", steps: int | None = None, with_prior_preservatio
               guidance_scale=EVAL_GUIDANCE)
     rows = sample_rows(base, prompts, **kw) + sample_rows(tuned, prompts, **kw)
     grid = out / "before_after.png"
-    picture = image_grid(rows, rows=2 * len(prompts))
+    picture = image_grid(rows, rows=2 * len(prompts), labels=[f"base: {p}" for p in prompts]
+                         + [f"fine-tuned: {p}" for p in prompts])
     picture.resize((picture.width * 3, picture.height * 3), 0).save(grid)  # 64 px is small
     summary = {"before": before, "after": after,
                "with_prior_preservation": with_prior_preservation, "steps": config.max_train_steps,

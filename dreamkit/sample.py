@@ -95,7 +95,7 @@ def save_sample_grid(pipe, config, path) -> list:
                          width=config.resolution)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    image_grid(images, rows=len(prompts)).save(path)
+    image_grid(images, rows=len(prompts), labels=prompts).save(path)
     return images
 
 
@@ -167,4 +167,4 @@ def checkpoint_grid(run_dir, prompt: str, num_images: int = 2, seed: int = 0, **
     final = load_pipeline(str(run_dir))
     rows += generate(final, prompt, num_images=num_images, seed=seed, **kw)
     labels.append("final")
-    return image_grid(rows, rows=len(labels)), labels
+    return image_grid(rows, rows=len(labels), labels=labels), labels

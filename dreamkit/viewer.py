@@ -10,8 +10,10 @@ __all__ = ["image_grid", "show_grid", "plot_losses"]
 
 
 def image_grid(images, rows: int | None = None, cols: int | None = None, pad: int = 2,
-               background=(255, 255, 255)):
-    """Paste equally sized PIL images into one grid image, row by row."""
+               background=(255, 255, 255), labels=None):
+    """Paste equally sized PIL images into one grid image, row by row. `labels`: one text per
+    row (its prompt, "base"/"fine-tuned"), written in the picture, left of the row, so a grid
+    explains itself when it is shared without its notebook."""
     from PIL import Image
 
     if not images:
@@ -27,7 +29,24 @@ def image_grid(images, rows: int | None = None, cols: int | None = None, pad: in
     for k, img in enumerate(images):
         r, c = divmod(k, cols)
         grid.paste(img.convert("RGB").resize((w, h)), (c * (w + pad), r * (h + pad)))
-    return grid
+    return _with_labels(grid, labels, h, pad, background) if labels else grid
+
+
+def _with_labels(grid, labels, row_height: int, pad: int, background):
+    """The grid with a column of row labels on its left (one line each, at most 48 letters)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    texts = [t if len(t) <= 48 else t[:47] + "…" for t in map(str, labels)]
+    draw = ImageDraw.Draw(grid)
+    width = max(int(draw.textlength(t, font=font)) for t in texts) + 8
+    out = Image.new("RGB", (grid.width + width, grid.height), background)
+    out.paste(grid, (width, 0))
+    draw = ImageDraw.Draw(out)
+    for r, text in enumerate(texts):
+        top = r * (row_height + pad) + max(0, row_height // 2 - 6)
+        draw.text((4, top), text, fill=(20, 20, 20), font=font)
+    return out
 
 
 def show_grid(images, titles=None, cols: int = 4, size: float = 2.5):

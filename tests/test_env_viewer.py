@@ -54,6 +54,20 @@ def test_image_grid_layout():
         image_grid([])
 
 
+def test_labelled_grid_writes_each_rows_label_beside_it():
+    imgs = [Image.new("RGB", (32, 32), (0, 90, 200)) for _ in range(4)]
+    plain = image_grid(imgs, rows=2)
+    grid = image_grid(imgs, rows=2, labels=["base: a photo of a toy", "fine-tuned: a photo"])
+    extra = grid.width - plain.width
+    assert extra > 60 and grid.height == plain.height
+    arr = np.asarray(grid)
+    for r in range(2):  # ink (dark text) in each row's label area, nothing else there
+        label = arr[r * 34:r * 34 + 32, :extra]
+        assert (label.min(axis=2) < 100).sum() > 20, r
+        assert not (label == (0, 90, 200)).all(axis=2).any()
+    assert (arr[:32, extra:extra + 32] == (0, 90, 200)).all()  # the pictures, moved right
+
+
 def test_show_grid_and_loss_plot(tmp_path):
     fig = show_grid([Image.new("RGB", (8, 8))] * 3, titles=["a", "b", "c"], cols=2)
     assert len(fig.axes) == 4 and fig.axes[1].get_title() == "b"
