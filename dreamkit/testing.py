@@ -8,7 +8,6 @@ diffusers layout, so dreamkit loads it exactly the way it loads SD 1.5 from the 
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 

@@ -6,11 +6,9 @@ nothing the user had on disk was changed or added among the inputs.
 """
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from dreamkit import TrainConfig, train
 from dreamkit.cli import main
