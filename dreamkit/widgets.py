@@ -169,7 +169,7 @@ class ConfigPanel:
         """The text shown under a control ('' when the value is fine)."""
         return html.unescape(_strip_tags(self.messages[name].value))
 
-    def run(self, fn):
+    def run(self, fn, description: str = "Run"):
         """Make the button call fn(config); errors appear in the panel, not as tracebacks."""
         def click(_=None):
             self.output.value = ""
@@ -178,6 +178,7 @@ class ConfigPanel:
             except DreamkitError as e:
                 self.output.value = _red(str(e))
         self.button.on_click(click)
+        self.button.description = description
         self.button.layout.display = None
         return click
 

@@ -9,7 +9,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "dreamkit"
 
 PARTS = {
-    "Faces": ["cli", "commands", "__main__", "widgets", "live"],
+    "Faces": ["cli", "commands", "__main__", "widgets", "live", "classroom"],
     "Loop": ["train", "run", "checkpoint", "rng", "callbacks"],
     "Step": ["step", "loss", "optim"],
     "Planner": ["planner", "memory"],

@@ -72,6 +72,8 @@ def test_the_installed_package_runs_the_classroom_notebook(installed, tmp_path):
     assert "rifle" in text and "splits into" in text  # the token check, both cases
     assert text.count("subject_fidelity") >= 2 and text.count("class_drift") >= 2
     assert _images(nb) >= 6  # world, photos, live curves, grids, the comparison chart
-    for run in ("with-prior", "without-prior"):
-        m = json.loads((tmp_path / "classroom" / run / "metrics.json").read_text())
+    assert "run 2: no prior, text encoder on, 20 steps, seed 0, 'sks'" in text  # the table
+    for n, prior in ((1, True), (2, False)):  # the second run unticked the panel's switch
+        m = json.loads((tmp_path / "classroom" / f"run-{n}" / "metrics.json").read_text())
+        assert m["with_prior_preservation"] is prior
         assert m["steps"] == 20 and set(m["after"]) >= {"subject_fidelity", "class_drift"}

@@ -49,6 +49,14 @@ class ToyScorer:
     needs_real_images = False
     sampling = TOY_EVAL  # fixed, whatever the run's sample settings
 
+    def __init__(self, subject: str | None = None):
+        # Which subject the photos showed (a key of SUBJECTS). None: the run's identifier if it
+        # names one, else sks's disc. A classroom run may call sks's disc "qxv" (or even "zwx").
+        if subject is not None and subject not in SUBJECTS:
+            raise DreamkitError(f"subject={subject!r}: the toy world's subjects are "
+                                f"{', '.join(SUBJECTS)}")
+        self.subject = subject
+
     def prompts_for(self, identifier: str, class_noun: str, n: int | None = None) -> list[str]:
         return toy_prompts(identifier)[:n]
 
@@ -56,7 +64,7 @@ class ToyScorer:
         return class_prompt()  # "a photo of a toy": the prompt drift is measured on
 
     def score(self, s) -> dict:
-        who = s.identifier if s.identifier in SUBJECTS else IDENTIFIER
+        who = self.subject or (s.identifier if s.identifier in SUBJECTS else IDENTIFIER)
         reads = [(read_picture(im), _context(p)) for p, ims in s.subject.items() for im in ims]
         klass = [read_picture(im) for im in s.klass]
         placed = [(r, c) for r, c in reads if c is not None]
@@ -78,10 +86,10 @@ class ToyScorer:
 
 
 def evaluate_toy(pipe, per_context: int = 6, n_class: int = 24, seed: int = 1000,
-                 identifier: str = IDENTIFIER) -> dict:
+                 identifier: str = IDENTIFIER, subject: str | None = None) -> dict:
     """Subject fidelity, prompt fidelity, class drift and class diversity of a toy model, at
-    fixed seeds (the demo's before and after)."""
-    r = evaluate_pipeline(pipe, ToyScorer(), toy_prompts(identifier), class_prompt(),
+    fixed seeds (the demo's before and after). `subject`: see ToyScorer."""
+    r = evaluate_pipeline(pipe, ToyScorer(subject), toy_prompts(identifier), class_prompt(),
                           identifier, per_prompt=per_context, n_class=n_class, seed=seed,
                           **TOY_EVAL)
     r.pop("metric_names")
