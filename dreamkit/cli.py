@@ -112,6 +112,8 @@ def _training_commands(sub) -> None:
     _add_config_flags(m)
     m.add_argument("--gpu", default=None, help="T4 (default without a GPU), L4, A10G, V100, "
                    "A100-40GB, A100-80GB, H100; default: the GPU here")
+    m.add_argument("--recipes", action="store_true", help="also plan the usual small-GPU "
+                   "recipes with this model and rank those that fit by their time floor")
     m.set_defaults(func=cmd.cmd_plan_memory)
     c = sub.add_parser("class-images", help="generate the class images for prior preservation")
     _add_config_flags(c)

@@ -24,7 +24,7 @@ from .export import export_all, loading_advice
 from .hub import push_to_hub
 from .lora import is_lora_run
 from .models import check_model_source, load_pipeline, load_tokenizer
-from .planner import plan
+from .planner import GPUS, plan, rank_recipes
 from .prior import generate_class_images
 from .sample import checkpoint_grid, generate, output_folder, save_images
 from .scoring import evaluate_run
@@ -78,6 +78,11 @@ def cmd_plan_memory(args) -> int:
     check_model_source(config.pretrained_model_name_or_path)  # a local path must be a model
     result = plan(config, gpu=args.gpu)
     print(result.text())
+    if args.recipes:
+        print(f"recipes on {result.gpu}, those that fit first, fastest first:")
+        for name, p in rank_recipes(config, gpu=result.gpu if result.gpu in GPUS else "T4"):
+            print(f"  {name}: ~{p.total:.1f} GiB, {'fits' if p.fits else 'does NOT fit'}, "
+                  f"time {p.time_text()}")
     return 0 if result.fits else 1
 
 

@@ -8,7 +8,9 @@ CUDA context (~0.3-0.5 GB), library workspaces and allocator fragmentation.
 
 `full_step_peak` runs one whole training step (the DreamBooth step of dreamkit/step.py in
 either mode, then the optimizer) on a UNet and reports the peak, split into weights, optimizer
-states and the rest (gradients, activations and temporaries). The planner builds on it.
+states and the rest (gradients, activations and temporaries), and the step's floating-point
+operations (torch's FlopCounterMode: matmuls, convolutions and attention, forward, backward
+and the forward recomputed by gradient checkpointing). The planner builds on it.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
+from torch.utils.flop_counter import FlopCounterMode
 
 from .optim import make_optimizer
 from .step import dreambooth_backward
 
-__all__ = ["LiveTensorTracker", "fused_attention", "full_step_peak"]
+__all__ = ["LiveTensorTracker", "fused_attention", "full_step_peak", "count_flops"]
 
 
 class LiveTensorTracker(TorchDispatchMode):
@@ -93,6 +96,14 @@ def fused_attention(kind: str = "cpu"):
         F.scaled_dot_product_attention = original
 
 
+def count_flops(fn) -> int:
+    """Floating-point operations of `fn()` (real or meta tensors): a multiply-add counts 2."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return counter.get_total_flops()
+
+
 def _nbytes(tensors) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
@@ -105,8 +116,8 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
     gradient_checkpointing; torch AdamW). The optimizer steps once before the measured step,
     so its states exist as in a running job. Works on real or meta tensors.
 
-    Returns bytes: weights, optimizer states, the step's own peak above them, the total, and
-    the total with 8-bit AdamW states instead (2 bytes per weight + an fp32 absmax per 256
+    Returns the step's FLOPs ("flops") and bytes: weights, optimizer states, the step's own
+    peak above them, the total, and the total with 8-bit AdamW states instead (2 bytes per weight + an fp32 absmax per 256
     values per state: arithmetic, since bitsandbytes cannot run on meta tensors).
     """
     if params is None:  # the full UNet trains; otherwise (LoRA) the caller marked `params`
@@ -139,7 +150,9 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
         opt.zero_grad(set_to_none=True)
 
     with fused_attention(attention):
-        step()  # creates the optimizer states
+        # creates the optimizer states; its FLOPs are counted here, because the counter's own
+        # bookkeeping tensors would show in the peak of the measured step below
+        flops = count_flops(step)
         opts = list(opt.per_param.values()) if hasattr(opt, "per_param") else [opt]
         states = [t for o in opts for s in o.state.values() for t in s.values()
                   if torch.is_tensor(t)]
@@ -154,4 +167,4 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
     return {"weights_bytes": weights, "trained_bytes": _nbytes(params),
             "adamw_states_bytes": state_bytes,
             "step_peak_above_states_bytes": tracker.peak, "peak_adamw_bytes": total,
-            "peak_8bit_adam_bytes": total - state_bytes + eight_bit}
+            "peak_8bit_adam_bytes": total - state_bytes + eight_bit, "flops": flops}

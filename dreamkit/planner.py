@@ -35,7 +35,7 @@ from .step import choose_step_mode, mode_from_peaks
 
 
 # diffusers, huggingface_hub, transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
-__all__ = ["plan", "MemoryPlan", "GPUS", "T4_SETTINGS"]
+__all__ = ["plan", "MemoryPlan", "GPUS", "T4_SETTINGS", "RECIPES", "rank_recipes"]
 
 # Full-UNet DreamBooth with prior preservation on a free T4 in ~6.5 GiB (estimated; measured
 # tensors in benchmarks/RESULTS.md): each weight updated inside backward so no full gradient is
@@ -45,9 +45,29 @@ T4_SETTINGS = dict(optimizer_in_backward=True, use_8bit_adam=True, gradient_chec
                    cache_latents=True, precompute_text_embeddings=True, mixed_precision="no",
                    step_mode="auto")
 
+# Recipes people use for DreamBooth on a small GPU, compared by `dreamkit plan-memory --recipes`
+RECIPES = {
+    "T4_SETTINGS (fp32, update inside backward)": T4_SETTINGS,
+    "fp16 + 8-bit AdamW + checkpointing (the usual Colab recipe)": dict(
+        mixed_precision="fp16", use_8bit_adam=True, gradient_checkpointing=True,
+        cache_latents=True, precompute_text_embeddings=True, optimizer_in_backward=False),
+    "LoRA rank 4, fp16 + checkpointing": dict(
+        use_lora=True, learning_rate=1e-4, mixed_precision="fp16", gradient_checkpointing=True,
+        optimizer_in_backward=False),
+}
+
 GiB = 2**30
 GPUS = {"T4": 15.0, "L4": 22.0, "A10G": 22.0, "V100": 16.0, "A100-40GB": 39.4,
         "A100-80GB": 79.2, "H100": 79.2}  # GiB usable
+# Peak dense TFLOPS by arithmetic (NVIDIA datasheets; fp16/bf16 on tensor cores, None: not
+# supported). A step cannot run faster than its FLOPs at this peak: the plan's time floor.
+PEAK_TFLOPS = {"T4": {"fp32": 8.1, "fp16": 65.0, "bf16": None},
+               "L4": {"fp32": 30.3, "fp16": 121.0, "bf16": 121.0},
+               "A10G": {"fp32": 31.2, "fp16": 125.0, "bf16": 125.0},
+               "V100": {"fp32": 15.7, "fp16": 125.0, "bf16": None},
+               "A100-40GB": {"fp32": 19.5, "fp16": 312.0, "bf16": 312.0},
+               "A100-80GB": {"fp32": 19.5, "fp16": 312.0, "bf16": 312.0},
+               "H100": {"fp32": 67.0, "fp16": 989.0, "bf16": 989.0}}
 CONTEXT_GIB = 0.45  # CUDA context + cuBLAS/cuDNN workspaces, measured range 0.3-0.6
 FRAGMENTATION = 0.05  # allocator slack on top of live tensors
 
@@ -60,6 +80,25 @@ class MemoryPlan:
     suggestions: list = field(default_factory=list)  # (change dict, total GiB)
     step_mode: str = ""  # the mode train() will use with this plan, and why
     step_mode_reason: str = ""
+    flops: int = 0  # one training step's floating-point operations (UNet forward + backward)
+    arithmetic: str = "fp32"  # what the UNet's matmuls run in: fp32, fp16 or bf16
+
+    @property
+    def peak_tflops(self) -> float | None:
+        return PEAK_TFLOPS.get(self.gpu, {}).get(self.arithmetic)
+
+    @property
+    def time_floor(self) -> float | None:
+        """Seconds per step at the GPU's peak for this arithmetic: no run is faster (real
+        ones reach perhaps 30-60 % of it). None for a GPU or dtype without a figure."""
+        peak = self.peak_tflops
+        return self.flops / (peak * 1e12) if peak and self.flops else None
+
+    def time_text(self) -> str:
+        if self.time_floor is None:
+            return f"{self.flops / 1e12:.1f} TFLOP per step"
+        return (f"≥ {self.time_floor:.2f} s/step ({self.flops / 1e12:.1f} TFLOP at "
+                f"{self.peak_tflops:g} TFLOPS {self.arithmetic})")
 
     @property
     def total(self) -> float:
@@ -75,6 +114,8 @@ class MemoryPlan:
         if not self.fits and self.suggestions:
             change, total = self.suggestions[0]
             text += f"; try {_fmt(change)} (~{total:.1f} GiB)"
+        if self.flops:
+            text += f"; time {self.time_text()}"
         return text
 
     def text(self) -> str:
@@ -107,8 +148,9 @@ def _config_of(model: str, part: str, fallback: str) -> dict:
         return json.loads(resources.files("dreamkit").joinpath(f"configs/{fallback}").read_text())
 
 
-def _measure(config, mode: str) -> dict:
-    """The planned parts (bytes) of training `config` with the step in `mode`."""
+def _measure(config, mode: str) -> tuple[dict, int]:
+    """The planned parts (bytes) of training `config` with the step in `mode`, and the step's
+    FLOPs."""
     # diffusers and transformers are heavy imports: loaded when a plan is made
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
@@ -164,7 +206,7 @@ def _measure(config, mode: str) -> dict:
     tensors = sum(parts.values())
     parts["allocator slack (5%)"] = int(tensors * FRAGMENTATION)
     parts["CUDA context"] = int(CONTEXT_GIB * GiB)
-    return parts
+    return parts, step["flops"]
 
 
 CANDIDATES = [  # the usual savers, cheapest in quality and speed first
@@ -187,8 +229,10 @@ def plan(config, gpu: str | None = None, suggest: bool = True) -> MemoryPlan:
         if name not in GPUS:
             raise ConfigError("gpu", name, f"choose one of {', '.join(GPUS)}")
         capacity = GPUS[name]
-    mode, why, parts = _choose_mode(config)
-    result = MemoryPlan(parts, name, capacity, step_mode=mode, step_mode_reason=why)
+    mode, why, (parts, flops) = _choose_mode(config)
+    arithmetic = config.mixed_precision if config.mixed_precision in ("fp16", "bf16") else "fp32"
+    result = MemoryPlan(parts, name, capacity, step_mode=mode, step_mode_reason=why,
+                        flops=flops, arithmetic=arithmetic)
     if suggest and not result.fits:
         result.suggestions = _suggestions(config, capacity, mode)
     return result
@@ -198,7 +242,7 @@ def _total(parts: dict) -> float:
     return sum(parts.values()) / GiB
 
 
-def _choose_mode(config) -> tuple[str, str, dict]:
+def _choose_mode(config) -> tuple[str, str, tuple[dict, int]]:
     """The step mode and its planned parts. 'auto' with prior preservation measures both
     modes and keeps two passes only where they lower the peak enough (step.mode_from_peaks)."""
     mode, why = choose_step_mode(config)
@@ -206,7 +250,7 @@ def _choose_mode(config) -> tuple[str, str, dict]:
             or config.optimizer_in_backward:
         return mode, why, _measure(config, mode)
     one, two = _measure(config, "one_pass"), _measure(config, "two_pass")
-    mode, why = mode_from_peaks(_total(one), _total(two))
+    mode, why = mode_from_peaks(_total(one[0]), _total(two[0]))
     return mode, why, one if mode == "one_pass" else two
 
 
@@ -226,8 +270,21 @@ def _suggestions(config, capacity: float, mode: str) -> list:
         # the base plan's mode (one pass when the change needs it): one measurement per trial
         trial_mode = "one_pass" if trial.optimizer_in_backward or not trial.prior_preservation \
             else (trial.step_mode if trial.step_mode != "auto" else mode)
-        total = _total(_measure(trial, trial_mode))
+        total = _total(_measure(trial, trial_mode)[0])
         if total <= capacity:
             found.append((dict(change), total))
             break
     return found
+
+
+def rank_recipes(config, gpu: str = "T4") -> list:
+    """[(name, MemoryPlan)] of `config` with each of RECIPES on `gpu`: the recipes that fit
+    first, fastest (lowest time floor) first, then those that do not fit."""
+    plans = []
+    for name, settings in RECIPES.items():
+        try:
+            trial = config.replace(**settings)
+        except ConfigError:  # a recipe this config cannot take (e.g. SDXL-only settings)
+            continue
+        plans.append((name, plan(trial, gpu=gpu, suggest=False)))
+    return sorted(plans, key=lambda np_: (not np_[1].fits, np_[1].time_floor or float("inf")))

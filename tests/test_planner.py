@@ -7,8 +7,8 @@ import pytest
 
 from dreamkit import TrainConfig, train
 from dreamkit.cli import main
-from dreamkit.memory import LiveTensorTracker
-from dreamkit.planner import plan
+from dreamkit.memory import LiveTensorTracker, count_flops
+from dreamkit.planner import PEAK_TFLOPS, plan, rank_recipes
 
 NOT_TENSORS = ("CUDA context", "allocator slack (5%)")
 
@@ -51,6 +51,29 @@ def test_full_size_sd15_on_a_t4_verdicts_and_suggestion():
     assert low.fits and low.total <= 8.0, low.text()  # the goal, as estimated here
     assert set(low.parts) >= {"weights (UNet)", "optimizer states", "activations + gradients",
                               "frozen VAE + text encoder", "CUDA context"}
+    # and the time: SD 1.5 at 512 px, 1 + 1 images, is ~5 TFLOP a step (forward ~1.6 TFLOP);
+    # recomputing activations adds forward work
+    assert 4.0e12 <= plain.flops <= 6.0e12 and low.flops > plain.flops, (plain.flops, low.flops)
+    assert low.arithmetic == "fp32"
+    assert low.time_floor == pytest.approx(low.flops / (PEAK_TFLOPS["T4"]["fp32"] * 1e12))
+    assert "time ≥ " in low.line() and "TFLOPS fp32" in low.line()
+
+
+def test_flops_match_a_hand_count_on_small_layers():
+    import torch
+    lin, x = torch.nn.Linear(64, 32), torch.randn(8, 64)
+    one = 2 * 8 * 64 * 32  # one 8x64 @ 64x32 matmul: a multiply-add counts 2
+    assert count_flops(lambda: lin(x)) == one
+    # backward: the weight's gradient (x has none to compute): one more matmul of that size
+    assert count_flops(lambda: lin(x).sum().backward()) == 2 * one
+    xg = torch.randn(8, 64, requires_grad=True)  # and the input's gradient: a third one
+    assert count_flops(lambda: lin(xg).sum().backward()) == 3 * one
+    conv, img = torch.nn.Conv2d(4, 8, 3, padding=1), torch.randn(2, 4, 16, 16)
+    # each of 2 x 8 x 16 x 16 outputs is a sum over 4 x 3 x 3 inputs
+    assert count_flops(lambda: conv(img)) == 2 * (2 * 8 * 16 * 16) * (4 * 3 * 3)
+    with torch.device("meta"):  # the planner counts on shapes only: the same figure
+        lin_m, x_m = torch.nn.Linear(64, 32), torch.randn(8, 64)
+    assert count_flops(lambda: lin_m(x_m)) == one
 
 
 def test_plan_memory_cli(tiny_model, capsys):
@@ -58,6 +81,22 @@ def test_plan_memory_cli(tiny_model, capsys):
                  "--class_noun", "toy", "--resolution", "32", "--gpu", "T4"])
     out = capsys.readouterr().out
     assert code == 0 and "memory plan: ~" in out and "fits" in out and "optimizer states" in out
+
+
+def test_recipes_ranked_fitting_first_then_by_time(tiny_model, capsys):
+    cfg = TrainConfig(pretrained_model_name_or_path=str(tiny_model), instance_dir="photos",
+                      class_noun="toy", with_prior_preservation=True, resolution=32)
+    ranked = rank_recipes(cfg, gpu="T4")
+    assert len(ranked) == 3
+    floors = [p.time_floor for _, p in ranked if p.fits]
+    assert floors == sorted(floors) and all(f > 0 for f in floors)
+    fp16 = dict(ranked)["fp16 + 8-bit AdamW + checkpointing (the usual Colab recipe)"]
+    assert fp16.arithmetic == "fp16" and fp16.peak_tflops == 65.0
+    code = main(["plan-memory", "--pretrained_model_name_or_path", str(tiny_model),
+                 "--class_noun", "toy", "--resolution", "32", "--gpu", "T4", "--recipes"])
+    out = capsys.readouterr().out
+    assert code == 0 and "recipes on T4, those that fit first, fastest first:" in out
+    assert out.count("TFLOPS") >= 4  # the plan, then each recipe
     assert main(["plan-memory", "--gpu", "T5"]) == 2
     assert "choose one of T4" in capsys.readouterr().err
 
