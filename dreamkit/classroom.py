@@ -27,6 +27,7 @@ from .callbacks import ProgressBar
 from .models import load_tokenizer
 from .toy import base_model_dir
 from .toy.report import compare_runs
+from .viewer import figure_image
 from .widgets import ConfigPanel
 
 # IPython, ipywidgets: imported where used (heavy or optional), so `import dreamkit` stays quick
@@ -78,7 +79,7 @@ class Classroom:
         """The comparison of every run so far, here (it also updates under the panel)."""
         from IPython.display import HTML, display
 
-        display(compare_runs(self.chart_data()))
+        display(figure_image(compare_runs(self.chart_data())))
         display(HTML(self.table()))
 
     def _clicked(self, config) -> None:
@@ -93,7 +94,8 @@ class Classroom:
         label = run_label(len(self.runs) + 1, config)
         print(label)
         summary = run_demo(self.out / f"run-{len(self.runs) + 1}", config=config,
-                           overwrite=True, callbacks=[ProgressBar(), LiveView(every=25)])
+                           overwrite=True,
+                           callbacks=[ProgressBar(), LiveView(every=25, widget=True)])
         print("upper rows: base model; lower rows: fine-tuned (same seeds)")
         display(Image(filename=summary["grid"], width=420))
         summary["label"] = label

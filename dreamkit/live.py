@@ -12,19 +12,24 @@ prints them above its bar). Outside a notebook it draws nothing.
 from __future__ import annotations
 
 from .callbacks import Callback
-from .viewer import plot_losses
+from .viewer import figure_image, plot_losses
 
 # IPython: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["LiveView"]
 
 
 class LiveView(Callback):
-    def __init__(self, every: int = 10, scale: int | None = None):
-        self.every, self.scale = every, scale
+    """`widget=True` draws into picture widgets instead of display areas: inside an
+    ipywidgets Output (a button's run, as in the classroom) display areas are not replaced
+    in place, picture widgets are."""
+
+    def __init__(self, every: int = 10, scale: int | None = None, widget: bool = False):
+        self.every, self.scale, self.widget = every, scale, widget
         self.history, self.updates, self.messages = [], 0, []
         self._loss = self._samples = None
 
     def _display(self, obj, handle):
+        """Show the PIL image `obj` in place of what `handle` showed (None: a new area)."""
         try:
             from IPython import get_ipython
             from IPython.display import display
@@ -32,6 +37,17 @@ class LiveView(Callback):
             return None
         if get_ipython() is None:
             return None  # not in a notebook: the progress bar is enough
+        if self.widget:
+            import io
+
+            import ipywidgets as w
+            buf = io.BytesIO()
+            obj.save(buf, format="png")
+            if handle is None:
+                handle = w.Image(format="png")
+                display(handle)
+            handle.value = buf.getvalue()
+            return handle
         if handle is None:
             return display(obj, display_id=True)
         handle.update(obj)
@@ -50,7 +66,7 @@ class LiveView(Callback):
             self._draw()
 
     def _draw(self):
-        self._loss = self._display(plot_losses(self.history), self._loss)
+        self._loss = self._display(figure_image(plot_losses(self.history)), self._loss)
         self.updates += 1
 
     def on_samples(self, step, images, path):

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 # matplotlib: imported where used (heavy or optional), so `import dreamkit` stays quick
-__all__ = ["image_grid", "show_grid", "plot_losses"]
+__all__ = ["image_grid", "show_grid", "plot_losses", "figure_image"]
 
 
 def image_grid(images, rows: int | None = None, cols: int | None = None, pad: int = 2,
@@ -95,3 +95,17 @@ def plot_losses(history, path=None, smooth: int = 10):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=100)
     return fig
+
+
+def figure_image(fig, dpi: int = 100):
+    """A matplotlib Figure as a PIL image. Notebooks show a PIL image as a picture in any
+    context, a bare Figure only once pyplot has set up the inline backend (in a widget's
+    output after a kernel restart it would print "<Figure size ...>")."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    buf.seek(0)
+    return Image.open(buf)

@@ -89,3 +89,12 @@ def test_progress_bar_callback(capsys):
     assert bar.bar.n == 1 and "prior" in bar.bar.postfix
     bar.on_train_end(type("R", (), {"model_dir": None})())
     assert "step mode: two_pass" in capsys.readouterr().out
+
+
+def test_a_figure_becomes_a_picture_that_shows_anywhere():
+    from dreamkit.viewer import figure_image, plot_losses
+    history = [{"step": i, "instance_loss": 1 / i, "prior_loss": 0.5} for i in range(1, 30)]
+    img = figure_image(plot_losses(history))
+    assert img.size == (700, 350) and img.format == "PNG"  # figsize 7 x 3.5 at 100 dpi
+    pixels = img.convert("RGB").resize((70, 35)).getdata()
+    assert len(set(pixels)) > 10  # curves and axes, not a blank
