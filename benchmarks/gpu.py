@@ -111,12 +111,12 @@ def run_recipe(name: str, settings: dict, model: str, root: Path, steps: int, ti
         with_prior_preservation=True, num_class_images=2, sample_batch_size=2,
         class_inference_steps=2, max_train_steps=steps, checkpointing_steps=0,
         sample_steps=2, num_sample_images=1, sample_prompts=["a photo of zshq dog"],
-        output_dir=str(root / name.split(" ")[0].lower().replace("(", "")),
+        output_dir=str(root / "runs" / "".join(ch for ch in name.lower() if ch.isalnum())[:40]),
         **{"resolution": 512, "learning_rate": 5e-6, **settings})
     planned = plan(config, gpu="T4", suggest=False)
     row = {"recipe": name, "settings": settings, "planned_gib": round(planned.total, 2),
            "planned_fits_t4": planned.fits, "flops_per_step": planned.flops,
-           "t4_time_floor_s": planned.time_floor and round(planned.time_floor, 3)}
+           "t4_time_floor_s": planned.time_floor and float(f"{planned.time_floor:.3g}")}
     measure = _Measure()
     t0 = time.time()
     try:

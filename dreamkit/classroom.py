@@ -86,16 +86,16 @@ class Classroom:
         """The Train button: the run shows under the panel, replacing the previous one."""
         self.view.clear_output()
         with self.view:
-            self._run(config)
+            self._run(config, in_widget=True)
 
-    def _run(self, config) -> dict:
+    def _run(self, config, in_widget: bool = False) -> dict:
         from IPython.display import Image, display
 
         label = run_label(len(self.runs) + 1, config)
         print(label)
         summary = run_demo(self.out / f"run-{len(self.runs) + 1}", config=config,
                            overwrite=True,
-                           callbacks=[ProgressBar(), LiveView(every=25, widget=True)])
+                           callbacks=[ProgressBar(), LiveView(every=25, widget=in_widget)])
         print("upper rows: base model; lower rows: fine-tuned (same seeds)")
         display(Image(filename=summary["grid"], width=420))
         summary["label"] = label

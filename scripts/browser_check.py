@@ -1,5 +1,5 @@
-"""Open the quickstart notebook in JupyterLab in headless Chromium, run its widget cell, and take
-a screenshot in which the settings panel is drawn as controls.
+"""Open the quickstart notebook in JupyterLab in headless Chromium, run its cells down to the
+settings panel, and take a screenshot in which the panel is drawn as controls.
 
     python scripts/browser_check.py [--out browser-check]
 
@@ -105,12 +105,15 @@ def check(out: Path, timeout: float = 180) -> dict:
                                                        ).text or driver.execute_script(
             "return document.body.innerText.includes('Idle')"), "an idle kernel")
         cells = driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell")
-        target = next(c for c in cells if WIDGET_MARK in c.text)
-        driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", target)
-        target.find_element(By.CSS_SELECTOR, ".jp-InputArea-editor .cm-content").click()
-        # Shift+Enter, as a person runs a cell (sent to the editor that now has the focus)
-        ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.ENTER).key_up(Keys.SHIFT
-                                                                                ).perform()
+        upto = next(i for i, c in enumerate(cells) if WIDGET_MARK in c.text)
+        target = cells[upto]
+        # The cells above first (the panel uses what they set: the machine, the photos), then
+        # the panel's cell: each with Shift+Enter, as a person runs a notebook
+        for cell in cells[:upto + 1]:
+            driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", cell)
+            cell.find_element(By.CSS_SELECTOR, ".jp-InputArea-editor .cm-content").click()
+            ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.ENTER).key_up(Keys.SHIFT
+                                                                                    ).perform()
         controls = wait_for(lambda: target.find_elements(
             By.CSS_SELECTOR, ".jp-OutputArea .widget-text input, .jp-OutputArea .widget-button"),
             "widget controls in the cell's output")

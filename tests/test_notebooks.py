@@ -100,7 +100,7 @@ def test_step_by_step_runs_on_cpu(tmp_path):
     _clean(nb)
     assert "No GPU: the toy world on the CPU" in text
     assert "12 image(s)" in text and "0 problem(s)" in text  # the photos, checked
-    assert "6 class images of 'a photo of toy'" in text
+    assert "6 class images of 'a photo of a toy'" in text
     assert "best step: step " in text  # scored while training, the rule named a step
     assert _images(nb) >= 6  # photos, doctor grid, class images, curves, samples, comparisons
     run = tmp_path / "step-by-step" / "run"
