@@ -41,3 +41,17 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real photos not found at {SHARED_DATA} (the shared/ folder beside the repo)")
     return SHARED_DATA
+
+
+# The longest files first: pytest-xdist hands out files in collection order, and alphabetical
+# order would start the two demo files last, leaving one worker alone for the last two minutes.
+LONGEST_FIRST = ("test_toy_demo.py", "test_toy_seeds.py", "test_toy_two_subjects.py",
+                 "test_installed.py", "test_checkpoint.py", "test_planner.py",
+                 "test_notebooks.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)  # stable: tests keep their order within a file
