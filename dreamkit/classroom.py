@@ -18,6 +18,7 @@ then trains: what the panel shows is what was used.
 from __future__ import annotations
 
 import html
+import io
 from pathlib import Path
 
 from .demo import demo_config, run_demo
@@ -62,9 +63,12 @@ class Classroom:
                                  tokenizer=load_tokenizer(str(base_model_dir())))
         self.panel.run(self._clicked, description="Train")
         self.runs: list[dict] = []  # run_demo's summaries, with "label"
-        self.view, self.comparison = w.Output(), w.Output()
+        self.view = w.Output()  # a button's run shows here
+        # The comparison is a picture and a table set by value (no captured output), so it
+        # updates the same way whether a run came from the button or from code
+        self.chart, self.table_view = w.Image(format="png"), w.HTML("")
         self.widget = w.VBox([self.panel.widget, self.view,
-                              w.HTML("<b>All runs so far</b>"), self.comparison])
+                              w.HTML("<b>All runs so far</b>"), self.chart, self.table_view])
 
     def train(self, **changes) -> dict:
         """Set these controls (as a learner would), then train with the panel's values; the
@@ -100,9 +104,9 @@ class Classroom:
         display(Image(filename=summary["grid"], width=420))
         summary["label"] = label
         self.runs.append(summary)
-        self.comparison.clear_output(wait=True)
-        with self.comparison:
-            self.compare()
+        png = io.BytesIO()
+        figure_image(compare_runs(self.chart_data())).save(png, format="png")
+        self.chart.value, self.table_view.value = png.getvalue(), self.table()
         return summary
 
     def chart_data(self) -> dict:

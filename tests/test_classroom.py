@@ -80,6 +80,8 @@ def test_runs_land_side_by_side_in_chart_and_table(room):
     assert table.count("<tr>") == 3 and "<td>0.20</td>" in table  # header + a row per run
     from matplotlib.figure import Figure
     assert isinstance(classroom.compare_runs(data), Figure)
+    # and under the panel: the chart as a picture, the same table
+    assert room.chart.value[:8] == b"\x89PNG\r\n\x1a\n" and room.table_view.value == table
 
 
 def test_a_rejected_value_stops_the_run_with_its_message(room):
