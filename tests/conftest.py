@@ -45,7 +45,7 @@ def shared_data():
 
 # The longest files first: pytest-xdist hands out files in collection order, and alphabetical
 # order would start the two demo files last, leaving one worker alone for the last two minutes.
-LONGEST_FIRST = ("test_toy_demo.py", "test_toy_seeds.py", "test_toy_two_subjects.py",
+LONGEST_FIRST = ("test_toy_demo.py", "test_toy_two_subjects.py",
                  "test_installed.py", "test_checkpoint.py", "test_planner.py",
                  "test_notebooks.py")
 
