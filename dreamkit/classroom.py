@@ -21,10 +21,10 @@ import html
 import io
 from pathlib import Path
 
+from .callbacks import ProgressBar
 from .demo import demo_config, run_demo
 from .errors import DreamkitError
 from .live import LiveView
-from .callbacks import ProgressBar
 from .models import load_tokenizer
 from .toy import base_model_dir
 from .toy.report import compare_runs
@@ -40,7 +40,7 @@ _MEASURES = ("subject_fidelity", "prompt_fidelity", "class_drift", "class_divers
 
 
 def run_label(n: int, config) -> str:
-    """'run 2: prior 1.0, text encoder on, 400 steps, seed 3' (what differs between runs)."""
+    """'run 2: prior 1, text encoder on, 500 steps, seed 3, 'sks'' (what differs between runs)."""
     prior = f"prior {config.prior_loss_weight:g}" if config.with_prior_preservation else "no prior"
     te = "text encoder on" if config.train_text_encoder else "text encoder frozen"
     return (f"run {n}: {prior}, {te}, {config.max_train_steps} steps, seed {config.seed}, "
