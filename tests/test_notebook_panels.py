@@ -76,6 +76,7 @@ def test_every_control_reaches_train(name, gpu, tmp_path, monkeypatch):
     changes = _changes(gpu)
     nb = _until_training(ROOT / "notebooks" / name, gpu, changes)
     assert sum("train(config" in c.source for c in nb.cells) == 1, "no training cell found"
+    (tmp_path / "home").mkdir()
     if gpu:  # the Drive folder (a local folder off Colab) already holds the photos
         from dreamkit.toy import write_subject_photos
         write_subject_photos(tmp_path / "home" / "dreamkit-drive" / "dreambooth" / "photos")
