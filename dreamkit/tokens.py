@@ -122,7 +122,10 @@ def sd_vocabulary_tokenizer():
         folder = Path(tmp)  # read once by the tokenizer, then removed
         (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
         (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-        return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
+        # 77: CLIP's text context, where every SD pipeline pads and truncates prompts (without
+        # it the tokenizer's limit is "unlimited", and a pipeline cannot pad to it)
+        return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"),
+                             model_max_length=77)
 
 
 @dataclass

@@ -42,6 +42,10 @@ def test_the_shipped_vocabulary_splits_as_stable_diffusion_does(sd):
     assert sd.tokenize("zwx") == ["z", "wx</w>"] and sd.tokenize("hwq") == ["hw", "q</w>"]
     assert sd.tokenize("sks") == ["sks</w>"]
     assert load_tokenizer("sd-vocabulary") is sd
+    # a pipeline can encode prompts with it: padded and cut at CLIP's 77 tokens
+    ids = sd("a photo of zshq dog " * 30, padding="max_length", truncation=True,
+             max_length=sd.model_max_length).input_ids
+    assert sd.model_max_length == 77 and len(ids) == 77 and ids[-1] == 49407
 
 
 def test_the_real_vocabulary_flags_splits_meanings_words_and_abbreviations(sd):
