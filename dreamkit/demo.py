@@ -25,9 +25,9 @@ from .errors import DreamkitError
 from .models import load_pipeline
 from .sample import sample_rows
 from .toy import base_model_dir, write_subject_photos
-from .toy.world import IDENTIFIER
 from .toy.metrics import EVAL_GUIDANCE, EVAL_STEPS, class_prompt, subject_prompts
 from .toy.scorer import evaluate_toy
+from .toy.world import IDENTIFIER
 from .train import train
 from .viewer import image_grid
 
@@ -52,7 +52,8 @@ def demo_config(out: Path, photos: Path, steps: int | None = None,
         # The class images are drawn for the very prompt class drift is measured on ("a photo
         # of a toy"; the default "a photo of toy" is another prompt to this text encoder):
         # class drift 0.00-0.04 over five seeds instead of 0.00-0.21.
-        class_prompt=class_prompt(), prior_loss_weight=1.0, num_class_images=50, sample_batch_size=25,
+        class_prompt=class_prompt(), prior_loss_weight=1.0, num_class_images=50,
+        sample_batch_size=25,
         class_inference_steps=EVAL_STEPS, resolution=64, max_train_steps=steps or DEMO_STEPS,
         learning_rate=DEMO_LR, train_text_encoder=True, text_encoder_lr=DEMO_TEXT_ENCODER_LR,
         step_mode=step_mode, output_dir=str(out / "run"),
