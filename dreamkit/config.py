@@ -153,7 +153,8 @@ class TrainConfig:
                                       "with a notice if bitsandbytes does not work here")
     optimizer_in_backward: bool = knob(False, "update each weight as soon as its gradient is "
                                               "ready and free that gradient (SD 1.5: -3.4 GB); "
-                                              "needs one_pass, no accumulation, no fp16 scaler")
+                                              "needs one_pass and no accumulation; with fp16 "
+                                              "a check pass guards against overflow (1 GPU)")
     cache_latents: bool = knob(False, "encode photos and class images once, then keep the VAE "
                                       "off the GPU (saves its memory and time each step)")
     precompute_text_embeddings: bool = knob(False, "encode every training prompt once, then keep "
@@ -319,9 +320,6 @@ class TrainConfig:
                  "auto, or turn optimizer_in_backward off")
             need(self.gradient_accumulation_steps == 1, "gradient_accumulation_steps",
                  "optimizer_in_backward cannot add up gradients over steps: use 1")
-            need(self.mixed_precision != "fp16", "mixed_precision", "optimizer_in_backward "
-                 "does not work with fp16 loss scaling yet: use bf16 or 'no', or turn "
-                 "optimizer_in_backward off")
         if self.concepts:
             self.resolved_concepts  # each concept's keys and types, named by index
             own = [isinstance(c, dict) and bool({"instance_dir", "instance_data_dir"} & set(c))

@@ -117,15 +117,19 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
     so its states exist as in a running job. Works on real or meta tensors.
 
     Returns the step's FLOPs ("flops") and bytes: weights, optimizer states, the step's own
-    peak above them, the total, and the total with 8-bit AdamW states instead (2 bytes per weight + an fp32 absmax per 256
-    values per state: arithmetic, since bitsandbytes cannot run on meta tensors).
+    peak above them, the total, and the total with 8-bit AdamW states instead (2 bytes per
+    weight + an fp32 absmax per 256 values per state: arithmetic, since bitsandbytes cannot run
+    on meta tensors); and "copies_per_op_bytes", the most of the weights' fp16 copies that
+    autocast without its cache holds at once (see `_copies_per_op`).
     """
     if params is None:  # the full UNet trains; otherwise (LoRA) the caller marked `params`
         unet.requires_grad_(True)
         params = list(unet.parameters())
     unet.train()
+    checkpointed = []
     if config.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
+        _record_checkpointed(unet, checkpointed)
     opt = make_optimizer([{"params": params, "lr": config.learning_rate}],
                          config.replace(use_8bit_adam=False), report=lambda m: None)
     dev, c = params[0].device, unet.config
@@ -145,7 +149,7 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
 
     def step():
         dreambooth_backward(unet, noise_scheduler, *inputs[:4], n_instance=batch, mode=mode,
-                            added_cond=added)
+                            added_cond=added, backward=getattr(opt, "backward", None))
         opt.step()
         opt.zero_grad(set_to_none=True)
 
@@ -165,6 +169,31 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
     eight_bit = sum(2 * p.numel() + 2 * 4 * -(-p.numel() // 256) if p.numel() >= 4096
                     else 8 * p.numel() for p in params)
     return {"weights_bytes": weights, "trained_bytes": _nbytes(params),
+            "copies_per_op_bytes": _copies_per_op(unet, checkpointed),
             "adamw_states_bytes": state_bytes,
             "step_peak_above_states_bytes": tracker.peak, "peak_adamw_bytes": total,
             "peak_8bit_adam_bytes": total - state_bytes + eight_bit, "flops": flops}
+
+
+def _record_checkpointed(unet, found: list) -> None:
+    """Note each module diffusers runs under gradient checkpointing (in `found`), as it runs."""
+    for m in unet.modules():
+        if getattr(m, "gradient_checkpointing", False) and hasattr(m, "_gradient_checkpointing_func"):
+            def recorder(fn, *args, _run=m._gradient_checkpointing_func, **kw):
+                if fn not in found:
+                    found.append(fn)
+                return _run(fn, *args, **kw)
+            m._gradient_checkpointing_func = recorder
+
+
+def _copies_per_op(unet, checkpointed: list) -> int:
+    """Bytes of fp16 weight copies alive at once under autocast with its cache off (what
+    dreamkit does with gradient checkpointing and mixed precision; run.py). A weight's copy is
+    made by the op that uses it; inside a checkpointed module it is dropped after the op (and
+    made again when backward recomputes that module), outside one it is kept for backward. So:
+    the weights outside every checkpointed module, plus the largest checkpointed module.
+    Without checkpointing (empty list): every weight's copy, as autocast's cache holds them."""
+    inside = {id(p) for m in checkpointed for p in m.parameters()}
+    outside = sum(p.numel() for p in unet.parameters() if id(p) not in inside)
+    largest = max((sum(p.numel() for p in m.parameters()) for m in checkpointed), default=0)
+    return 2 * (outside + largest)

@@ -13,9 +13,11 @@ two backward passes where they lower the peak enough to pay for their time (step
 `mode_from_peaks`), one otherwise. The plan carries that choice; train(config, plan=plan)
 uses it.
 
-Mixed precision is approximated: the step is counted with the UNet in bf16 (activations and
-the autocast weight copies at 2 bytes), plus the fp32 master weights and fp32 gradients that
-mixed-precision training keeps. fp32 configurations are counted exactly.
+Mixed precision is approximated: the step is counted with the UNet in bf16 (activations at 2
+bytes), plus the fp32 weights (and fp32 gradients) that mixed-precision training keeps and
+autocast's fp16 copies of the weights: all of them with autocast's cache (no gradient
+checkpointing), or only those alive at once without it (memory._copies_per_op; dreamkit turns
+the cache off with gradient checkpointing, run.py). fp32 configurations are counted exactly.
 """
 
 from __future__ import annotations
@@ -37,17 +39,20 @@ from .step import choose_step_mode, mode_from_peaks
 # diffusers, huggingface_hub, transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["plan", "MemoryPlan", "GPUS", "T4_SETTINGS", "RECIPES", "rank_recipes"]
 
-# Full-UNet DreamBooth with prior preservation on a free T4 in ~6.5 GiB (estimated; measured
-# tensors in benchmarks/RESULTS.md): each weight updated inside backward so no full gradient is
-# held, 8-bit AdamW states, recomputed activations, VAE and text encoder off the GPU. fp32: the
-# fp16 loss scaler does not combine with the in-backward step yet, so it is slower than fp16.
+# Full-UNet DreamBooth with prior preservation on a free T4 (planned peak in
+# benchmarks/RESULTS.md): each weight updated inside backward so no full gradient is held,
+# 8-bit AdamW states, recomputed activations, VAE and text encoder off the GPU, and the UNet's
+# matmuls in fp16 (fp32 master weights; the loss scaled, with a check pass against overflow:
+# dreamkit/optim.py).
 T4_SETTINGS = dict(optimizer_in_backward=True, use_8bit_adam=True, gradient_checkpointing=True,
-                   cache_latents=True, precompute_text_embeddings=True, mixed_precision="no",
+                   cache_latents=True, precompute_text_embeddings=True, mixed_precision="fp16",
                    step_mode="auto")
 
 # Recipes people use for DreamBooth on a small GPU, compared by `dreamkit plan-memory --recipes`
 RECIPES = {
-    "T4_SETTINGS (fp32, update inside backward)": T4_SETTINGS,
+    "T4_SETTINGS (fp16, update inside backward)": T4_SETTINGS,
+    "T4_SETTINGS in fp32 (no loss scaling, no check pass)": {**T4_SETTINGS,
+                                                            "mixed_precision": "no"},
     "fp16 + 8-bit AdamW + checkpointing (the usual Colab recipe)": dict(
         mixed_precision="fp16", use_8bit_adam=True, gradient_checkpointing=True,
         cache_latents=True, precompute_text_embeddings=True, optimizer_in_backward=False),
@@ -191,8 +196,10 @@ def _measure(config, mode: str) -> tuple[dict, int]:
         states = step["adamw_states_bytes"] * (2 if full_mixed else 1)
     parts = {"weights (UNet)": step["weights_bytes"], "optimizer states": states,
              "activations + gradients": step["step_peak_above_states_bytes"]}
-    if full_mixed:
-        parts["fp32 master weights"] = 2 * trained
+    if full_mixed:  # the weights are fp32; autocast's fp16 copies of them come and go
+        parts["weights (UNet)"] = 2 * trained
+        parts["fp16 weight copies"] = step["copies_per_op_bytes"] if \
+            config.gradient_checkpointing else step["weights_bytes"]
         if not config.optimizer_in_backward:
             parts["fp32 gradients (extra)"] = trained
     dtype_bytes = 2 if mixed else 4
@@ -260,8 +267,6 @@ def _suggestions(config, capacity: float, mode: str) -> list:
     for candidate in CANDIDATES:
         if all(getattr(config, k) == v for k, v in candidate.items()):
             continue
-        if candidate.get("optimizer_in_backward") and config.mixed_precision == "fp16":
-            candidate = {**candidate, "mixed_precision": "no"}
         change = {**change, **candidate}
         try:
             trial = config.replace(**change)

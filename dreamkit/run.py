@@ -53,6 +53,7 @@ class Run:
 def start_run(config, overwrite: bool, callbacks) -> Run:
     """The accelerator, the photos, the checked run folder and the resume point."""
     from accelerate import Accelerator  # accelerate: heavy, imported when training
+    from accelerate.utils import AutocastKwargs, GradScalerKwargs
     from accelerate.utils import set_seed
 
     if config.mixed_precision != "no" and not torch.cuda.is_available():
@@ -61,8 +62,16 @@ def start_run(config, overwrite: bool, callbacks) -> Run:
     # cpu=True when there is no accelerator: that is what lets accelerate form a multi-process
     # CPU (gloo) group under torchrun; otherwise each process would train alone.
     no_gpu = not torch.cuda.is_available() and not torch.backends.mps.is_available()
+    handlers = []
+    if config.mixed_precision == "fp16" and config.optimizer_in_backward:
+        handlers.append(GradScalerKwargs(enabled=False))  # it scales itself: optim.LossScale
+    if config.mixed_precision != "no" and config.gradient_checkpointing:
+        # autocast's cache would keep an fp16 copy of every weight until the forward ends
+        # (SD 1.5: 1.6 GiB); without it each op makes its copy, and recomputation drops it
+        handlers.append(AutocastKwargs(cache_enabled=False))
     accelerator = Accelerator(gradient_accumulation_steps=config.gradient_accumulation_steps,
-                              mixed_precision=config.mixed_precision, cpu=no_gpu)
+                              mixed_precision=config.mixed_precision, cpu=no_gpu,
+                              kwargs_handlers=handlers)
     main = accelerator.is_main_process
     events = Events(callbacks if main else [])
     out = Path(config.output_dir)

@@ -136,7 +136,7 @@ def _step(config, run: Run, comps, trainer: Trainer, inputs, batch, mode, step: 
                               (latents.shape[0],), device=run.device)
     losses = dreambooth_backward(
         trainer.unet, comps.noise_scheduler, latents, text, noise, timesteps, n_instance=n,
-        prior_loss_weight=config.prior_loss_weight, mode=mode, backward=accelerator.backward,
+        prior_loss_weight=config.prior_loss_weight, mode=mode, backward=trainer.backward,
         added_cond=added, no_sync=lambda: _no_sync(accelerator, trainer.models().values()))
     problem = divergence(losses.loss, step + 1, config)
     if problem:  # stop before the optimizer writes NaN into the weights

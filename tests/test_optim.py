@@ -64,8 +64,7 @@ def test_in_backward_settings_are_checked():
         TrainConfig(optimizer_in_backward=True, step_mode="two_pass")
     with pytest.raises(ConfigError, match="gradient_accumulation_steps"):
         TrainConfig(optimizer_in_backward=True, gradient_accumulation_steps=2)
-    with pytest.raises(ConfigError, match="mixed_precision"):
-        TrainConfig(optimizer_in_backward=True, mixed_precision="fp16")
+    assert TrainConfig(optimizer_in_backward=True, mixed_precision="fp16")  # loss-scaled
 
 
 @pytest.mark.parametrize("extra", [{"use_8bit_adam": True},
@@ -199,3 +198,103 @@ def test_t4_settings_together_train_and_resume(tiny_model, photos, tmp_path):
     more = train(cfg.replace(resume="auto", max_train_steps=6), callbacks=[])
     assert [h["step"] for h in more.history] == list(range(1, 7))
     assert (tmp_path / "run" / "model_index.json").is_file()
+
+
+def _fp16_unet_steps(model_dir, opt_for, backward_for, overflow_at=None, steps=3):
+    """`steps` DreamBooth steps of the tiny UNet under fp16 autocast (gradient checkpointing
+    on), the same data for every caller; step `overflow_at` gets an inf in the gradient of
+    conv_in.weight, the last weight backward reaches (after every other one is updated).
+    Returns the UNet's weights after each step and the optimizer."""
+    from diffusers import DDPMScheduler, UNet2DConditionModel
+
+    from dreamkit.step import dreambooth_backward
+
+    unet = UNet2DConditionModel.from_pretrained(model_dir / "unet")
+    unet.enable_gradient_checkpointing()
+    unet.train()
+    opt = opt_for(list(unet.parameters()))
+    state = {"step": 0}
+    unet.conv_in.weight.register_hook(  # runs before the weight's post-accumulate hooks
+        lambda g: g * float("inf") if state["step"] == overflow_at else g)
+    sched = DDPMScheduler(num_train_timesteps=1000)
+    g = torch.Generator().manual_seed(0)
+    c, size = unet.config, unet.config.sample_size
+    after = []
+    for step in range(steps):
+        state["step"] = step
+        latents, noise = (torch.randn(2, c.in_channels, size, size, generator=g) for _ in "ln")
+        text = torch.randn(2, 77, c.cross_attention_dim, generator=g)
+        t = torch.randint(0, 1000, (2,), generator=g)
+        with torch.autocast("cpu", dtype=torch.float16):
+            dreambooth_backward(unet, sched, latents, text, noise, t, n_instance=1,
+                                backward=backward_for(opt))
+        after.append({k: v.detach().clone() for k, v in unet.named_parameters()})
+    return after, opt
+
+
+def test_fp16_in_backward_equals_gradscaler_even_on_an_overflow(tiny_model):
+    """T4_SETTINGS's fp16 route (loss scale, check pass, update inside backward) against the
+    plain route: AdamW after backward with torch's GradScaler (per-weight clipping, as the
+    in-backward step clips). Same weights after every step, to 1e-6; the overflowed step
+    changes no weight on either route and halves both scales."""
+    cfg = _cfg(optimizer_in_backward=True, mixed_precision="fp16").replace(max_grad_norm=1.0)
+    scaler = torch.amp.GradScaler("cpu")
+
+    def plain_backward(opt):
+        def backward(loss):
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    torch.nn.utils.clip_grad_norm_([p], cfg.max_grad_norm)
+            scaler.step(opt)
+            scaler.update()
+            opt.zero_grad(set_to_none=True)
+        return backward
+
+    plain, _ = _fp16_unet_steps(tiny_model, lambda ps: make_optimizer(
+        [{"params": ps, "lr": 1e-2}], cfg.replace(optimizer_in_backward=False)),
+        plain_backward, overflow_at=1)
+    ours, opt = _fp16_unet_steps(tiny_model, lambda ps: make_optimizer(
+        [{"params": ps, "lr": 1e-2}], cfg), lambda o: o.backward, overflow_at=1)
+    assert isinstance(opt, InBackwardOptimizer) and opt.loss_scale is not None
+    for step, (a, b) in enumerate(zip(plain, ours)):
+        worst = max((a[k] - b[k]).abs().max().item() for k in a)
+        assert worst <= 1e-6, f"step {step}: weights differ by {worst}"
+    assert any(not torch.equal(plain[0][k], plain[2][k]) for k in plain[0])  # it trains
+    assert all(torch.equal(ours[0][k], ours[1][k]) for k in ours[0])  # no partial update
+    assert opt.loss_scale.skipped == 1
+    assert opt.loss_scale.scale == scaler.get_scale() == 2.0 ** 15
+
+
+def test_fp16_loss_scale_is_in_the_checkpoint_state():
+    m = _model()
+    opt = make_optimizer([{"params": list(m.parameters())}],
+                         _cfg(optimizer_in_backward=True, mixed_precision="fp16"))
+    opt.loss_scale.update(found_inf=True)
+    again = make_optimizer([{"params": list(_model().parameters())}],
+                           _cfg(optimizer_in_backward=True, mixed_precision="fp16"))
+    again.load_state_dict(opt.state_dict())
+    assert again.loss_scale == opt.loss_scale and again.loss_scale.scale == 2.0 ** 15
+
+
+def test_t4_settings_trainer_scales_its_own_loss(tiny_model):
+    """With fp16 and the step inside backward the loop's backward is the optimizer's (check
+    pass + scaled loss); accelerate's own scaler is switched off for it in run.py."""
+    from accelerate import Accelerator
+
+    from dreamkit.models import load_components
+    from dreamkit.optim import prepare_trainables
+    from dreamkit.planner import T4_SETTINGS
+
+    cfg = TrainConfig(pretrained_model_name_or_path=str(tiny_model), learning_rate=1e-3,
+                      max_train_steps=2, **T4_SETTINGS)
+    accelerator = Accelerator(cpu=True)  # fp16 itself needs a GPU: the wiring is checked here
+    trainer, _ = prepare_trainables(cfg, load_components(str(tiny_model)), accelerator,
+                                    [], torch.float32, report=lambda m: None)
+    inner = trainer.optimizer.optimizer
+    assert trainer.backward == inner.backward and inner.loss_scale.scale == 2.0 ** 16
+    plain, _ = prepare_trainables(cfg.replace(mixed_precision="no"),
+                                  load_components(str(tiny_model)), accelerator, [],
+                                  torch.float32, report=lambda m: None)
+    assert plain.backward == accelerator.backward

@@ -59,6 +59,64 @@ def test_full_size_sd15_on_a_t4_verdicts_and_suggestion():
     assert "time ≥ " in low.line() and "TFLOPS fp32" in low.line()
 
 
+def test_t4_settings_train_in_fp16_within_8_gb_and_faster_than_fp32():
+    from dreamkit.planner import T4_SETTINGS
+    base = TrainConfig(instance_dir="photos", class_noun="dog", with_prior_preservation=True,
+                       resolution=512, **T4_SETTINGS)
+    fp16 = plan(base, gpu="T4", suggest=False)
+    fp32 = plan(base.replace(mixed_precision="no"), gpu="T4", suggest=False)
+    assert fp16.arithmetic == "fp16" and fp16.total * 2**30 <= 8.0e9, fp16.text()  # 8.0 GB
+    # fp16's check pass is one more backward (+~75 % FLOPs), at 8x the T4's fp32 peak
+    assert 1.5 < fp16.flops / fp32.flops < 2.0, (fp16.flops, fp32.flops)
+    assert fp16.time_floor < fp32.time_floor / 3, (fp16.time_floor, fp32.time_floor)
+    # autocast without its cache: a fraction of the 1.6 GiB of fp16 copies is alive at once
+    assert 0 < fp16.parts["fp16 weight copies"] < 0.25 * fp16.parts["weights (UNet)"]
+
+
+def test_fp16_weight_copies_counted_as_a_real_autocast_step_holds_them(tiny_model):
+    """The planner's arithmetic for autocast's weight copies (memory._copies_per_op) against a
+    real fp16-autocast step on the CPU, with autocast's cache off (what dreamkit uses with
+    gradient checkpointing) and on (every copy kept): within 10 %."""
+    import torch
+    from diffusers import DDPMScheduler, UNet2DConditionModel
+
+    from dreamkit.memory import full_step_peak
+    from dreamkit.step import dreambooth_backward
+    cfg = TrainConfig(optimizer_in_backward=True, mixed_precision="fp16",
+                      gradient_checkpointing=True, learning_rate=1e-4)
+    sched = DDPMScheduler(num_train_timesteps=1000)
+    unet = UNet2DConditionModel.from_pretrained(tiny_model / "unet")
+    size, c = unet.config.sample_size, unet.config
+    with torch.device("meta"):
+        meta = UNet2DConditionModel.from_config(unet.config).to(torch.bfloat16)
+    planned = full_step_peak(meta, DDPMScheduler(num_train_timesteps=1000), cfg, size, "cpu")
+    unet.enable_gradient_checkpointing()
+    unet.train()
+    from dreamkit.optim import make_optimizer
+    opt = make_optimizer([{"params": list(unet.parameters()), "lr": 1e-4}], cfg)
+    x, n = torch.randn(2, c.in_channels, size, size), torch.randn(2, c.in_channels, size, size)
+    text, t = torch.randn(2, 77, c.cross_attention_dim), torch.tensor([10, 500])
+
+    def step(cache):
+        with torch.autocast("cpu", dtype=torch.float16, cache_enabled=cache):
+            dreambooth_backward(unet, sched, x, text, n, t, n_instance=1, backward=opt.backward)
+
+    step(False)  # the optimizer states exist from here on
+    peaks = {}
+    for cache in (False, True):
+        states = [s for o in opt.per_param.values() for st in o.state.values()
+                  for s in st.values() if torch.is_tensor(s)]
+        tracker = LiveTensorTracker(existing=list(unet.parameters()) + states + [x, n, text, t])
+        with tracker:
+            step(cache)
+        peaks[cache] = tracker.peak
+    without_cache = planned["step_peak_above_states_bytes"] + planned["copies_per_op_bytes"]
+    with_cache = planned["step_peak_above_states_bytes"] + planned["weights_bytes"]
+    assert abs(without_cache - peaks[False]) <= 0.10 * peaks[False], (without_cache, peaks)
+    assert abs(with_cache - peaks[True]) <= 0.10 * peaks[True], (with_cache, peaks)
+    assert peaks[True] > peaks[False]
+
+
 def test_flops_match_a_hand_count_on_small_layers():
     import torch
     lin, x = torch.nn.Linear(64, 32), torch.randn(8, 64)
@@ -87,7 +145,7 @@ def test_recipes_ranked_fitting_first_then_by_time(tiny_model, capsys, monkeypat
     cfg = TrainConfig(pretrained_model_name_or_path=str(tiny_model), instance_dir="photos",
                       class_noun="toy", with_prior_preservation=True, resolution=32)
     ranked = rank_recipes(cfg, gpu="T4")
-    assert len(ranked) == 3
+    assert len(ranked) == 4
     floors = [p.time_floor for _, p in ranked if p.fits]
     assert floors == sorted(floors) and all(f > 0 for f in floors)
     fp16 = dict(ranked)["fp16 + 8-bit AdamW + checkpointing (the usual Colab recipe)"]
