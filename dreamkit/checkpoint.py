@@ -231,6 +231,20 @@ def prune_checkpoints(out, keep: int) -> None:
         shutil.rmtree(trash, ignore_errors=True)
 
 
+def remove_checkpoints(out) -> int:
+    """Remove every checkpoint of a finished run (the same crash-safe way); bytes freed."""
+    root = Path(out) / CHECKPOINT_DIR
+    freed = sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) if root.is_dir() else 0
+    for old in find_checkpoints(out, report=lambda msg: None):
+        trash = root / f".trash-{old.path.name}"
+        old.path.rename(trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    clear_leftovers(out)
+    if root.is_dir() and not any(root.iterdir()):
+        root.rmdir()
+    return freed
+
+
 def clear_leftovers(out) -> None:
     """Remove what an interrupted write (.tmp-*) or prune (.trash-*) left behind."""
     root = Path(out) / CHECKPOINT_DIR

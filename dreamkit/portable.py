@@ -16,10 +16,11 @@ import json
 import os
 from pathlib import Path
 
+import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
-__all__ = ["make_portable", "hub_text_encoder_names", "slow_tokenizer_files", "readable",
+__all__ = ["make_portable", "halve_weights", "hub_text_encoder_names", "slow_tokenizer_files", "readable",
            "lora_hub_names"]
 
 TEXT_ENCODERS = ("text_encoder", "text_encoder_2")
@@ -94,3 +95,15 @@ def lora_hub_names(state: dict) -> dict:
                 break
         out[key] = value
     return out
+
+
+def halve_weights(folder) -> None:
+    """Rewrite every safetensors file under `folder` with its fp32 tensors in fp16 (half the
+    size on disk; diffusers loads them back as fp32 unless asked for fp16)."""
+    for file in sorted(Path(folder).rglob("*.safetensors")):
+        with safe_open(str(file), "pt") as f:
+            metadata = f.metadata() or {"format": "pt"}
+        state = load_file(str(file))
+        if any(v.dtype == torch.float32 for v in state.values()):
+            save_file({k: v.half() if v.dtype == torch.float32 else v for k, v in state.items()},
+                      str(file), metadata=metadata)

@@ -193,6 +193,11 @@ def prepare_run_dir(out, overwrite: bool, resume: str, max_steps: int,
                             f"choose a new output_dir")
     if ckpt is not None:
         return ckpt
+    if resume and has_model and not overwrite:
+        raise DreamkitError(f"output_dir={str(out)!r} holds a run finished at step {finished} "
+                            f"whose checkpoints were removed at its end (keep_checkpoints="
+                            f"False), so it cannot train on; choose a new output_dir, or pass "
+                            f"overwrite=True to start again (keep_checkpoints=True keeps them)")
     return _fresh_start(out, overwrite, has_model)
 
 

@@ -30,7 +30,7 @@ import torch
 
 from .cache import StepInputs
 from .callbacks import Callback, ProgressBar, StepInfo
-from .checkpoint import save_checkpoint
+from .checkpoint import remove_checkpoints, save_checkpoint
 from .concepts import class_jobs
 from .config import TrainConfig
 from .data import build_dataset, dataset_notes, make_loader
@@ -40,7 +40,7 @@ from .loss import divergence
 from .models import (Components, build_pipeline, load_components, offload_text_encoders,
                      place_for_training)
 from .optim import Trainer, prepare_trainables
-from .portable import make_portable
+from .portable import halve_weights, make_portable
 from .prior import prepare_class_images
 from .run import (Run, check_finite, describe_inputs, kept_checkpoint_note, resume_state,
                   save_final, start_run)
@@ -190,9 +190,15 @@ def _finish(config, run: Run, comps, trainer: Trainer, history, step, mode,
         else:
             save_final(run, lambda folder: (
                 build_pipeline(comps, unet=unet, text_encoder=te).save_pretrained(folder),
+                config.final_dtype == "fp16" and halve_weights(folder),  # save_precision
                 make_portable(folder)))  # names older releases read, files others can read
         (run.out / "history.json").write_text(json.dumps(history, indent=1))
         plot_losses(history, run.out / "loss.png")
+        if not config.keep_checkpoints:  # the model holds the final weights: free the space
+            freed = remove_checkpoints(run.out)
+            if freed:
+                run.events.say(f"removed the checkpoints ({freed / 1e9:.1f} GB): the model "
+                               f"holds the final weights (keep_checkpoints=True keeps them)")
     result = TrainResult(run.out, run.out if run.main else None, mode, history, unet,
                          accelerator.num_processes, te if config.train_text_encoder else None,
                          why)

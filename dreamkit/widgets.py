@@ -2,8 +2,9 @@
 
 `ConfigPanel(config)` shows one control per chosen setting (its `why` as the tooltip). Each
 change is checked at once by TrainConfig's own validation; a bad value shows the same one-line
-message the CLI prints, under the control that caused it, and the panel keeps the last good
-config. `panel.run(fn)` is the button that starts a step: any DreamkitError from it is shown
+message the CLI prints, under the control that caused it, until it is fixed or put back, and
+while one shows, `panel.config` refuses (a ConfigError naming it): the panel never runs with
+values other than those on screen. `panel.run(fn)` is the button that starts a step: any DreamkitError from it is shown
 in the panel, not as a traceback.
 
 With `tokenizer=` (the base model's), the identifier is checked as you type (tokens.py): a
@@ -38,12 +39,13 @@ class ConfigPanel:
 
         self._w = w
         self.tokenizer = tokenizer
-        self.config = config or TrainConfig()
+        self._config = config or TrainConfig()
+        self.errors, self.concepts_error = {}, ""  # refused values shown: field -> ConfigError
         self.controls, self.messages = {}, {}
         meta = {f.name: f for f in dataclasses.fields(TrainConfig)}
         rows = []
         for name in fields:
-            value = getattr(self.config, name)
+            value = getattr(self._config, name)
             common = dict(value=value, description=name, tooltip=knob_help(name),
                           style={"description_width": "160px"},
                           layout=w.Layout(width="520px"))
@@ -72,39 +74,67 @@ class ConfigPanel:
         self.widget = w.VBox(rows + [w.HTML("<b>Several subjects</b> (optional)"),
                                      self.concepts_box, add, self.concepts_message,
                                      self.button, self.output])
-        for c in self.config.concepts:
+        for c in self._config.concepts:
             self.add_concept(**c)
         self._check_token()
         self._placeholders()
         self._sync_prior()
 
     def _changed(self, name: str, value) -> None:
-        for msg in self.messages.values():
-            msg.value = ""
-        changes = {name: value}
         if name == "with_prior_preservation" and not value:
             # TrainConfig's one rule: the weight counts only with prior preservation, so it goes
             # back to its default (and its control is greyed out) when the switch is off
-            changes["prior_loss_weight"] = DEFAULT_PRIOR_LOSS_WEIGHT
-        try:
-            self.config = self.config.replace(**changes)
-        except ConfigError as e:
-            shown = e.field if e.field in self.messages else name
-            self.messages[shown].value = _red(str(e))
-            return
-        if name in ("identifier", "class_noun"):
-            self._check_token()
-            self._placeholders()
+            weight = self.controls.get("prior_loss_weight")
+            if weight is not None and weight.value != DEFAULT_PRIOR_LOSS_WEIGHT:
+                weight.value = DEFAULT_PRIOR_LOSS_WEIGHT  # observed: comes back here
+        self._revalidate()
         if name == "with_prior_preservation":
             self._sync_prior()
+
+    def _revalidate(self) -> None:
+        """Check every value the panel shows, together. A value TrainConfig refuses keeps its
+        red message, under its own control, until it is fixed or put back; meanwhile `config`
+        refuses to give a config, so nothing ever runs with values other than those shown."""
+        shown = {n: c.value for n, c in self.controls.items()}
+        self.errors = {}
+        while True:  # drop the refused values one by one: each field gets its own message
+            try:
+                self._config = self._config.replace(
+                    **{n: v for n, v in shown.items() if n not in self.errors})
+                break
+            except ConfigError as e:
+                field = e.field if e.field in shown and e.field not in self.errors else None
+                if field is None:  # a rule between fields: shown under the last one changed
+                    field = next(n for n in reversed(list(shown)) if n not in self.errors)
+                self.errors[field] = e if field == e.field else ConfigError(field, shown[field], str(e))
+        for n, msg in self.messages.items():
+            msg.value = _red(str(self.errors[n])) if n in self.errors else ""
+        self._check_token()
+        self._placeholders()
+
+    @property
+    def config(self) -> TrainConfig:
+        """The TrainConfig of exactly what the panel shows; a ConfigError naming the field while
+        any shown value is refused (fix it in the panel, or put the old value back)."""
+        if self.errors:
+            field, e = next(iter(self.errors.items()))
+            raise ConfigError(field, e.value, f"{e.fix} (the panel shows this refused value: "
+                                              f"fix it there, or put the old one back, then "
+                                              f"run this cell again)")
+        if self.concepts_error:  # the subject rows: their message is under them
+            raise DreamkitError(f"{self.concepts_error} (the panel shows these subjects: fix "
+                                f"them there, then run this cell again)")
+        return self._config
+
+    @config.setter
+    def config(self, value: TrainConfig) -> None:
+        self._config = value
 
     def _sync_prior(self) -> None:
         """The weight control shows the weight in use, editable only with prior preservation."""
         weight = self.controls.get("prior_loss_weight")
         if weight is not None:
-            weight.disabled = not self.config.with_prior_preservation
-            if weight.value != self.config.prior_loss_weight:
-                weight.value = self.config.prior_loss_weight
+            weight.disabled = not self._config.with_prior_preservation
 
     def _placeholders(self) -> None:
         """Empty prompt fields show the prompt they stand for ('a photo of zshq dog')."""
@@ -112,14 +142,16 @@ class ConfigPanel:
                               ("class_prompt", lambda c: c.resolved_class_prompt)):
             if name in self.controls:
                 try:
-                    self.controls[name].placeholder = resolve(self.config)
+                    self.controls[name].placeholder = resolve(self._config)
                 except ConfigError:
                     self.controls[name].placeholder = ""
 
     def _check_token(self) -> None:
-        if self.tokenizer is None or "identifier" not in self.messages:
+        if self.tokenizer is None or "identifier" not in self.messages \
+                or "identifier" in self.errors:  # a refused identifier: its error shows
             return
-        check = check_identifier(self.tokenizer, self.config.identifier, self.config.class_noun)
+        check = check_identifier(self.tokenizer, self._config.identifier,
+                                 self._config.class_noun)
         self.messages["identifier"].value = "" if check.ok else \
             f"<span style='color:#b36b00'>{html.escape(check.text())}</span>"
 
@@ -132,7 +164,7 @@ class ConfigPanel:
                          style={"description_width": "90px"}, layout=w.Layout(width="300px"))
                for k, v, p in (("instance_dir", instance_dir, "folder of its photos"),
                                ("identifier", identifier, "e.g. tzky"),
-                               ("class_noun", class_noun or self.config.class_noun, "e.g. dog"))}
+                               ("class_noun", class_noun or self._config.class_noun, "e.g. dog"))}
         row["_more"] = more  # keys without a control (prompts, class_dir) are kept as given
         remove = w.Button(description="remove", layout=w.Layout(width="80px"))
         box = w.HBox([row["instance_dir"], row["identifier"], row["class_noun"], remove])
@@ -155,10 +187,11 @@ class ConfigPanel:
         concepts = [{**r["_more"], **{k: r[k].value.strip() for k in
                                       ("instance_dir", "identifier", "class_noun")
                                       if r[k].value.strip()}} for r in self.concept_rows]
-        self.concepts_message.value = ""
+        self.concepts_message.value, self.concepts_error = "", ""
         try:
-            self.config = self.config.replace(concepts=concepts)
+            self._config = self._config.replace(concepts=concepts)
         except ConfigError as e:
+            self.concepts_error = str(e)
             self.concepts_message.value = _red(str(e))
 
     def set(self, name: str, value) -> None:

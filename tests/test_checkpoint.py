@@ -26,7 +26,8 @@ def _config(tiny_model, photos, out, **kw):
                 sample_batch_size=3, class_inference_steps=2, resolution=32, max_train_steps=8,
                 learning_rate=1e-3, output_dir=str(out), sample_steps=2, num_sample_images=1,
                 checkpointing_steps=3, checkpoints_total_limit=2, lr_scheduler="cosine",
-                train_batch_size=2)
+                train_batch_size=2, keep_checkpoints=True)  # these tests look at them after
+
     base.update(kw)
     return TrainConfig(**base)
 
@@ -353,6 +354,7 @@ def test_diffusers_test_dreambooth_checkpoint_scenarios_on_the_cli(tiny_model, t
               "--lr_warmup_steps", "0", "--output_dir", str(out), "--sample_steps", "1",
               "--num_sample_images", "1"]
     steps = lambda: sorted(p.name for p in (out / "checkpoints").iterdir())  # noqa: E731
+    common += ["--keep_checkpoints", "true"]  # as diffusers' script does: kept after the end
     assert main(common + ["--max_train_steps", "4", "--checkpointing_steps", "2",
                           "--checkpoints_total_limit", "0"]) == 0
     assert (out / "unet" / "diffusion_pytorch_model.safetensors").is_file()
@@ -374,3 +376,30 @@ def test_diffusers_test_dreambooth_checkpoint_scenarios_on_the_cli(tiny_model, t
                           "--checkpoints_total_limit", "1", "--resume_from_checkpoint",
                           "latest"]) == 0
     assert steps() == ["step_000012"]
+
+
+def test_a_finished_run_leaves_the_model_alone_and_half_size_when_asked(tiny_model, photos,
+                                                                         tmp_path):
+    """Drive's budget: the checkpoints go once the model is saved (said, with the space freed),
+    a later resume says why it cannot train on; save_precision='fp16' halves the weights on
+    disk and diffusers still loads them (as fp32)."""
+    from diffusers import UNet2DConditionModel
+    from safetensors import safe_open
+    said = []
+    cfg = _config(tiny_model, photos, tmp_path / "run", max_train_steps=2, checkpointing_steps=1,
+                  keep_checkpoints=False, save_precision="fp16", with_prior_preservation=False)
+    train(cfg, callbacks=[FunctionCallback(on_message=said.append)])
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert any(m.startswith("removed the checkpoints (") and "keep_checkpoints=True" in m
+               for m in said), said
+    with pytest.raises(DreamkitError, match="checkpoints were removed .*keep_checkpoints"):
+        train(cfg.replace(resume="auto", max_train_steps=4), callbacks=[])
+    weights = tmp_path / "run" / "unet" / "diffusion_pytorch_model.safetensors"
+    with safe_open(str(weights), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+    base = (tiny_model / "unet" / "diffusion_pytorch_model.safetensors").stat().st_size
+    assert weights.stat().st_size < 0.55 * base
+    assert UNet2DConditionModel.from_pretrained(tmp_path / "run" / "unet").dtype == torch.float32
+    # the CPU path (mixed_precision 'no') keeps fp32 by default
+    assert cfg.replace(save_precision="auto").final_dtype == "fp32"
+    assert cfg.replace(save_precision="auto", mixed_precision="fp16").final_dtype == "fp16"

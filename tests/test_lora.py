@@ -183,7 +183,8 @@ def test_grid_across_checkpoints(lora, tiny_model, photos, tmp_path):
 
     run = tmp_path / "run"
     train(_config(tiny_model, photos, run, use_lora=lora, checkpointing_steps=2,
-                  checkpoints_total_limit=0, learning_rate=1e-2 if lora else 1e-3),
+                  checkpoints_total_limit=0, keep_checkpoints=True,
+                  learning_rate=1e-2 if lora else 1e-3),
           callbacks=[])
     kw = dict(num_inference_steps=3, height=32, width=32, scheduler="ddim", seed=4)
     grid, labels = checkpoint_grid(run, "a photo of sks toy", num_images=2, **kw)

@@ -74,7 +74,7 @@ def test_training_with_each_switch(extra, tiny_model, photos, tmp_path):
                       class_noun="toy", with_prior_preservation=True, num_class_images=2,
                       sample_batch_size=2, class_inference_steps=2, resolution=32,
                       max_train_steps=4, learning_rate=1e-3, output_dir=str(tmp_path / "run"),
-                      sample_steps=2, num_sample_images=1,
+                      sample_steps=2, num_sample_images=1, keep_checkpoints=True,
                       **{"checkpointing_steps": 0, **extra})
     plain = train(cfg.replace(use_8bit_adam=False, optimizer_in_backward=False,
                               output_dir=str(tmp_path / "plain")), callbacks=[])
@@ -191,7 +191,7 @@ def test_t4_settings_together_train_and_resume(tiny_model, photos, tmp_path):
                       sample_batch_size=2, class_inference_steps=2, resolution=32,
                       max_train_steps=4, learning_rate=1e-3, output_dir=str(tmp_path / "run"),
                       sample_steps=2, num_sample_images=1, checkpointing_steps=2,
-                      **T4_SETTINGS)
+                      keep_checkpoints=True, **{**T4_SETTINGS, "mixed_precision": "no"})
     result = train(cfg, callbacks=[])
     assert result.step_mode == "one_pass"
     assert all(torch.isfinite(torch.tensor(h["loss"])) for h in result.history)

@@ -1,29 +1,53 @@
 """The widget panel: bad values show the one-line message next to the control."""
 
+import pytest
+
 from dreamkit import TrainConfig
+from dreamkit.errors import ConfigError, DreamkitError
 from dreamkit.widgets import ConfigPanel
 
 
-def test_bad_values_show_a_message_and_keep_the_last_good_config():
+def _refused(panel, field):
+    """The ConfigError `panel.config` raises while a refused value is shown."""
+    try:
+        panel.config
+    except ConfigError as e:
+        assert e.field == field and "the panel shows this refused value" in str(e), str(e)
+        return str(e)
+    raise AssertionError(f"panel.config gave a config while {field} is refused")
+
+
+def test_a_refused_value_keeps_its_message_until_fixed_and_is_never_used():
     panel = ConfigPanel(TrainConfig(class_noun="dog"))
     panel.set("identifier", "my dog")
     assert panel.message("identifier") == "identifier='my dog': use one rare word without " \
                                           "spaces, e.g. 'zshq' (`dreamkit check-token` " \
                                           "suggests more)"
-    assert panel.config.identifier == "zshq"  # the last good value stays
-    panel.set("identifier", "zwx")
-    assert panel.message("identifier") == "" and panel.config.identifier == "zwx"
+    _refused(panel, "identifier")  # never the old 'zshq' behind a box that says 'my dog'
+    panel.set("max_train_steps", 300)  # another field changes: the message stays
+    assert panel.message("identifier").startswith("identifier='my dog'")
+    assert panel.message("max_train_steps") == ""
+    panel.set("prior_loss_weight", -0.5)  # a second refused value: its own message
+    assert panel.message("prior_loss_weight").startswith("prior_loss_weight=-0.5")
+    assert panel.message("identifier").startswith("identifier='my dog'")
+    panel.set("identifier", "zwx")  # fixed: its message goes, the other stays
+    assert panel.message("identifier") == ""
+    assert "prior_loss_weight=-0.5" in _refused(panel, "prior_loss_weight")
+    panel.set("prior_loss_weight", 1.0)  # put back
+    assert panel.message("prior_loss_weight") == ""
+    assert panel.config.identifier == "zwx" and panel.config.max_train_steps == 300
     panel.set("resolution", 100)
     assert "multiple of 8" in panel.message("resolution")
     panel.set("learning_rate", -1.0)
     assert panel.message("learning_rate").startswith("learning_rate=-1.0: must be a finite")
+    assert "multiple of 8" in panel.message("resolution")
 
 
 def test_prior_switch_and_weight_follow_the_configs_one_rule():
     panel = ConfigPanel(TrainConfig(class_noun="dog", with_prior_preservation=True))
-    panel.set("prior_loss_weight", 0.0)  # on with weight 0: refused, the weight stays
+    panel.set("prior_loss_weight", 0.0)  # on with weight 0: refused while shown
     assert "is 0 while with_prior_preservation is on" in panel.message("prior_loss_weight")
-    assert panel.config.prior_loss_weight == 1.0 and panel.config.with_prior_preservation
+    _refused(panel, "prior_loss_weight")
     panel.set("prior_loss_weight", 0.5)
     assert panel.config.prior_loss_weight == 0.5 and panel.message("prior_loss_weight") == ""
     panel.set("with_prior_preservation", False)  # off: the weight returns to its default
@@ -33,9 +57,21 @@ def test_prior_switch_and_weight_follow_the_configs_one_rule():
     panel.set("prior_loss_weight", 0.3)  # a weight without the switch: the same error as Python
     assert "has no effect while with_prior_preservation is off" in \
         panel.message("prior_loss_weight")
-    assert panel.config.prior_loss_weight == 1.0
-    panel.set("with_prior_preservation", True)
+    _refused(panel, "prior_loss_weight")
+    panel.set("with_prior_preservation", True)  # now the shown 0.3 is valid, and used
     assert not panel.controls["prior_loss_weight"].disabled
+    assert panel.message("prior_loss_weight") == "" and panel.config.prior_loss_weight == 0.3
+
+
+def test_the_token_note_stays_while_other_fields_change():
+    from dreamkit.tokens import sd_vocabulary_tokenizer
+    panel = ConfigPanel(TrainConfig(class_noun="dog"), tokenizer=sd_vocabulary_tokenizer())
+    panel.set("identifier", "sks")
+    note = panel.message("identifier")
+    assert "rifle" in note
+    panel.set("max_train_steps", 123)
+    panel.set("resolution", 100)  # even beside a refused value elsewhere
+    assert panel.message("identifier") == note
 
 
 def test_the_button_shows_errors_in_the_panel(tmp_path):
@@ -74,7 +110,8 @@ def test_subjects_added_in_the_panel_reach_the_config():
     tom["identifier"].value = "zwx"
     tom["class_noun"].value = "dog"  # the same identifier and class twice: refused, shown
     assert "already uses it" in panel.concepts_message.value
-    assert panel.config.concepts[1]["class_noun"] == "cat"  # the last good list stays
+    with pytest.raises(DreamkitError, match="already uses it"):  # never the old list
+        panel.config
     tom["identifier"].value = "pfj"
     assert panel.concepts_message.value == "" and panel.config.concepts[1]["identifier"] == "pfj"
     rex["_remove"]()
