@@ -10,7 +10,10 @@ own and a kill is a real kill:
 
 1. **reference**: 3 steps uninterrupted, every tensor watched (dreamkit.memory's
    LiveTensorTracker): the peak of live tensor bytes beside the planner's figure for the same
-   configuration (its tensors: without CUDA context and slack). Then the fp16 memory path:
+   configuration (its tensors: without CUDA context and slack). On a GPU the frozen VAE and
+   text encoder wait in CPU memory (cache_latents, precompute_text_embeddings), which the plan
+   leaves out; here everything is CPU memory, so they are added to the plan for the comparison
+   ("frozen_vae_text_encoder_gib"). Then the fp16 memory path:
    one step with the loss-scaled, check-pass backward (fp32 numbers: the same tensors as on a
    GPU at 4 bytes), measured and planned the same way.
 2. **killed**: the same run with a checkpoint every step, SIGKILLed once the step-2 checkpoint
@@ -40,14 +43,15 @@ GB = 1e9
 def _config(root: Path, name: str, **changes):
     from dreamkit import TrainConfig
     from dreamkit.planner import T4_SETTINGS
-    return TrainConfig(
+    settings = dict(
         pretrained_model_name_or_path="stable-diffusion-v1-5/stable-diffusion-v1-5",
         instance_dir=str(root / "photos"), class_noun="dog", with_prior_preservation=True,
         num_class_images=2, sample_batch_size=1, class_inference_steps=2,
         class_dir=str(root / "class_images"), max_train_steps=STEPS, learning_rate=5e-6,
         sample_steps=2, num_sample_images=1, sample_prompts=["a photo of zshq dog"],
         checkpointing_steps=0, save_precision="fp32", output_dir=str(root / name),
-        **{**T4_SETTINGS, "mixed_precision": "no", **changes})
+        **T4_SETTINGS)
+    return TrainConfig(**{**settings, "mixed_precision": "no", **changes})
 
 
 def _components():
@@ -131,7 +135,11 @@ def stage_export(root: Path) -> dict:
                                                     local_files_only=True)
     w = pipe.unet.conv_in.weight.detach()
     same = torch.equal(w.half(), a["conv_in.weight"].half())
-    return {"resumed_vs_uninterrupted_max_abs_diff": differ, "model_fp32_gb": fp32_gb,
+    from dreamkit.space import parameter_counts
+    counts = parameter_counts(_config(root, "reference"))  # on the meta device, from the configs
+    frozen = 4 * (counts["vae"] + counts["text_encoder"]) / 2**30
+    return {"frozen_vae_text_encoder_gib": frozen,
+            "resumed_vs_uninterrupted_max_abs_diff": differ, "model_fp32_gb": fp32_gb,
             "model_fp16_gb": _size(ref), "single_file_fp16_gb": file.stat().st_size / GB,
             "single_file_loaded_s": time.time() - t0, "single_file_weights_match": same}
 
@@ -145,13 +153,18 @@ def _child(stage: str, root: Path, until=None) -> tuple[dict | None, float]:
     SIGKILL the process as soon as it returns true."""
     out = root / f"{stage}.json"
     proc = subprocess.Popen([sys.executable, __file__, "--stage", stage, str(root)])
-    while until is not None and proc.poll() is None and not until(root):
+    while True:  # wait4 (not poll, which would reap the child and lose its rusage)
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if until is not None and until(root):
+            os.kill(proc.pid, signal.SIGKILL)
+            _, status, usage = os.wait4(proc.pid, 0)
+            break
         time.sleep(1)
-    if until is not None and proc.poll() is None:
-        os.kill(proc.pid, signal.SIGKILL)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = status  # reaped here: Popen must not wait for it again
     rss = usage.ru_maxrss * 1024 / GB  # Linux: KiB
-    if until is None and status != 0:
+    if status != 0 and not (until is not None and os.WIFSIGNALED(status)):
         raise SystemExit(f"stage {stage} failed (status {status})")
     return (json.loads(out.read_text()) if out.is_file() else None), rss
 

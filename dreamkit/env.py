@@ -105,11 +105,12 @@ def mount_drive(mount_point: str = "/content/drive", local_fallback: str = "~/dr
 
 
 def save_uploads(files, dest) -> list[Path]:
-    """Write uploaded files ({name: bytes} or ipywidgets FileUpload values) into `dest`."""
+    """Write uploaded files into `dest`: {name: bytes} (Colab's dialog), or a FileUpload's
+    value: ipywidgets 8's list of {"name", "content"}, ipywidgets 7's {name: {"content"}}."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    items = files.items() if isinstance(files, dict) else \
-        ((f["name"], f["content"]) for f in files)
+    items = ((name, c["content"] if isinstance(c, dict) else c) for name, c in files.items()) \
+        if isinstance(files, dict) else ((f["name"], f["content"]) for f in files)
     written = []
     for name, content in items:
         target = dest / Path(name).name  # never let an uploaded name escape dest

@@ -22,10 +22,7 @@ the cache off with gradient checkpointing, run.py). fp32 configurations are coun
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 
 import torch
 
@@ -33,6 +30,7 @@ from .errors import ConfigError
 from .lora import UNET_TARGETS, add_lora
 from .memory import full_step_peak
 from .models import quiet_loading
+from .shapes import meta_models
 from .step import choose_step_mode, mode_from_peaks
 
 
@@ -137,43 +135,17 @@ def _fmt(change: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in change.items())
 
 
-def _config_of(model: str, part: str, fallback: str) -> dict:
-    """A part's config.json from a local folder or the hub cache; SD 1.5's as the fallback for
-    hub ids that cannot be read here (said in the plan)."""
-    path = Path(model) / part / "config.json"
-    if path.is_file():
-        return json.loads(path.read_text())
-    try:
-        from huggingface_hub import hf_hub_download
-        return json.loads(Path(hf_hub_download(model, f"{part}/config.json")).read_text())
-    except Exception:  # offline, unknown id: the shipped SD 1.5 or SDXL base configs
-        if "xl" in model.lower():
-            fallback = {"unet": "sdxl_unet.json", "text_encoder_2": "sdxl_text_encoder_2.json"
-                        }.get(part, fallback)
-        return json.loads(resources.files("dreamkit").joinpath(f"configs/{fallback}").read_text())
-
-
 def _measure(config, mode: str) -> tuple[dict, int]:
     """The planned parts (bytes) of training `config` with the step in `mode`, and the step's
     FLOPs."""
-    # diffusers and transformers are heavy imports: loaded when a plan is made
-    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+    from diffusers import DDPMScheduler  # diffusers: heavy, imported when a plan is made
 
     quiet_loading()
-    model = config.pretrained_model_name_or_path
     mixed = config.mixed_precision in ("fp16", "bf16")
-    with torch.device("meta"):
-        unet = UNet2DConditionModel.from_config(_config_of(model, "unet", "sd15_unet.json"))
-        vae = AutoencoderKL.from_config(_config_of(model, "vae", "sd15_vae.json"))
-        te_cfg = _config_of(model, "text_encoder", "sd15_text_encoder.json")
-        te = CLIPTextModel(CLIPTextConfig(**{k: v for k, v in te_cfg.items()
-                                             if not k.startswith("_")}))
-        te_bytes_per = sum(p.numel() for p in te.parameters())
-        if getattr(unet.config, "addition_embed_type", None) == "text_time":  # SDXL's second
-            cfg2 = _config_of(model, "text_encoder_2", "sdxl_text_encoder_2.json")
-            te_bytes_per += sum(p.numel() for p in CLIPTextModelWithProjection(CLIPTextConfig(
-                **{k: v for k, v in cfg2.items() if not k.startswith("_")})).parameters())
+    models = meta_models(config.pretrained_model_name_or_path)
+    unet, vae = models["unet"], models["vae"]
+    te_bytes_per = sum(p.numel() for k in ("text_encoder", "text_encoder_2") if k in models
+                       for p in models[k].parameters())
     if mixed:
         unet.to(torch.bfloat16)  # activations and autocast copies at 2 bytes
     params = None

@@ -1,18 +1,23 @@
-"""Open the quickstart notebook in JupyterLab in headless Chromium, run its cells down to the
-settings panel, and take a screenshot in which the panel is drawn as controls.
+"""Open the step-by-step notebook in JupyterLab in headless Chromium, run every cell as a
+person does (Shift+Enter, top to bottom, with small values typed into its forms), and take a
+screenshot of each stage's output.
 
     python scripts/browser_check.py [--out browser-check]
 
-Starts JupyterLab on 127.0.0.1 (a free port, a random token) with a copy of notebooks/,
-drives Debian's chromium through chromedriver (selenium; no browser download), and writes
-`<out>/quickstart_widgets.png` plus `<out>/result.json` (what was seen). Exit code 0 when the
-widgets rendered as controls, 1 otherwise. tests/test_browser.py runs it.
+Starts JupyterLab on 127.0.0.1 (a free port, a random token) with a copy of notebooks/ whose
+form fields are set as Colab sets them (the `#@param` lines: few steps and class images, so the
+toy world runs in about two minutes on a CPU), drives Debian's chromium through chromedriver
+(selenium; no browser download), and writes `<out>/NN_<stage>.png` for every code cell plus
+`<out>/result.json` (what was seen: each cell's title, whether it finished, its pictures, any
+traceback, the caption editor's controls). Exit code 0 when every cell ran without a traceback
+and the widgets rendered as controls. tests/test_browser.py runs it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import secrets
 import shutil
 import socket
@@ -24,7 +29,20 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WIDGET_MARK = "ConfigPanel("  # the quickstart cell that shows the settings panel
+NOTEBOOK = "02_step_by_step.ipynb"
+FORMS = {"STEPS": 30, "NUM_CLASS_IMAGES": 6, "SAMPLE_EVERY": 15, "TRY_STEPS": 10, "COUNT": 2}
+FIELD = re.compile(r"^(?P<name>[A-Z_]+) = (?P<value>.*?)  #@param(?P<rest>.*)$", re.M)
+
+
+def _with_forms(src: Path, dest: Path, values: dict) -> None:
+    """Copy a notebook with form fields changed as Colab changes them: the `#@param` line."""
+    nb = json.loads(src.read_text())
+    for cell in nb["cells"]:
+        text = "".join(cell["source"])
+        text = FIELD.sub(lambda m: f"{m['name']} = {values[m['name']]!r}  #@param{m['rest']}"
+                         if m["name"] in values else m[0], text)
+        cell["source"] = text.splitlines(keepends=True)
+    dest.write_text(json.dumps(nb, indent=1))
 
 
 def _free_port() -> int:
@@ -57,16 +75,17 @@ def _browser():
     return webdriver.Chrome(service=Service(driver), options=opts)
 
 
-def check(out: Path, timeout: float = 180) -> dict:
+def check(out: Path, timeout: float = 420) -> dict:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="dreamkit-lab-"))
-    shutil.copytree(ROOT / "notebooks", work / "notebooks")
+    (work / "notebooks").mkdir()
+    _with_forms(ROOT / "notebooks" / NOTEBOOK, work / "notebooks" / NOTEBOOK, FORMS)
     port, token = _free_port(), secrets.token_hex(16)
-    # No "get notified about Jupyter news?" pop-up over the screenshot.
+    # No "get notified about Jupyter news?" pop-up over the screenshots.
     news = work / ".lab-settings" / "@jupyterlab" / "apputils-extension"
     news.mkdir(parents=True)
     (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
@@ -85,7 +104,7 @@ def check(out: Path, timeout: float = 180) -> dict:
         base = f"http://127.0.0.1:{port}"
         _wait_http(f"{base}/api?token={token}", 60)
         driver = _browser()
-        driver.get(f"{base}/lab/tree/notebooks/01_quickstart.ipynb?token={token}")
+        driver.get(f"{base}/lab/tree/notebooks/{NOTEBOOK}?token={token}")
         end = time.time() + timeout
 
         def wait_for(fn, what):
@@ -101,31 +120,37 @@ def check(out: Path, timeout: float = 180) -> dict:
 
         wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell"), "cells")
         # The kernel must be idle before a cell runs (the status bar says so).
-        wait_for(lambda: "Idle" in driver.find_element(By.CSS_SELECTOR, ".jp-StatusBar-Widget"
-                                                       ).text or driver.execute_script(
+        wait_for(lambda: driver.execute_script(
             "return document.body.innerText.includes('Idle')"), "an idle kernel")
         cells = driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell")
-        upto = next(i for i, c in enumerate(cells) if WIDGET_MARK in c.text)
-        target = cells[upto]
-        # The cells above first (the panel uses what they set: the machine, the photos), then
-        # the panel's cell: each with Shift+Enter, as a person runs a notebook
-        for cell in cells[:upto + 1]:
+        seen = []
+        for n, cell in enumerate(cells):
             driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", cell)
             cell.find_element(By.CSS_SELECTOR, ".jp-InputArea-editor .cm-content").click()
             ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.ENTER).key_up(Keys.SHIFT
                                                                                     ).perform()
-        controls = wait_for(lambda: target.find_elements(
-            By.CSS_SELECTOR, ".jp-OutputArea .widget-text input, .jp-OutputArea .widget-button"),
-            "widget controls in the cell's output")
-        time.sleep(1.0)  # let the layout settle before the picture
-        driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", target)
-        shot = out / "quickstart_widgets.png"
-        driver.save_screenshot(str(shot))
-        text = target.find_element(By.CSS_SELECTOR, ".jp-OutputArea").text
-        result = {"ok": len(controls) >= 5 and "Loading widget" not in text
-                  and "ConfigPanel object" not in text,
-                  "controls": len(controls), "loading_text": "Loading widget" in text,
-                  "output_text": text[:2000], "screenshot": str(shot)}
+            # finished: its prompt shows a number instead of [*]
+            wait_for(lambda c=cell: re.search(r"\[\d+\]", c.find_element(
+                By.CSS_SELECTOR, ".jp-InputPrompt").text), f"cell {n} to finish")
+            time.sleep(0.5)  # the last outputs and widgets settle
+            driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", cell)
+            title = next((line[7:].strip() for line in cell.text.splitlines()
+                          if line.startswith("#@title")), f"cell {n}")
+            shot = out / f"{n:02d}_{re.sub(r'[^a-z0-9]+', '_', title.lower()).strip('_')}.png"
+            cell.screenshot(str(shot))
+            area = cell.find_elements(By.CSS_SELECTOR, ".jp-OutputArea")
+            text = area[0].text if area else ""
+            seen.append({"title": title, "screenshot": str(shot),
+                         "images": len(cell.find_elements(By.CSS_SELECTOR,
+                                                          ".jp-OutputArea img")),
+                         "controls": len(cell.find_elements(
+                             By.CSS_SELECTOR, ".widget-text input, .widget-button")),
+                         "traceback": "Traceback" in text,
+                         "loading_widget": "Loading widget" in text, "text": text[-600:]})
+        bad = [s["title"] for s in seen if s["traceback"] or s["loading_widget"]]
+        captions = next((s for s in seen if "Captions" in s["title"]), {"controls": 0})
+        result = {"ok": not bad and captions["controls"] >= 5, "cells": seen, "bad": bad,
+                  "caption_controls": captions["controls"]}
     except Exception as e:  # noqa: BLE001  (reported in result.json, exit code 1)
         result = {"ok": False, "error": f"{type(e).__name__}: {e}"}
         if driver is not None:
@@ -148,7 +173,10 @@ def main() -> int:
     p.add_argument("--out", default=str(ROOT / "browser-check"))
     args = p.parse_args()
     r = check(Path(args.out))
-    print(json.dumps({k: v for k, v in r.items() if k != "output_text"}, indent=1))
+    print(json.dumps({k: v for k, v in r.items() if k != "cells"}, indent=1))
+    for c in r.get("cells", []):
+        print(f"{c['title']}: {c['images']} picture(s), {c['controls']} control(s)"
+              f"{', TRACEBACK' if c['traceback'] else ''} -> {c['screenshot']}")
     return 0 if r["ok"] else 1
 
 

@@ -29,5 +29,8 @@ fi
 echo "installing dreamkit and its test tools"
 pip_install -r requirements-dev.txt -c constraints.txt
 pip_install --no-deps -e .
+# Colab ships ipywidgets 7.7: a second copy of it, beside the venv's 8.x, for the tests that run
+# the widget code under both majors (tests/test_widgets_7.py puts it first on PYTHONPATH)
+pip_install --no-deps --target "$VENV/ipywidgets7" "ipywidgets==7.7.5" "ipython_genutils==0.2.0"
 touch "$VENV/.installed"
 echo "environment ready: $VENV"

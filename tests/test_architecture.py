@@ -9,13 +9,13 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "dreamkit"
 
 PARTS = {
-    "Faces": ["cli", "commands", "__main__", "widgets", "live", "classroom"],
+    "Faces": ["cli", "commands", "__main__", "widgets", "live", "classroom", "notebook"],
     "Loop": ["train", "run", "checkpoint", "rng", "callbacks"],
     "Step": ["step", "loss", "optim"],
-    "Planner": ["planner", "memory"],
+    "Planner": ["planner", "memory", "shapes"],
     "Inputs": ["data", "prior", "cache", "doctor", "photo_measures", "tokens"],
     "Models": ["models", "sdxl", "lora", "layouts"],
-    "Outputs": ["sample", "export", "hub", "viewer", "portable"],
+    "Outputs": ["sample", "export", "hub", "viewer", "portable", "space"],
     "Eval": ["evaluate", "scoring"],
     "Config": ["config", "concepts", "prompts", "errors", "checks"],
     "Toy": ["toy", "demo"],

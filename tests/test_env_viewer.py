@@ -20,8 +20,10 @@ def test_save_uploads_keeps_names_inside_dest(tmp_path):
     written = env.save_uploads({"../../evil.png": b"abc", "ok.jpg": b"xyz"}, tmp_path / "up")
     assert sorted(p.name for p in written) == ["evil.png", "ok.jpg"]
     assert all(p.parent == tmp_path / "up" for p in written)
-    widget_style = [{"name": "w.png", "content": memoryview(b"123")}]
+    widget_style = [{"name": "w.png", "content": memoryview(b"123")}]  # ipywidgets 8
     assert env.save_uploads(widget_style, tmp_path / "up")[0].read_bytes() == b"123"
+    widget_7 = {"v.png": {"metadata": {"name": "v.png"}, "content": b"456"}}  # ipywidgets 7.7
+    assert env.save_uploads(widget_7, tmp_path / "up")[0].read_bytes() == b"456"
 
 
 def test_upload_photos_from_a_folder_and_widget(tmp_path, photos, monkeypatch):

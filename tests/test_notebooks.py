@@ -84,7 +84,9 @@ def test_quickstart_runs_on_cpu(tmp_path):
     assert "subject_fidelity" in text
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) >= 3  # the photos, the loss curves, the before/after grid
-    assert (tmp_path / "quickstart-output" / "run" / "model_index.json").exists()
+    run = tmp_path / "quickstart-output" / "run"
+    assert (run / "model_index.json").exists()
+    assert len(list((run / "generated").glob("*/*.png"))) == 4  # "try your model", saved
 
 
 def _images(nb) -> int:
@@ -106,6 +108,18 @@ def test_step_by_step_runs_on_cpu(tmp_path):
     run = tmp_path / "step-by-step" / "run"
     assert (run / "model_index.json").exists() and (run / "scores.json").exists()
     assert [e["step"] for e in json.loads((run / "scores.json").read_text())["curve"]] == [15, 30]
+    # try your model: the pictures shown are saved, with their settings, and open
+    from PIL import Image
+    tried = sorted((run / "generated").glob("*/*.png"))
+    assert len(tried) == 4 and Image.open(tried[0]).text["guidance"] == "7.5"
+    # export: one file in the original layout (fp16) that diffusers loads back
+    from diffusers import StableDiffusionPipeline
+    export = tmp_path / "step-by-step" / "run-export"
+    pipe = StableDiffusionPipeline.from_single_file(str(export / "model.safetensors"),
+                                                    config=str(export), local_files_only=True)
+    assert pipe.unet.config.sample_size == 16 and "one file: StableDiffusionPipeline" in text
+    # free Drive space: what the folder holds, before and after
+    assert "the run folder holds:" in text and "freed " in text
 
 
 # The classroom notebook runs from the installed wheel: tests/test_installed.py.
