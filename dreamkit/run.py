@@ -50,15 +50,21 @@ class Run:
         return self.accelerator.device
 
 
+def refuse_mixed_precision_on_cpu(config) -> None:
+    """fp16/bf16 need a GPU (on most CPUs they run hundreds of times slower). Tests replace
+    this to run the fp16 loop's wiring on the CPU, where accelerate then skips autocast."""
+    if config.mixed_precision != "no" and not torch.cuda.is_available():
+        raise DreamkitError(f"mixed_precision={config.mixed_precision!r} needs a GPU; on the CPU "
+                            f"use 'no' (fp16/bf16 run hundreds of times slower on most CPUs)")
+
+
 def start_run(config, overwrite: bool, callbacks) -> Run:
     """The accelerator, the photos, the checked run folder and the resume point."""
     from accelerate import Accelerator  # accelerate: heavy, imported when training
     from accelerate.utils import AutocastKwargs, GradScalerKwargs
     from accelerate.utils import set_seed
 
-    if config.mixed_precision != "no" and not torch.cuda.is_available():
-        raise DreamkitError(f"mixed_precision={config.mixed_precision!r} needs a GPU; on the CPU "
-                            f"use 'no' (fp16/bf16 run hundreds of times slower on most CPUs)")
+    refuse_mixed_precision_on_cpu(config)
     # cpu=True when there is no accelerator: that is what lets accelerate form a multi-process
     # CPU (gloo) group under torchrun; otherwise each process would train alone.
     no_gpu = not torch.cuda.is_available() and not torch.backends.mps.is_available()

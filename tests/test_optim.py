@@ -183,21 +183,35 @@ def test_precomputed_text_embeddings_encode_every_prompt_before_the_first_step(t
     assert frozen[1] < frozen[0]  # the planner counts the text encoder off the GPU
 
 
-def test_t4_settings_together_train_and_resume(tiny_model, photos, tmp_path):
+def test_t4_settings_together_train_and_resume(tiny_model, photos, tmp_path, monkeypatch):
+    """The whole T4 recipe through the loop: fp16's loss scale and check pass (accelerate does
+    no autocast on the CPU, so the numbers stay fp32; tests above check fp16 autocast itself),
+    the scale saved in the checkpoint and resumed, the final model written in fp16."""
+    import dreamkit.run
     from dreamkit.planner import T4_SETTINGS
+    from safetensors import safe_open
 
+    monkeypatch.setattr(dreamkit.run, "refuse_mixed_precision_on_cpu", lambda config: None)
+    import dreamkit.models  # and the frozen parts stay fp32: no autocast to meet fp16 ones
+    monkeypatch.setattr(dreamkit.models, "precision_dtype", lambda mixed: torch.float32)
     cfg = TrainConfig(pretrained_model_name_or_path=str(tiny_model), instance_dir=str(photos),
                       class_noun="toy", with_prior_preservation=True, num_class_images=2,
                       sample_batch_size=2, class_inference_steps=2, resolution=32,
                       max_train_steps=4, learning_rate=1e-3, output_dir=str(tmp_path / "run"),
                       sample_steps=2, num_sample_images=1, checkpointing_steps=2,
-                      keep_checkpoints=True, **{**T4_SETTINGS, "mixed_precision": "no"})
+                      keep_checkpoints=True, **T4_SETTINGS)
     result = train(cfg, callbacks=[])
     assert result.step_mode == "one_pass"
     assert all(torch.isfinite(torch.tensor(h["loss"])) for h in result.history)
+    state = torch.load(tmp_path / "run" / "checkpoints" / "step_000004" / "optimizer.pt",
+                       weights_only=False)
+    assert state["loss_scale"]["scale"] == 2.0 ** 16 and state["loss_scale"]["growth_tracker"] == 4
     more = train(cfg.replace(resume="auto", max_train_steps=6), callbacks=[])
     assert [h["step"] for h in more.history] == list(range(1, 7))
     assert (tmp_path / "run" / "model_index.json").is_file()
+    with safe_open(str(tmp_path / "run" / "unet" / "diffusion_pytorch_model.safetensors"),
+                   "pt") as f:  # save_precision auto: fp16 after fp16 training
+        assert f.get_tensor(next(iter(f.keys()))).dtype == torch.float16
 
 
 def _fp16_unet_steps(model_dir, opt_for, backward_for, overflow_at=None, steps=3):
