@@ -192,7 +192,8 @@ def main() -> int:
             print(stage, results[stage], flush=True)
         _, results["killed_rss_gb"] = _child("killed", root, until=_checkpoint_2_done)
         ckpt = root / "killed" / "checkpoints"
-        results["checkpoint_gb"] = _size(ckpt)
+        results["checkpoint_gb"] = _size(ckpt / "step_000002")  # one complete checkpoint
+        # what the kill left: a prune in progress leaves .trash-*, removed at the next start
         results["checkpoints_when_killed"] = sorted(p.name for p in ckpt.iterdir())
         results["resumed"], results["resumed_rss_gb"] = _child("resumed", root)
         results["checkpoints_after_end"] = ckpt.is_dir()

@@ -11,6 +11,7 @@ processes stay quiet.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -58,6 +59,19 @@ def refuse_mixed_precision_on_cpu(config) -> None:
                             f"use 'no' (fp16/bf16 run hundreds of times slower on most CPUs)")
 
 
+def forget_earlier_precision(mixed_precision: str) -> None:
+    """A notebook that trained in fp32 and then trains in fp16 in the same kernel: accelerate
+    keeps the first run's precision for the whole process and refuses another ("restart your
+    runtime"). One process alone has nothing to keep in step, so its old state is dropped; under
+    torchrun (several processes) it is left alone, where each launch is a fresh process anyway."""
+    from accelerate.state import AcceleratorState
+
+    state = AcceleratorState._shared_state  # accelerate's own store of the process-wide state
+    if state and state.get("_mixed_precision") != mixed_precision \
+            and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        AcceleratorState._reset_state()
+
+
 def start_run(config, overwrite: bool, callbacks) -> Run:
     """The accelerator, the photos, the checked run folder and the resume point."""
     from accelerate import Accelerator  # accelerate: heavy, imported when training
@@ -75,6 +89,7 @@ def start_run(config, overwrite: bool, callbacks) -> Run:
         # autocast's cache would keep an fp16 copy of every weight until the forward ends
         # (SD 1.5: 1.6 GiB); without it each op makes its copy, and recomputation drops it
         handlers.append(AutocastKwargs(cache_enabled=False))
+    forget_earlier_precision(config.mixed_precision)
     accelerator = Accelerator(gradient_accumulation_steps=config.gradient_accumulation_steps,
                               mixed_precision=config.mixed_precision, cpu=no_gpu,
                               kwargs_handlers=handlers)

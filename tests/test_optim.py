@@ -194,6 +194,8 @@ def test_t4_settings_together_train_and_resume(tiny_model, photos, tmp_path, mon
     monkeypatch.setattr(dreamkit.run, "refuse_mixed_precision_on_cpu", lambda config: None)
     import dreamkit.models  # and the frozen parts stay fp32: no autocast to meet fp16 ones
     monkeypatch.setattr(dreamkit.models, "precision_dtype", lambda mixed: torch.float32)
+    from accelerate import Accelerator  # a notebook whose kernel trained in fp32 before: the
+    Accelerator(cpu=True)               # fp16 run must not need a restart (it did: CI, xdist)
     cfg = TrainConfig(pretrained_model_name_or_path=str(tiny_model), instance_dir=str(photos),
                       class_noun="toy", with_prior_preservation=True, num_class_images=2,
                       sample_batch_size=2, class_inference_steps=2, resolution=32,
@@ -209,6 +211,9 @@ def test_t4_settings_together_train_and_resume(tiny_model, photos, tmp_path, mon
     more = train(cfg.replace(resume="auto", max_train_steps=6), callbacks=[])
     assert [h["step"] for h in more.history] == list(range(1, 7))
     assert (tmp_path / "run" / "model_index.json").is_file()
+    fp32 = train(cfg.replace(mixed_precision="no", output_dir=str(tmp_path / "fp32"),
+                             max_train_steps=1, with_prior_preservation=False), callbacks=[])
+    assert fp32.history[0]["step"] == 1  # and back to fp32 in the same process
     with safe_open(str(tmp_path / "run" / "unet" / "diffusion_pytorch_model.safetensors"),
                    "pt") as f:  # save_precision auto: fp16 after fp16 training
         assert f.get_tensor(next(iter(f.keys()))).dtype == torch.float16
