@@ -18,8 +18,8 @@ from pathlib import Path
 from .checkpoint import CHECKPOINT_DIR, remove_checkpoints
 
 # diffusers, transformers: imported where used (heavy), so `import dreamkit` stays quick
-__all__ = ["PlannedSizes", "planned_sizes", "parameter_counts", "run_sizes", "free_space",
-           "sizes_text"]
+__all__ = ["PlannedSizes", "planned_sizes", "parameter_counts", "run_sizes", "run_sizes_text",
+           "free_space", "sizes_text"]
 
 CLASS_IMAGE_BYTES = {512: 400_000, 1024: 1_500_000}  # a PNG of a photo, roughly
 
@@ -107,6 +107,17 @@ def run_sizes(out) -> dict:
         key = named.get(entry.name, "model" if model_part else "other")
         sizes[key] = sizes.get(key, 0) + size
     return sizes
+
+
+def run_sizes_text(out) -> str:
+    """What a run folder holds, in a line: `model 2.14 GB, samples 3.1 MB, ... (2.15 GB in all)`."""
+    sizes = run_sizes(out)
+
+    def size(n: int) -> str:
+        return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+    parts = sorted(sizes.items(), key=lambda kv: -kv[1])
+    return (", ".join(f"{k} {size(v)}" for k, v in parts) + f" ({size(sum(sizes.values()))} in "
+            f"all)") if sizes else "nothing (the folder is empty or missing)"
 
 
 def free_space(out, checkpoints: bool = True, class_images: bool = False,

@@ -45,6 +45,13 @@ def _with_forms(src: Path, dest: Path, values: dict) -> None:
     dest.write_text(json.dumps(nb, indent=1))
 
 
+def _titles(notebook: Path) -> list[str]:
+    """Each code cell's `#@title`, in order (`cell N` where there is none)."""
+    cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+    return [next((line[7:].strip() for line in "".join(c["source"]).splitlines()
+                  if line.startswith("#@title")), f"cell {n}") for n, c in enumerate(cells)]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -123,6 +130,12 @@ def check(out: Path, timeout: float = 420) -> dict:
         wait_for(lambda: driver.execute_script(
             "return document.body.innerText.includes('Idle')"), "an idle kernel")
         cells = driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell")
+        # Titles from the notebook file: what the page shows of a cell's first line depends on
+        # scrolling and on JupyterLab rendering cells outside the view lazily.
+        titles = _titles(work / "notebooks" / NOTEBOOK)
+        if len(titles) != len(cells):
+            raise RuntimeError(f"the page shows {len(cells)} code cells, the notebook has "
+                               f"{len(titles)}")
         seen = []
         for n, cell in enumerate(cells):
             driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", cell)
@@ -134,12 +147,12 @@ def check(out: Path, timeout: float = 420) -> dict:
                 By.CSS_SELECTOR, ".jp-InputPrompt").text), f"cell {n} to finish")
             time.sleep(0.5)  # the last outputs and widgets settle
             driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", cell)
-            title = next((line[7:].strip() for line in cell.text.splitlines()
-                          if line.startswith("#@title")), f"cell {n}")
+            title = titles[n]
             shot = out / f"{n:02d}_{re.sub(r'[^a-z0-9]+', '_', title.lower()).strip('_')}.png"
             cell.screenshot(str(shot))
             area = cell.find_elements(By.CSS_SELECTOR, ".jp-OutputArea")
-            text = area[0].text if area else ""
+            text = driver.execute_script("return arguments[0].textContent", area[0]) \
+                if area else ""
             seen.append({"title": title, "screenshot": str(shot),
                          "images": len(cell.find_elements(By.CSS_SELECTOR,
                                                           ".jp-OutputArea img")),

@@ -19,6 +19,7 @@ STAGES = ["1. Install dreamkit", "2. Connect Google Drive", "3. Choose the model
           "10. Compare", "11. Measure", "12. Export", "13. Free space on Drive"]
 PICTURES = ["4. Your photos", "5. Check the photos", "7. Class images", "9. Try your model",
             "10. Compare", "11. Measure"]
+SAYS = {"12. Export": "from_single_file", "13. Free space on Drive": "in all)"}
 
 
 @pytest.mark.slow
@@ -39,6 +40,9 @@ def test_every_stage_runs_in_a_real_browser(tmp_path):
         cell = next(c for t, c in cells.items() if t.startswith(stage))
         assert cell["images"] >= 1, (stage, cell["text"])
     assert result["caption_controls"] >= 5  # a caption box per photo and the Save button
+    for stage, said in SAYS.items():  # the output area as the page shows it
+        cell = next(c for t, c in cells.items() if t.startswith(stage))
+        assert said in cell["text"], (stage, cell["text"])
     from PIL import Image
     for cell in result["cells"]:
         img = Image.open(cell["screenshot"])

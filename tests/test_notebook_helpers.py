@@ -7,7 +7,7 @@ from PIL import Image
 from dreamkit import TrainConfig, train
 from dreamkit.notebook import caption_editor, notebook_config, try_model
 from dreamkit.planner import T4_SETTINGS
-from dreamkit.space import free_space, planned_sizes, run_sizes
+from dreamkit.space import free_space, planned_sizes, run_sizes, run_sizes_text
 
 pytest.importorskip("ipywidgets")
 
@@ -63,6 +63,10 @@ def test_planned_sizes_match_a_real_runs_files_and_freeing_them(tiny_model, phot
     assert freed == found["checkpoints"] + found["class images"]
     assert "checkpoints" not in after and "class images" not in after
     assert after["model"] == found["model"]  # the model is never touched
+    line = run_sizes_text(tmp_path / "run")  # what the notebook prints: biggest part first
+    assert line.startswith(f"model {found['model'] / 1e6:.1f} MB") and "checkpoints" not in line
+    assert line.endswith(f"({sum(after.values()) / 1e6:.1f} MB in all)")
+    assert run_sizes_text(tmp_path / "nowhere").startswith("nothing")
 
 
 def test_try_model_saves_what_it_shows_with_its_settings(tiny_model, tmp_path):
