@@ -110,13 +110,14 @@ def _nbytes(tensors) -> int:
 
 def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: str = "cpu",
                    params=None, mode: str = "one_pass", batch: int = 1,
-                   with_prior: bool = True) -> dict:
+                   with_prior: bool = True, count: bool = True) -> dict:
     """Peak live-tensor bytes of one whole training step (forward, backward, optimizer step) of
     the full UNet, batch 1 + 1, with config's optimizer switches (optimizer_in_backward,
     gradient_checkpointing; torch AdamW). The optimizer steps once before the measured step,
     so its states exist as in a running job. Works on real or meta tensors.
 
-    Returns the step's FLOPs ("flops") and bytes: weights, optimizer states, the step's own
+    Returns the step's FLOPs ("flops"; None with count=False: counting doubles the time) and
+    bytes: weights, optimizer states, the step's own
     peak above them, the total, and the total with 8-bit AdamW states instead (2 bytes per
     weight + an fp32 absmax per 256 values per state: arithmetic, since bitsandbytes cannot run
     on meta tensors); and "copies_per_op_bytes", the most of the weights' fp16 copies that
@@ -156,7 +157,7 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
     with fused_attention(attention):
         # creates the optimizer states; its FLOPs are counted here, because the counter's own
         # bookkeeping tensors would show in the peak of the measured step below
-        flops = count_flops(step)
+        flops = count_flops(step) if count else step()
         opts = list(opt.per_param.values()) if hasattr(opt, "per_param") else [opt]
         states = [t for o in opts for s in o.state.values() for t in s.values()
                   if torch.is_tensor(t)]

@@ -135,9 +135,9 @@ def _fmt(change: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in change.items())
 
 
-def _measure(config, mode: str) -> tuple[dict, int]:
+def _measure(config, mode: str, count: bool = True) -> tuple[dict, int | None]:
     """The planned parts (bytes) of training `config` with the step in `mode`, and the step's
-    FLOPs."""
+    FLOPs (None with count=False)."""
     from diffusers import DDPMScheduler  # diffusers: heavy, imported when a plan is made
 
     quiet_loading()
@@ -156,7 +156,8 @@ def _measure(config, mode: str) -> tuple[dict, int]:
     sched = DDPMScheduler(num_train_timesteps=1000)
     attention = "gpu_fp16" if mixed else "gpu_fp32"
     step = full_step_peak(unet, sched, config, latent, attention, params=params, mode=mode,
-                          batch=config.train_batch_size, with_prior=config.prior_preservation)
+                          batch=config.train_batch_size, with_prior=config.prior_preservation,
+                          count=count)
     # With mixed precision the counted UNet trained in bf16; real training keeps fp32 masters
     # (and fp32 optimizer states and gradients) of what trains. LoRA adapters are fp32 anyway.
     full_mixed = mixed and not config.use_lora
@@ -228,9 +229,10 @@ def _choose_mode(config) -> tuple[str, str, tuple[dict, int]]:
     if config.step_mode != "auto" or not config.prior_preservation \
             or config.optimizer_in_backward:
         return mode, why, _measure(config, mode)
-    one, two = _measure(config, "one_pass"), _measure(config, "two_pass")
+    # Both modes run the same operations (two passes split the batch): one count serves both.
+    one, two = _measure(config, "one_pass"), _measure(config, "two_pass", count=False)
     mode, why = mode_from_peaks(_total(one[0]), _total(two[0]))
-    return mode, why, one if mode == "one_pass" else two
+    return mode, why, one if mode == "one_pass" else (two[0], one[1])
 
 
 def _suggestions(config, capacity: float, mode: str) -> list:
@@ -247,7 +249,7 @@ def _suggestions(config, capacity: float, mode: str) -> list:
         # the base plan's mode (one pass when the change needs it): one measurement per trial
         trial_mode = "one_pass" if trial.optimizer_in_backward or not trial.prior_preservation \
             else (trial.step_mode if trial.step_mode != "auto" else mode)
-        total = _total(_measure(trial, trial_mode)[0])
+        total = _total(_measure(trial, trial_mode, count=False)[0])
         if total <= capacity:
             found.append((dict(change), total))
             break

@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "02_step_by_step.ipynb"
-FORMS = {"STEPS": 30, "NUM_CLASS_IMAGES": 6, "SAMPLE_EVERY": 15, "TRY_STEPS": 10, "COUNT": 2}
+FORMS = {"STEPS": 20, "NUM_CLASS_IMAGES": 4, "SAMPLE_EVERY": 10, "TRY_STEPS": 5, "COUNT": 2}
 FIELD = re.compile(r"^(?P<name>[A-Z_]+) = (?P<value>.*?)  #@param(?P<rest>.*)$", re.M)
 
 
@@ -96,6 +96,11 @@ def check(out: Path, timeout: float = 420) -> dict:
     news = work / ".lab-settings" / "@jupyterlab" / "apputils-extension"
     news.mkdir(parents=True)
     (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    # Every cell in the page from the start, not only those in view (JupyterLab's windowing):
+    # what a user scrolls to must be there for the script too.
+    tracker = work / ".lab-settings" / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
     env = {**__import__("os").environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
            "JUPYTER_CONFIG_DIR": str(work / ".jupyter"), "JUPYTER_RUNTIME_DIR": str(work / ".rt"),
            "JUPYTERLAB_SETTINGS_DIR": str(work / ".lab-settings")}
@@ -125,17 +130,15 @@ def check(out: Path, timeout: float = 420) -> dict:
                 time.sleep(0.5)
             raise TimeoutError(f"gave up waiting for {what}")
 
-        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell"), "cells")
+        # Titles from the notebook file: what the page shows of a cell's first line depends on
+        # scrolling and on how far JupyterLab has rendered it.
+        titles = _titles(work / "notebooks" / NOTEBOOK)
+        wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell"))
+                 == len(titles), f"the notebook's {len(titles)} code cells in the page")
         # The kernel must be idle before a cell runs (the status bar says so).
         wait_for(lambda: driver.execute_script(
             "return document.body.innerText.includes('Idle')"), "an idle kernel")
         cells = driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell")
-        # Titles from the notebook file: what the page shows of a cell's first line depends on
-        # scrolling and on JupyterLab rendering cells outside the view lazily.
-        titles = _titles(work / "notebooks" / NOTEBOOK)
-        if len(titles) != len(cells):
-            raise RuntimeError(f"the page shows {len(cells)} code cells, the notebook has "
-                               f"{len(titles)}")
         seen = []
         for n, cell in enumerate(cells):
             driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", cell)

@@ -45,9 +45,9 @@ def shared_data():
 
 # The longest files first: pytest-xdist hands out files in collection order, and alphabetical
 # order would start the two demo files last, leaving one worker alone for the last two minutes.
-LONGEST_FIRST = ("test_toy_demo.py", "test_toy_two_subjects.py",
-                 "test_installed.py", "test_checkpoint.py", "test_planner.py",
-                 "test_notebooks.py")
+LONGEST_FIRST = ("test_toy_demo.py", "test_planner.py", "test_installed.py",
+                 "test_notebook_forms.py", "test_checkpoint.py", "test_notebooks.py",
+                 "test_toy_two_subjects.py", "test_browser.py", "test_widgets_7.py")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,6 +1,7 @@
 """The memory planner: its estimate against the real peak of whole training runs on the tiny
 model, and its verdicts for full-size SD 1.5 on a T4 (counted on the meta device)."""
 
+import json
 import re
 
 import pytest
@@ -132,6 +133,24 @@ def test_flops_match_a_hand_count_on_small_layers():
     with torch.device("meta"):  # the planner counts on shapes only: the same figure
         lin_m, x_m = torch.nn.Linear(64, 32), torch.randn(8, 64)
     assert count_flops(lambda: lin_m(x_m)) == one
+
+
+def test_both_step_modes_count_the_same_flops(tiny_model):
+    """The planner counts FLOPs once for 'auto' (two passes split the batch, the operations
+    stay): true of the real step."""
+    import torch
+    from diffusers import DDPMScheduler, UNet2DConditionModel
+
+    from dreamkit.memory import full_step_peak
+    config = json.loads((tiny_model / "unet" / "config.json").read_text())
+    flops = {}
+    for mode in ("one_pass", "two_pass"):
+        with torch.device("meta"):
+            unet = UNet2DConditionModel.from_config(config)
+        flops[mode] = full_step_peak(unet, DDPMScheduler(num_train_timesteps=1000), TrainConfig(),
+                                     unet.config.sample_size, mode=mode)["flops"]
+    assert flops["one_pass"] > 0
+    assert abs(flops["two_pass"] - flops["one_pass"]) <= 0.001 * flops["one_pass"], flops
 
 
 def test_plan_memory_cli(tiny_model, capsys):

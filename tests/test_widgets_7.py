@@ -1,6 +1,7 @@
 """The widget code under ipywidgets 7.7, the version Colab ships, as well as under the 8.x of
-this environment: the widget tests run again with a 7.7 copy first on the path (installed
-beside the venv by scripts/setup_env.sh)."""
+this environment: the widget tests run again, and the step-by-step notebook (captions, progress
+bars, live view) runs whole, with a 7.7 copy first on the path (installed beside the venv by
+scripts/setup_env.sh)."""
 
 import os
 import subprocess
@@ -15,9 +16,13 @@ WIDGET_TESTS = ["tests/test_widgets.py", "tests/test_classroom.py", "tests/test_
                 "tests/test_env_viewer.py"]
 
 
-def test_widget_tests_pass_under_ipywidgets_7():
+def _need_seven():
     if not (SEVEN / "ipywidgets").is_dir():
         pytest.skip(f"no ipywidgets 7.7 copy at {SEVEN}: run scripts/setup_env.sh")
+
+
+def test_widget_tests_pass_under_ipywidgets_7():
+    _need_seven()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SEVEN), str(ROOT)]),
                HF_HUB_OFFLINE="1")
     version = subprocess.run([sys.executable, "-c", "import ipywidgets; print(ipywidgets.__version__)"],
@@ -28,3 +33,22 @@ def test_widget_tests_pass_under_ipywidgets_7():
                           cwd=ROOT)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and "skipped" not in done.stdout, done.stdout[-2000:]
+
+
+@pytest.mark.slow
+def test_the_step_by_step_notebook_runs_under_ipywidgets_7(tmp_path):
+    from test_notebooks import _run, _text
+    _need_seven()
+    nb = _run(ROOT / "notebooks" / "02_step_by_step.ipynb", tmp_path,
+              {"STEPS": 10, "NUM_CLASS_IMAGES": 2, "SAMPLE_EVERY": 5, "TRY_STEPS": 3, "COUNT": 1},
+              HF_HUB_OFFLINE="1", PYTHONPATH=os.pathsep.join([str(SEVEN), str(ROOT)]))
+    # the widgets the kernel made are 7.x's (their controls' protocol 1.5.0; 8.x's is 2.0.0)
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    versions = {m["model_module_version"] for m in state.values()
+                if m["model_module"] == "@jupyter-widgets/controls"}
+    names = {m["model_name"] for m in state.values()}
+    assert versions == {"1.5.0"}, versions
+    assert {"TextModel", "ButtonModel", "FloatProgressModel"} <= names, names  # captions, bar
+    text = _text(nb)
+    assert "12 image(s)" in text and "one file: StableDiffusionPipeline" in text
+    assert (tmp_path / "step-by-step" / "run" / "model_index.json").is_file()
