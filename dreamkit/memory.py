@@ -117,11 +117,11 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
     so its states exist as in a running job. Works on real or meta tensors.
 
     Returns the step's FLOPs ("flops"; None with count=False: counting doubles the time) and
-    bytes: weights, optimizer states, the step's own
-    peak above them, the total, and the total with 8-bit AdamW states instead (2 bytes per
-    weight + an fp32 absmax per 256 values per state: arithmetic, since bitsandbytes cannot run
-    on meta tensors); and "copies_per_op_bytes", the most of the weights' fp16 copies that
-    autocast without its cache holds at once (see `_copies_per_op`).
+    bytes: weights, optimizer states, the step's own peak above them, the total, and the total
+    with 8-bit AdamW states instead (2 bytes per weight + an fp32 absmax per 256 values per
+    state: arithmetic, since bitsandbytes cannot run on meta tensors); and
+    "copies_per_op_bytes", the most of the weights' fp16 copies that autocast without its cache
+    holds at once (see `_copies_per_op`).
     """
     if params is None:  # the full UNet trains; otherwise (LoRA) the caller marked `params`
         unet.requires_grad_(True)

@@ -222,7 +222,7 @@ def _total(parts: dict) -> float:
     return sum(parts.values()) / GiB
 
 
-def _choose_mode(config) -> tuple[str, str, tuple[dict, int]]:
+def _choose_mode(config) -> tuple[str, str, tuple[dict, int | None]]:
     """The step mode and its planned parts. 'auto' with prior preservation measures both
     modes and keeps two passes only where they lower the peak enough (step.mode_from_peaks)."""
     mode, why = choose_step_mode(config)
