@@ -122,7 +122,8 @@ class MemoryPlan:
         return text
 
     def text(self) -> str:
-        rows = [self.line()] + [f"  {k:22}{v / GiB:7.2f} GiB" for k, v in self.parts.items()]
+        width = max(map(len, self.parts), default=0) + 1
+        rows = [self.line()] + [f"  {k:{width}}{v / GiB:7.2f} GiB" for k, v in self.parts.items()]
         if self.step_mode:
             rows.append(f"  step mode: {self.step_mode} ({self.step_mode_reason})")
         if self.suggestions:
