@@ -19,8 +19,8 @@ from pathlib import Path
 
 from PIL import Image, ImageFilter
 
-from dreamkit.data import open_image
-from dreamkit.doctor import check_photos
+from dreamkit.inputs.photos import open_image
+from dreamkit.inputs.doctor import check_photos
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "dreambooth"
 SUBJECTS = ["backpack", "cat2", "dog", "duck_toy", "teapot"]

@@ -8,7 +8,7 @@ weights (nothing is downloaded), and trained by `dreamkit.train` with `T4_SETTIN
 bitsandbytes' 8-bit AdamW, 3 steps. Each stage runs in its own process, so its peak RSS is its
 own and a kill is a real kill:
 
-1. **reference**: 3 steps uninterrupted, every tensor watched (dreamkit.memory's
+1. **reference**: 3 steps uninterrupted, every tensor watched (dreamkit.planning.memory's
    LiveTensorTracker): the peak of live tensor bytes beside the planner's figure for the same
    configuration (its tensors: without CUDA context and slack). On a GPU the frozen VAE and
    text encoder wait in CPU memory (cache_latents, precompute_text_embeddings), which the plan
@@ -42,7 +42,7 @@ GB = 1e9
 
 def _config(root: Path, name: str, **changes):
     from dreamkit import TrainConfig
-    from dreamkit.planner import T4_SETTINGS
+    from dreamkit.planning.planner import T4_SETTINGS
     settings = dict(
         pretrained_model_name_or_path="stable-diffusion-v1-5/stable-diffusion-v1-5",
         instance_dir=str(root / "photos"), class_noun="dog", with_prior_preservation=True,
@@ -64,14 +64,14 @@ def _components():
 
 def stage_reference(root: Path) -> dict:
     from dreamkit import train
-    from dreamkit.memory import LiveTensorTracker
-    from dreamkit.planner import plan
+    from dreamkit.planning.memory import LiveTensorTracker
+    from dreamkit.planning.planner import plan
     config = _config(root, "reference")
     planned = plan(config, gpu="T4", suggest=False)
     tensors = sum(v for k, v in planned.parts.items()
                   if k not in ("CUDA context", "allocator slack (5%)"))
     times = []
-    from dreamkit.callbacks import Callback
+    from dreamkit.core.callbacks import Callback
 
     class Seconds(Callback):
         def on_step(self, info):
@@ -90,7 +90,7 @@ def stage_fp16_path(root: Path) -> dict:
     import torch
     from diffusers import DDPMScheduler, UNet2DConditionModel
 
-    from dreamkit.memory import full_step_peak
+    from dreamkit.planning.memory import full_step_peak
     config = _config(root, "fp16-path", mixed_precision="fp16")
     unet = _components().unet
     real = full_step_peak(unet, DDPMScheduler(num_train_timesteps=1000), config, 64, "cpu")
@@ -121,8 +121,8 @@ def stage_export(root: Path) -> dict:
     from diffusers import StableDiffusionPipeline
     from safetensors.torch import load_file
 
-    from dreamkit.export import export_single_file
-    from dreamkit.portable import halve_weights
+    from dreamkit.outputs.export import export_single_file
+    from dreamkit.models.portable import halve_weights
     ref, killed = root / "reference", root / "killed"
     a = load_file(str(ref / "unet" / "diffusion_pytorch_model.safetensors"))
     b = load_file(str(killed / "unet" / "diffusion_pytorch_model.safetensors"))
@@ -135,7 +135,7 @@ def stage_export(root: Path) -> dict:
                                                     local_files_only=True)
     w = pipe.unet.conv_in.weight.detach()
     same = torch.equal(w.half(), a["conv_in.weight"].half())
-    from dreamkit.space import parameter_counts
+    from dreamkit.planning.space import parameter_counts
     counts = parameter_counts(_config(root, "reference"))  # on the meta device, from the configs
     frozen = 4 * (counts["vae"] + counts["text_encoder"]) / 2**30
     return {"frozen_vae_text_encoder_gib": frozen,

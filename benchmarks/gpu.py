@@ -31,8 +31,8 @@ from pathlib import Path
 import torch
 
 from dreamkit import TrainConfig, train
-from dreamkit.callbacks import Callback
-from dreamkit.planner import RECIPES, plan
+from dreamkit.core.callbacks import Callback
+from dreamkit.planning.planner import RECIPES, plan
 from dreamkit.testing import make_photos
 
 T4_GIB = 15.0
@@ -74,10 +74,10 @@ def full_size_components(sdxl: bool):
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    from dreamkit.models import Components, load_tokenizer
+    from dreamkit.models.loading import Components, load_tokenizer
 
     def cfg(name):
-        return json.loads(resources.files("dreamkit").joinpath(f"configs/{name}").read_text())
+        return json.loads(resources.files("dreamkit.planning").joinpath(f"configs/{name}").read_text())
 
     def clip(name):
         return CLIPTextConfig(**{k: v for k, v in cfg(name).items() if not k.startswith("_")})

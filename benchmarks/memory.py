@@ -3,7 +3,7 @@ SD 1.5 UNet, counted on the meta device: the plain step vs the optimizer step in
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/memory.py        # writes benchmarks/memory.json
 
-The UNet (859.5 M parameters, dreamkit/configs/sd15_unet.json) is built on the meta device, so
+The UNet (859.5 M parameters, dreamkit/planning/configs/sd15_unet.json) is built on the meta device, so
 tensors have shapes and no data; `LiveTensorTracker` counts the peak of live tensor bytes. The
 optimizer has taken one step before the measured one, so its states exist, as in a real run.
 Batch 1 + 1 (prior preservation) at 512 px, fp32 weights and activations, GPU memory-efficient
@@ -24,7 +24,7 @@ import torch
 from diffusers import DDPMScheduler, UNet2DConditionModel
 
 from dreamkit import TrainConfig
-from dreamkit.memory import full_step_peak
+from dreamkit.planning.memory import full_step_peak
 from stepmem import sd15_unet_config  # benchmarks/stepmem.py
 
 MB = 2**20
@@ -44,7 +44,7 @@ def measure(in_backward: bool, checkpointing: bool, latent: int = 64) -> dict:
 def measure_lora(latent: int = 64) -> dict:
     """LoRA rank 4 on the attention projections, UNet frozen in half precision (bf16 on the
     meta device has fp16's bytes), adapters fp32, gradient checkpointing."""
-    from dreamkit.lora import UNET_TARGETS, add_lora
+    from dreamkit.models.lora import UNET_TARGETS, add_lora
 
     with torch.device("meta"):
         unet = UNet2DConditionModel.from_config(sd15_unet_config()).to(torch.bfloat16)
@@ -63,7 +63,7 @@ def _sched():
 def planner_step_mb(**settings) -> float:
     """The planner's figure for the same step: its parts minus what the step above does not
     hold (frozen VAE/text encoder, slack, CUDA context)."""
-    from dreamkit.planner import plan
+    from dreamkit.planning.planner import plan
 
     p = plan(TrainConfig(class_noun="dog", with_prior_preservation=True, **settings),
              gpu="T4", suggest=False)

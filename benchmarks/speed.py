@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from dreamkit.demo import demo_config
+from dreamkit.toy.demo import demo_config
 from dreamkit.toy import write_subject_photos
-from dreamkit.train import train
+from dreamkit.training.loop import train
 
 VARIANTS = {
     "one_pass": {"step_mode": "one_pass"},

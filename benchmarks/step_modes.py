@@ -4,8 +4,8 @@
     python benchmarks/step_modes.py --full-timing   # also time real full-size fp32 steps (~4 min)
 
 Memory is the peak of live tensor bytes during one step (weights + gradients + activations, no
-optimizer state), counted by dreamkit.memory.LiveTensorTracker. The full-size SD 1.5 UNet
-(859.5 M parameters, random weights from dreamkit/configs/sd15_unet.json) is measured on the
+optimizer state), counted by dreamkit.planning.memory.LiveTensorTracker. The full-size SD 1.5 UNet
+(859.5 M parameters, random weights from dreamkit/planning/configs/sd15_unet.json) is measured on the
 meta device with the GPU's fp32 attention kernel (memory-efficient SDPA), batch 1 + 1 at 512 px.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from diffusers import DDPMScheduler, UNet2DConditionModel
 
-from dreamkit.step import dreambooth_backward
+from dreamkit.training.step import dreambooth_backward
 from stepmem import sd15_unet_config, step_peak_bytes  # benchmarks/stepmem.py
 
 MODES = ("one_pass", "two_pass")

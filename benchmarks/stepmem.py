@@ -1,6 +1,6 @@
 """Benchmark helpers: the SD 1.5 UNet config and the peak of one DreamBooth step without the
 optimizer (benchmarks/step_modes.py, benchmarks/memory.py). The package's planner uses
-dreamkit.memory.full_step_peak, which includes the optimizer."""
+dreamkit.planning.memory.full_step_peak, which includes the optimizer."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from importlib import resources
 
 import torch
 
-from dreamkit.memory import LiveTensorTracker, fused_attention
-from dreamkit.step import dreambooth_backward
+from dreamkit.planning.memory import LiveTensorTracker, fused_attention
+from dreamkit.training.step import dreambooth_backward
 
 
 def sd15_unet_config() -> dict:
     """The SD 1.5 UNet architecture (859,520,964 parameters), shipped with dreamkit."""
-    text = resources.files("dreamkit").joinpath("configs/sd15_unet.json").read_text()
+    text = resources.files("dreamkit.planning").joinpath("configs/sd15_unet.json").read_text()
     return json.loads(text)
 
 

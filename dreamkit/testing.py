@@ -82,8 +82,11 @@ def make_tiny_sdxl(folder, *, seed: int = 0, sample_size: int = 16) -> Path:
     """A miniature SDXL pipeline (two text encoders, the size/crop "time ids"), saved in the
     diffusers layout; like make_tiny_sd, 32×32 pictures."""
     import torch
-    from diffusers import (EulerDiscreteScheduler, StableDiffusionXLPipeline,
-                           UNet2DConditionModel)
+    from diffusers import (
+        EulerDiscreteScheduler,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     folder = Path(folder)
@@ -115,8 +118,15 @@ def make_tiny_eval_models(folder, seed: int = 0) -> tuple[Path, Path]:
     the transformers layout: stand-ins for facebook/dino-vits16 and openai/clip-vit-base-patch32
     in tests of the evaluation arithmetic. Returns (vit_dir, clip_dir)."""
     import torch
-    from transformers import (CLIPConfig, CLIPModel, CLIPTextConfig, CLIPTokenizer,
-                              CLIPVisionConfig, ViTConfig, ViTModel)
+    from transformers import (
+        CLIPConfig,
+        CLIPModel,
+        CLIPTextConfig,
+        CLIPTokenizer,
+        CLIPVisionConfig,
+        ViTConfig,
+        ViTModel,
+    )
 
     folder = Path(folder)
     torch.manual_seed(seed)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from wordfreq import iter_wordlist
 
-OUT = Path(__file__).resolve().parents[1] / "dreamkit" / "vocab" / "known_short_words.txt.gz"
+OUT = Path(__file__).resolve().parents[1] / "dreamkit" / "models" / "vocab" / "known_short_words.txt.gz"
 
 words = sorted({w.lower() for w in iter_wordlist("en", wordlist="large")
                 if w.isascii() and w.isalpha() and 1 <= len(w) <= 4})

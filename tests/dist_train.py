@@ -9,9 +9,9 @@ import os
 import sys
 from pathlib import Path
 
-from dreamkit.cli import build_parser
-from dreamkit.commands import config_from as _config_from
-from dreamkit.train import train
+from dreamkit.training.loop import train
+from dreamkit.ui.cli import build_parser
+from dreamkit.ui.commands import config_from as _config_from
 
 args = build_parser().parse_args(["train"] + sys.argv[1:])
 result = train(_config_from(args), callbacks=[])

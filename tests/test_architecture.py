@@ -1,5 +1,6 @@
-"""The package's shape, as README's "The parts" describes it: no import cycles, the imports
-each part may not make, short functions and modules, a loop that never prints."""
+"""The package's shape, as README's "The parts" describes it: layers that are folders, imports
+that only go down their order, no import cycle, short functions and modules, a loop that never
+prints."""
 
 import ast
 from pathlib import Path
@@ -8,31 +9,16 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dreamkit"
 
-PARTS = {
-    "Faces": ["cli", "commands", "__main__", "widgets", "live", "classroom", "notebook"],
-    "Loop": ["train", "run", "checkpoint", "rng", "callbacks"],
-    "Step": ["step", "loss", "optim"],
-    "Planner": ["planner", "memory", "shapes"],
-    "Inputs": ["data", "prior", "cache", "doctor", "photo_measures", "tokens"],
-    "Models": ["models", "sdxl", "lora", "layouts"],
-    "Outputs": ["sample", "export", "hub", "viewer", "portable", "space"],
-    "Eval": ["evaluate", "scoring"],
-    "Config": ["config", "concepts", "prompts", "errors", "checks"],
-    "Toy": ["toy", "demo"],
-    "Env": ["env"],
-    "Testing": ["testing"],
-}
-# (from, to): imports a part must not make, and why
-RULES = {
-    ("Loop", "Faces"): "the loop knows no screen: messages go out through callbacks",
-    ("Loop", "Planner"): "the loop does not plan: faces call the planner and pass the plan",
-    ("Planner", "Loop"): "the planner measures the step, not the loop",
-    ("Step", "Loop"): "the step's math knows no checkpoints or files",
-    ("Loop", "Eval"): "scoring plugs into the loop as a callback",
-    ("Eval", "Toy"): "the toy scorer plugs into Eval, not Eval into the toy",
-    ("Loop", "Toy"): "the loop treats the toy model like any model",
-}
-LONG_MODULES = {"config.py"}  # one dataclass of knobs, each with its reason (README says why)
+# Bottom first: a module may import its own layer and the layers before it, never one after.
+LAYERS = ("core", "storage", "models", "outputs", "inputs", "training", "planning",
+          "evaluation", "toy", "ui")
+# Modules beside the layers: the package's public face, the old names, the test helpers.
+TOP = {"dreamkit": "the public names", "dreamkit.__main__": "python -m dreamkit",
+       "dreamkit.old_names": "the flat layout's names", "dreamkit.testing": "test helpers"}
+LONG_MODULES = {"config.py"}
+# The one printer below ui/: the console view that train() shows when given no callbacks
+# (it lives with the callbacks so that the loop can default to it without importing a face).
+PRINTS_BELOW_UI = {("core/callbacks.py", "ProgressBar")}  # one dataclass of knobs, each with its reason (README says why)
 
 
 def _modules() -> dict:
@@ -58,15 +44,15 @@ def _imports(name: str, path: Path, modules: dict) -> set:
                 found.add(full if full in modules else target)
         elif isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module":
+            continue  # dreamkit/__init__ and old_names load by name: the top level, checked apart
     return {m for m in found if m in modules and m != name}
 
 
-def _part(module: str) -> str | None:
-    short = module.split(".")[1] if "." in module else "__init__"
-    for part, names in PARTS.items():
-        if short in names:
-            return part
-    return None
+def layer(module: str) -> str | None:
+    """The layer a module belongs to: its folder under dreamkit/ (None beside the layers)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else None
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +61,28 @@ def graph():
     return {name: _imports(name, path, modules) for name, path in modules.items()}
 
 
-def test_every_module_belongs_to_a_part(graph):
-    loose = [m for m in graph if m != "dreamkit" and _part(m) is None]
-    assert not loose, f"add these to README's parts and to PARTS here: {loose}"
+def test_the_folders_are_the_layers():
+    folders = sorted(p.name for p in PACKAGE.iterdir()
+                     if p.is_dir() and (p / "__init__.py").is_file())
+    assert folders == sorted(LAYERS), "a new folder: give it its place in LAYERS (and README)"
+    loose = sorted(f"dreamkit.{p.stem}" if p.stem != "__init__" else "dreamkit"
+                   for p in PACKAGE.glob("*.py"))
+    assert loose == sorted(TOP), f"modules beside the layers: {loose}; put them in a layer"
+
+
+def test_imports_only_go_down_the_layers(graph):
+    broken = []
+    for m, targets in graph.items():
+        a = layer(m)
+        for t in targets:
+            b = layer(t)
+            if t == "dreamkit.testing" and m != "dreamkit.testing":
+                broken.append(f"{m} -> {t}: shipped code never imports test helpers")
+            elif a and b is None:
+                broken.append(f"{m} -> {t}: layers import layers, not the top level")
+            elif a and LAYERS.index(b) > LAYERS.index(a):
+                broken.append(f"{m} ({a}) -> {t} ({b}): {b} is above {a}")
+    assert not broken, "\n".join(broken)
 
 
 def test_no_import_cycles(graph):
@@ -98,18 +103,15 @@ def test_no_import_cycles(graph):
     assert not cycles, cycles
 
 
-def test_parts_keep_their_import_rules(graph):
-    broken = []
-    for m, targets in graph.items():
-        for t in targets:
-            a, b = _part(m), _part(t)
-            if (a, b) in RULES:
-                broken.append(f"{m} -> {t}: {RULES[(a, b)]}")
-            if b == "Testing" and a != "Testing":
-                broken.append(f"{m} -> {t}: shipped code never imports test helpers")
-            if a == "Config" and b != "Config":
-                broken.append(f"{m} -> {t}: Config is plain data")
-    assert not broken, "\n".join(broken)
+def test_the_architecture_test_sees_an_upward_import(tmp_path):
+    """The check itself: a core module importing the training layer is caught."""
+    fake = tmp_path / "dreamkit" / "core"
+    fake.mkdir(parents=True)
+    (fake / "x.py").write_text("from ..training.loop import train\n")
+    modules = {"dreamkit.core.x": fake / "x.py", "dreamkit.training.loop": Path("loop.py")}
+    found = _imports("dreamkit.core.x", fake / "x.py", modules)
+    assert found == {"dreamkit.training.loop"}
+    assert LAYERS.index(layer("dreamkit.training.loop")) > LAYERS.index(layer("dreamkit.core.x"))
 
 
 def test_functions_and_modules_are_short():
@@ -126,11 +128,25 @@ def test_functions_and_modules_are_short():
     assert not long, long
 
 
-def test_train_reads_top_to_bottom_and_the_loop_never_prints():
-    tree = ast.parse((PACKAGE / "train.py").read_text())
+def test_train_reads_top_to_bottom_and_only_the_faces_print():
+    tree = ast.parse((PACKAGE / "training" / "loop.py").read_text())
     train = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "train")
     assert train.end_lineno - train.lineno + 1 <= 60
-    for name in ("train.py", "run.py", "checkpoint.py", "step.py", "loss.py"):
-        calls = [n for n in ast.walk(ast.parse((PACKAGE / name).read_text()))
-                 if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "print"]
-        assert not calls, f"{name} prints (line {calls[0].lineno}); use the callbacks"
+    printing = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE)
+        if rel.parts[0] == "ui" or rel.name == "testing.py":
+            continue
+        tree = ast.parse(path.read_text())
+        exempt = {id(n) for c in ast.walk(tree) if isinstance(c, ast.ClassDef)
+                  and (str(rel), c.name) in PRINTS_BELOW_UI for n in ast.walk(c)}
+        for n in ast.walk(tree):
+            if id(n) in exempt:
+                continue
+            if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "print":
+                printing.append(f"{rel}:{n.lineno}")
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):  # report=print
+                for d in n.args.defaults + n.args.kw_defaults:
+                    if isinstance(d, ast.Name) and d.id == "print":
+                        printing.append(f"{rel}:{n.lineno} {n.name}(...=print)")
+    assert not printing, f"only the faces (ui/) print; use callbacks or report=: {printing}"

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dreamkit.cli import main
+from dreamkit.ui.cli import main
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-inputs.md"
 

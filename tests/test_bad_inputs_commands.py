@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dreamkit import TrainConfig, train
-from dreamkit.cli import main
+from dreamkit.ui.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,8 +16,13 @@ import torch
 from PIL import Image
 
 from dreamkit import DreamkitError, FunctionCallback, TrainConfig, train
-from dreamkit.checkpoint import (TrainingState, find_checkpoints, latest_checkpoint,
-                                 load_checkpoint, save_checkpoint)
+from dreamkit.storage.checkpoint import (
+    TrainingState,
+    find_checkpoints,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 
 def _config(tiny_model, photos, out, **kw):
@@ -179,7 +184,7 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(extra, tiny_mode
 
 
 def test_text_encoder_trains_then_freezes(tiny_model, photos, tmp_path):
-    from dreamkit.models import load_components
+    from dreamkit.models.loading import load_components
     base = load_components(str(tiny_model)).text_encoder.state_dict()
     snaps = {}
     cfg = _config(tiny_model, photos, tmp_path / "te", train_text_encoder=True,
@@ -275,7 +280,7 @@ def test_a_damaged_checkpoint_is_found_by_content_and_the_one_before_is_used(tin
 
 def test_a_kill_while_pruning_is_cleaned_up_and_diffusers_checkpoint_names_resume(
         tiny_model, photos, tmp_path):
-    from dreamkit.cli import main
+    from dreamkit.ui.cli import main
     cfg = _config(tiny_model, photos, tmp_path / "run", max_train_steps=2, checkpointing_steps=1,
                   checkpoints_total_limit=1, lr_scheduler="constant", sample_every=0)
     train(cfg, callbacks=[])
@@ -341,7 +346,7 @@ def test_diffusers_test_dreambooth_checkpoint_scenarios_on_the_cli(tiny_model, t
     steps, resume from a checkpoint to 6 steps, total-limit pruning of one and of several.
     The one difference is by decision: dreamkit names checkpoints checkpoints/step_00000N (and
     accepts diffusers' checkpoint-N when resuming)."""
-    from dreamkit.cli import main
+    from dreamkit.ui.cli import main
     imgs = tmp_path / "imgs"
     imgs.mkdir()
     for i in range(2):

@@ -8,9 +8,9 @@ way, runs in tests/test_installed.py (the classroom notebook from an installed w
 
 import pytest
 
-import dreamkit.classroom as classroom
-from dreamkit.classroom import CLASSROOM_FIELDS, Classroom
-from dreamkit.errors import DreamkitError
+import dreamkit.ui.classroom as classroom
+from dreamkit.core.errors import DreamkitError
+from dreamkit.ui.classroom import CLASSROOM_FIELDS, Classroom
 
 pytest.importorskip("ipywidgets")
 

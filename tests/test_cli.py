@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from dreamkit.cli import build_parser, main
+from dreamkit.ui.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -211,7 +211,7 @@ def test_non_image_files_are_skipped_and_said_so(tiny_model, photos, tmp_path, c
 
 def test_an_unexpected_error_is_one_line_with_the_traceback_in_a_file(monkeypatch, capsys):
     """A case no check foresaw: no traceback on screen, the file a bug report can attach."""
-    from dreamkit import commands
+    from dreamkit.ui import commands
 
     def boom(args):
         raise RuntimeError("the unforeseen\nsecond line")

@@ -5,11 +5,11 @@ import json
 import pytest
 
 from dreamkit import TrainConfig, train
-from dreamkit.cli import main
-from dreamkit.concepts import class_jobs
-from dreamkit.data import DreamBoothDataset
-from dreamkit.errors import ConfigError
+from dreamkit.core.concepts import class_jobs
+from dreamkit.core.errors import ConfigError
+from dreamkit.inputs.photos import DreamBoothDataset
 from dreamkit.testing import make_photos
+from dreamkit.ui.cli import main
 
 
 def two(tmp_path, **kw):

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from dreamkit import ConfigError, TrainConfig
-from dreamkit.config import knob_help
+from dreamkit.core.config import knob_help
 
 
 def test_defaults_compose_prompts():
@@ -88,9 +88,9 @@ def test_every_knob_has_a_reason():
 
 
 def test_prior_rule_is_one_rule_in_python_cli_and_widgets(capsys):
-    from dreamkit.cli import main
-    from dreamkit.errors import ConfigError
-    from dreamkit.widgets import ConfigPanel
+    from dreamkit.core.errors import ConfigError
+    from dreamkit.ui.cli import main
+    from dreamkit.ui.widgets import ConfigPanel
 
     with pytest.raises(ConfigError) as e:  # a weight without the switch would be ignored
         TrainConfig(class_noun="dog", prior_loss_weight=0.5)

@@ -4,7 +4,14 @@ import torch
 from PIL import Image
 
 from dreamkit import ImageError
-from dreamkit.data import DreamBoothDataset, collate, find_images, load_image, open_image, to_tensor
+from dreamkit.inputs.photos import (
+    DreamBoothDataset,
+    collate,
+    find_images,
+    load_image,
+    open_image,
+    to_tensor,
+)
 
 
 def _save(path, img, **kw):

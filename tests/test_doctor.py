@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from dreamkit.doctor import check_photos, crop_box, fix_photos
+from dreamkit.inputs.doctor import check_photos, crop_box, fix_photos
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "dreambooth"
 SUBJECTS = ["backpack", "cat2", "dog", "duck_toy", "teapot"]
@@ -133,7 +133,7 @@ def test_crop_box_slides_along_the_long_side():
 
 
 def test_fix_refuses_to_overwrite_originals(tmp_path):
-    from dreamkit.errors import ImageError
+    from dreamkit.core.errors import ImageError
     write_clean(tmp_path / "p", 3)
     report = check_photos(tmp_path / "p", progress=False)
     with pytest.raises(ImageError, match="originals"):

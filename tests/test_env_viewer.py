@@ -4,33 +4,34 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dreamkit import env
-from dreamkit.callbacks import ProgressBar, StepInfo
-from dreamkit.viewer import image_grid, plot_losses, show_grid
+from dreamkit.core import env
+from dreamkit.core.callbacks import ProgressBar, StepInfo
+from dreamkit.outputs.viewer import image_grid, plot_losses, show_grid
+from dreamkit.ui import colab
 
 
 def test_mount_drive_falls_back_to_a_local_folder(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(env, "is_colab", lambda: False)
-    root = env.mount_drive(local_fallback=str(tmp_path / "drive"))
+    monkeypatch.setattr(colab, "is_colab", lambda: False)
+    root = colab.mount_drive(local_fallback=str(tmp_path / "drive"))
     assert root == tmp_path / "drive" and root.is_dir()
     assert "Not on Colab" in capsys.readouterr().out
 
 
 def test_save_uploads_keeps_names_inside_dest(tmp_path):
-    written = env.save_uploads({"../../evil.png": b"abc", "ok.jpg": b"xyz"}, tmp_path / "up")
+    written = colab.save_uploads({"../../evil.png": b"abc", "ok.jpg": b"xyz"}, tmp_path / "up")
     assert sorted(p.name for p in written) == ["evil.png", "ok.jpg"]
     assert all(p.parent == tmp_path / "up" for p in written)
     widget_style = [{"name": "w.png", "content": memoryview(b"123")}]  # ipywidgets 8
-    assert env.save_uploads(widget_style, tmp_path / "up")[0].read_bytes() == b"123"
+    assert colab.save_uploads(widget_style, tmp_path / "up")[0].read_bytes() == b"123"
     widget_7 = {"v.png": {"metadata": {"name": "v.png"}, "content": b"456"}}  # ipywidgets 7.7
-    assert env.save_uploads(widget_7, tmp_path / "up")[0].read_bytes() == b"456"
+    assert colab.save_uploads(widget_7, tmp_path / "up")[0].read_bytes() == b"456"
 
 
 def test_upload_photos_from_a_folder_and_widget(tmp_path, photos, monkeypatch):
-    monkeypatch.setattr(env, "is_colab", lambda: False)
-    copied = env.upload_photos(tmp_path / "dest", source=photos)
+    monkeypatch.setattr(colab, "is_colab", lambda: False)
+    copied = colab.upload_photos(tmp_path / "dest", source=photos)
     assert len(copied) == 4 and all(p.exists() for p in copied)
-    widget = env.upload_photos(tmp_path / "dest2")
+    widget = colab.upload_photos(tmp_path / "dest2")
     assert type(widget).__name__ == "FileUpload"
 
 
@@ -94,7 +95,7 @@ def test_progress_bar_callback(capsys):
 
 
 def test_a_figure_becomes_a_picture_that_shows_anywhere():
-    from dreamkit.viewer import figure_image, plot_losses
+    from dreamkit.outputs.viewer import figure_image, plot_losses
     history = [{"step": i, "instance_loss": 1 / i, "prior_loss": 0.5} for i in range(1, 30)]
     img = figure_image(plot_losses(history))
     assert img.size == (700, 350) and img.format == "PNG"  # figsize 7 x 3.5 at 100 dpi

@@ -8,11 +8,17 @@ import torch
 from PIL import Image
 
 from dreamkit import TrainConfig, train
-from dreamkit.cli import main
-from dreamkit.evaluate import (ModelScorer, Samples, evaluate_pipeline, mean_pairwise_cosine,
-                               self_similarity, strip_identifier)
-from dreamkit.scoring import ScoreCallback, choose_best
+from dreamkit.evaluation.evaluate import (
+    ModelScorer,
+    Samples,
+    evaluate_pipeline,
+    mean_pairwise_cosine,
+    self_similarity,
+    strip_identifier,
+)
+from dreamkit.evaluation.scoring import ScoreCallback, choose_best
 from dreamkit.testing import make_photos, make_tiny_eval_models
+from dreamkit.ui.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +67,7 @@ def test_model_scores_match_hand_computed_cosines(scorer, tmp_path):
 
 
 def test_scoring_needs_the_real_photos(scorer):
-    from dreamkit.errors import DreamkitError
+    from dreamkit.core.errors import DreamkitError
     with pytest.raises(DreamkitError, match="real photos"):
         scorer.score(Samples("sks", {"a sks dog": []}, [], []))
 
@@ -69,8 +75,8 @@ def test_scoring_needs_the_real_photos(scorer):
 def test_toy_oracle_is_one_scorer_of_the_same_api_for_every_subject(tmp_path):
     """evaluate_toy is evaluate_pipeline with the ToyScorer; a run with two subjects is scored
     per subject, and the headline numbers are their means."""
-    from dreamkit.models import load_pipeline
-    from dreamkit.scoring import score_subjects
+    from dreamkit.evaluation.scoring import score_subjects
+    from dreamkit.models.loading import load_pipeline
     from dreamkit.toy import base_model_dir
     from dreamkit.toy.scorer import TOY_EVAL, ToyScorer, evaluate_toy, toy_prompts
     pipe = load_pipeline(str(base_model_dir()))

@@ -11,13 +11,17 @@ import torch
 from safetensors import safe_open
 
 from dreamkit import TrainConfig
-from dreamkit.cli import main
-from dreamkit.export import (export_single_file, text_encoder_to_original, unet_to_original,
-                             vae_to_original)
-from dreamkit.models import load_pipeline
-from dreamkit.sample import generate
+from dreamkit.models.loading import load_pipeline
+from dreamkit.outputs.export import (
+    export_single_file,
+    text_encoder_to_original,
+    unet_to_original,
+    vae_to_original,
+)
+from dreamkit.outputs.sample import generate
+from dreamkit.ui.cli import main
 
-CONFIGS = Path(__file__).resolve().parents[1] / "dreamkit" / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "dreamkit" / "planning" / "configs"
 
 # Names from the original SD 1.5 checkpoint (CompVis/LDM layout) that AUTOMATIC1111 and
 # ComfyUI read; the full-size model must produce each of them, with these shapes.
@@ -151,7 +155,7 @@ def test_push_to_hub_writes_a_card_and_never_the_token(tiny_model, tmp_path, mon
     out = tmp_path / "export"
     out.mkdir()
     (out / "config.json").write_text((run / "config.json").read_text())
-    from dreamkit.hub import push_to_hub
+    from dreamkit.outputs.hub import push_to_hub
     url = push_to_hub(out, "me/my-dog")
     assert url.endswith("me/my-dog")
     assert ("token", "hf_secret_value_123") in calls and ("create", "me/my-dog", True) in calls
@@ -182,7 +186,7 @@ def test_broken_lora_and_non_model_folders_fail_with_one_line(tiny_model, tmp_pa
 
 
 def test_model_card_names_every_subject(tmp_path):
-    from dreamkit.hub import model_card
+    from dreamkit.outputs.hub import model_card
     TrainConfig(class_noun="dog", output_dir=str(tmp_path), concepts=[
         {"instance_dir": "photos/rex", "identifier": "zwx"},
         {"instance_dir": "photos/tom", "identifier": "hwq", "class_noun": "cat",
@@ -198,8 +202,13 @@ def _meta_lora_state(unet_config: dict, text_config: dict | None = None) -> dict
     from diffusers import UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from dreamkit.lora import TEXT_ENCODER_TARGETS, UNET_TARGETS, add_lora, lora_state
-    from dreamkit.portable import lora_hub_names
+    from dreamkit.models.lora import (
+        TEXT_ENCODER_TARGETS,
+        UNET_TARGETS,
+        add_lora,
+        lora_state,
+    )
+    from dreamkit.models.portable import lora_hub_names
     with torch.device("meta"):
         unet = UNet2DConditionModel.from_config(unet_config)
         add_lora(unet, 4, 4, UNET_TARGETS)
@@ -218,13 +227,13 @@ def _expected(modules) -> set:
 
 def _config(name):
     import importlib.resources
-    return json.loads(importlib.resources.files("dreamkit").joinpath(f"configs/{name}").read_text())
+    return json.loads(importlib.resources.files("dreamkit.planning").joinpath(f"configs/{name}").read_text())
 
 
 def test_kohya_names_follow_kohyas_rules_for_sd15_and_sdxl_at_full_size():
     """Every key of the kohya file is a name kohya's networks give that architecture:
     SD 1.x keeps diffusers' block names, SDXL uses the original ones (1680 keys, 560 layers)."""
-    from dreamkit.lora import kohya_state
+    from dreamkit.models.lora import kohya_state
     attn = [f"attn{a}_{p}" for a in (1, 2) for p in ("to_q", "to_k", "to_v", "to_out_0")]
     # SD 1.5: one transformer block per attention; the UNet's and the text encoder's layers
     blocks = [f"down_blocks_{i}_attentions_{j}" for i in range(3) for j in range(2)] + \

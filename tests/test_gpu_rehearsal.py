@@ -15,7 +15,8 @@ def test_gpu_rehearsal_runs_every_recipe_with_tiny_models(tmp_path, monkeypatch,
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     monkeypatch.chdir(tmp_path)
     import gpu  # benchmarks/gpu.py
-    from dreamkit.planner import RECIPES
+
+    from dreamkit.planning.planner import RECIPES
 
     out = tmp_path / "gpu.json"
     assert gpu.main(["--tiny", "--steps", "4", "--out", str(out)]) == 0

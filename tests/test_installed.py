@@ -11,7 +11,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from test_notebooks import ROOT, _clean, _images, _run, _text
 
 

@@ -9,10 +9,10 @@ import torch
 from safetensors import safe_open
 
 from dreamkit import TrainConfig, train
-from dreamkit.errors import ModelError
-from dreamkit.lora import LORA_WEIGHTS, is_lora_run
-from dreamkit.models import build_pipeline, load_components, load_pipeline
-from dreamkit.sample import generate
+from dreamkit.core.errors import ModelError
+from dreamkit.models.loading import build_pipeline, load_components, load_pipeline
+from dreamkit.models.lora import LORA_WEIGHTS, is_lora_run
+from dreamkit.outputs.sample import generate
 
 
 def _config(tiny_model, photos, out, **kw):
@@ -135,7 +135,7 @@ def test_lora_settings_are_checked():
 def test_export_of_a_lora_run_bakes_it_in_and_keeps_the_files(lora_run, tmp_path):
     from diffusers import StableDiffusionPipeline
 
-    from dreamkit.export import export_all
+    from dreamkit.outputs.export import export_all
 
     run, _ = lora_run
     out = tmp_path / "export"
@@ -152,7 +152,7 @@ def test_export_of_a_lora_run_bakes_it_in_and_keeps_the_files(lora_run, tmp_path
 def test_generate_cli_sampler_metadata_and_before_after(lora_run, tmp_path, capsys):
     from PIL import Image
 
-    from dreamkit.cli import main
+    from dreamkit.ui.cli import main
 
     run, _ = lora_run
     out = tmp_path / "gen"
@@ -179,7 +179,7 @@ def test_generate_cli_sampler_metadata_and_before_after(lora_run, tmp_path, caps
 
 @pytest.mark.parametrize("lora", [True, False])
 def test_grid_across_checkpoints(lora, tiny_model, photos, tmp_path):
-    from dreamkit.sample import checkpoint_grid
+    from dreamkit.outputs.sample import checkpoint_grid
 
     run = tmp_path / "run"
     train(_config(tiny_model, photos, run, use_lora=lora, checkpointing_steps=2,
@@ -202,7 +202,7 @@ def test_grid_across_checkpoints(lora, tiny_model, photos, tmp_path):
 
 
 def test_export_cli_takes_a_lora_run(lora_run, tmp_path, capsys):
-    from dreamkit.cli import main
+    from dreamkit.ui.cli import main
 
     run, _ = lora_run
     assert main(["export", str(run), "--out", str(tmp_path / "e")]) == 0

@@ -15,11 +15,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
-
 from test_notebooks import ROOT
 
 RECORDER = '''
-import json, dreamkit, dreamkit.models, dreamkit.planner, dreamkit.prior
+import json, dreamkit, dreamkit.models.loading, dreamkit.planning.planner, dreamkit.inputs.prior
 from pathlib import Path
 from types import SimpleNamespace
 def _received(config, *args, **kwargs):
@@ -33,9 +32,9 @@ class _Plan:
     step_mode, step_mode_reason = "one_pass", "recorded"
     def line(self):
         return "memory plan: (recorded)"
-dreamkit.planner.plan = lambda config, **kw: _Plan()
-dreamkit.models.load_pipeline = lambda *a, **k: None
-dreamkit.prior.generate_class_images = lambda *a, **k: sorted(Path(str(photos)).glob("*.png"))
+dreamkit.planning.planner.plan = lambda config, **kw: _Plan()
+dreamkit.models.loading.load_pipeline = lambda *a, **k: None
+dreamkit.inputs.prior.generate_class_images = lambda *a, **k: sorted(Path(str(photos)).glob("*.png"))
 '''
 FIELD = re.compile(r"^(?P<name>[A-Z_]+) = (?P<value>.*?)  #@param(?P<rest>.*)$", re.M)
 

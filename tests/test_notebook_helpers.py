@@ -5,9 +5,9 @@ import pytest
 from PIL import Image
 
 from dreamkit import TrainConfig, train
-from dreamkit.notebook import caption_editor, notebook_config, try_model
-from dreamkit.planner import T4_SETTINGS
-from dreamkit.space import free_space, planned_sizes, run_sizes, run_sizes_text
+from dreamkit.planning.planner import T4_SETTINGS
+from dreamkit.planning.space import free_space, planned_sizes, run_sizes, run_sizes_text
+from dreamkit.ui.notebook import caption_editor, notebook_config, try_model
 
 pytest.importorskip("ipywidgets")
 

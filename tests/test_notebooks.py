@@ -57,7 +57,7 @@ def _stderr(nb) -> str:
 
 
 def _clean(nb) -> None:
-    """No library notes that mean nothing to the user (dreamkit.env.KNOWN_NOISE)."""
+    """No library notes that mean nothing to the user (dreamkit.core.env.KNOWN_NOISE)."""
     err = _stderr(nb)
     for noise in ("torchvision", "kernels-community", "vocabulary was not modified"):
         assert noise not in err, err[-2000:]

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from dreamkit import TrainConfig, train
-from dreamkit.errors import ConfigError
-from dreamkit.optim import InBackwardOptimizer, load_bnb, make_optimizer
+from dreamkit.core.errors import ConfigError
+from dreamkit.training.optim import InBackwardOptimizer, load_bnb, make_optimizer
 
 
 def _model(seed=0):
@@ -94,8 +94,8 @@ def test_training_with_each_switch(extra, tiny_model, photos, tmp_path):
 
 
 def test_env_check_names_each_part_and_the_fallback(monkeypatch, capsys):
-    from dreamkit.cli import main
-    from dreamkit.env import check
+    from dreamkit.core.env import check
+    from dreamkit.ui.cli import main
 
     rep = check()
     assert set(rep) == {"torch", "cuda", "bitsandbytes", "attention", "mixed_precision"}
@@ -110,8 +110,8 @@ def test_env_check_names_each_part_and_the_fallback(monkeypatch, capsys):
 def test_full_step_peak_on_meta_matches_real_tensors_and_in_backward_saves_gradients(tiny_model):
     from diffusers import UNet2DConditionModel
 
-    from dreamkit.models import load_components
-    from dreamkit.memory import full_step_peak
+    from dreamkit.models.loading import load_components
+    from dreamkit.planning.memory import full_step_peak
 
     comps = load_components(str(tiny_model))
     peaks = {}
@@ -160,7 +160,7 @@ def test_cached_latents_train_like_encoding_every_step(mode, tiny_model, photos,
 def test_precomputed_text_embeddings_encode_every_prompt_before_the_first_step(tiny_model,
                                                                                photos, tmp_path):
     from dreamkit import FunctionCallback
-    from dreamkit.models import load_components
+    from dreamkit.models.loading import load_components
 
     cfg = TrainConfig(pretrained_model_name_or_path=str(tiny_model), instance_dir=str(photos),
                       class_noun="toy", with_prior_preservation=True, num_class_images=2,
@@ -177,7 +177,7 @@ def test_precomputed_text_embeddings_encode_every_prompt_before_the_first_step(t
                                                                                 calls[0]))])
     assert seen[1] == seen[4] >= 2  # every prompt encoded before step 1, none during steps
     assert [h["loss"] for h in done.history] == [h["loss"] for h in plain.history]
-    from dreamkit.planner import plan
+    from dreamkit.planning.planner import plan
     frozen = [plan(cfg.replace(precompute_text_embeddings=p), suggest=False)
               .parts["frozen VAE + text encoder"] for p in (False, True)]
     assert frozen[1] < frozen[0]  # the planner counts the text encoder off the GPU
@@ -187,14 +187,17 @@ def test_t4_settings_together_train_and_resume(tiny_model, photos, tmp_path, mon
     """The whole T4 recipe through the loop: fp16's loss scale and check pass (accelerate does
     no autocast on the CPU, so the numbers stay fp32; tests above check fp16 autocast itself),
     the scale saved in the checkpoint and resumed, the final model written in fp16."""
-    import dreamkit.run
-    from dreamkit.planner import T4_SETTINGS
     from safetensors import safe_open
 
-    monkeypatch.setattr(dreamkit.run, "refuse_mixed_precision_on_cpu", lambda config: None)
-    import dreamkit.models  # and the frozen parts stay fp32: no autocast to meet fp16 ones
-    monkeypatch.setattr(dreamkit.models, "precision_dtype", lambda mixed: torch.float32)
-    from accelerate import Accelerator  # a notebook whose kernel trained in fp32 before: the
+    import dreamkit.training.run
+    from dreamkit.planning.planner import T4_SETTINGS
+
+    monkeypatch.setattr(dreamkit.training.run, "refuse_mixed_precision_on_cpu", lambda config: None)
+    import dreamkit.models.loading  # and the frozen parts stay fp32: no autocast to meet fp16 ones
+    monkeypatch.setattr(dreamkit.models.loading, "precision_dtype", lambda mixed: torch.float32)
+    from accelerate import (
+        Accelerator,  # a notebook whose kernel trained in fp32 before: the
+    )
     Accelerator(cpu=True)               # fp16 run must not need a restart (it did: CI, xdist)
     cfg = TrainConfig(pretrained_model_name_or_path=str(tiny_model), instance_dir=str(photos),
                       class_noun="toy", with_prior_preservation=True, num_class_images=2,
@@ -226,7 +229,7 @@ def _fp16_unet_steps(model_dir, opt_for, backward_for, overflow_at=None, steps=3
     Returns the UNet's weights after each step and the optimizer."""
     from diffusers import DDPMScheduler, UNet2DConditionModel
 
-    from dreamkit.step import dreambooth_backward
+    from dreamkit.training.step import dreambooth_backward
 
     unet = UNet2DConditionModel.from_pretrained(model_dir / "unet")
     unet.enable_gradient_checkpointing()
@@ -302,9 +305,9 @@ def test_t4_settings_trainer_scales_its_own_loss(tiny_model):
     pass + scaled loss); accelerate's own scaler is switched off for it in run.py."""
     from accelerate import Accelerator
 
-    from dreamkit.models import load_components
-    from dreamkit.optim import prepare_trainables
-    from dreamkit.planner import T4_SETTINGS
+    from dreamkit.models.loading import load_components
+    from dreamkit.planning.planner import T4_SETTINGS
+    from dreamkit.training.optim import prepare_trainables
 
     cfg = TrainConfig(pretrained_model_name_or_path=str(tiny_model), learning_rate=1e-3,
                       max_train_steps=2, **T4_SETTINGS)

@@ -7,9 +7,9 @@ import re
 import pytest
 
 from dreamkit import TrainConfig, train
-from dreamkit.cli import main
-from dreamkit.memory import LiveTensorTracker, count_flops
-from dreamkit.planner import PEAK_TFLOPS, plan, rank_recipes
+from dreamkit.planning.memory import LiveTensorTracker, count_flops
+from dreamkit.planning.planner import PEAK_TFLOPS, plan, rank_recipes
+from dreamkit.ui.cli import main
 
 NOT_TENSORS = ("CUDA context", "allocator slack (5%)")
 
@@ -61,7 +61,7 @@ def test_full_size_sd15_on_a_t4_verdicts_and_suggestion():
 
 
 def test_t4_settings_train_in_fp16_within_8_gb_and_faster_than_fp32():
-    from dreamkit.planner import T4_SETTINGS
+    from dreamkit.planning.planner import T4_SETTINGS
     base = TrainConfig(instance_dir="photos", class_noun="dog", with_prior_preservation=True,
                        resolution=512, **T4_SETTINGS)
     fp16 = plan(base, gpu="T4", suggest=False)
@@ -81,8 +81,8 @@ def test_fp16_weight_copies_counted_as_a_real_autocast_step_holds_them(tiny_mode
     import torch
     from diffusers import DDPMScheduler, UNet2DConditionModel
 
-    from dreamkit.memory import full_step_peak
-    from dreamkit.step import dreambooth_backward
+    from dreamkit.planning.memory import full_step_peak
+    from dreamkit.training.step import dreambooth_backward
     cfg = TrainConfig(optimizer_in_backward=True, mixed_precision="fp16",
                       gradient_checkpointing=True, learning_rate=1e-4)
     sched = DDPMScheduler(num_train_timesteps=1000)
@@ -93,7 +93,7 @@ def test_fp16_weight_copies_counted_as_a_real_autocast_step_holds_them(tiny_mode
     planned = full_step_peak(meta, DDPMScheduler(num_train_timesteps=1000), cfg, size, "cpu")
     unet.enable_gradient_checkpointing()
     unet.train()
-    from dreamkit.optim import make_optimizer
+    from dreamkit.training.optim import make_optimizer
     opt = make_optimizer([{"params": list(unet.parameters()), "lr": 1e-4}], cfg)
     x, n = torch.randn(2, c.in_channels, size, size), torch.randn(2, c.in_channels, size, size)
     text, t = torch.randn(2, 77, c.cross_attention_dim), torch.tensor([10, 500])
@@ -141,7 +141,7 @@ def test_both_step_modes_count_the_same_flops(tiny_model):
     import torch
     from diffusers import DDPMScheduler, UNet2DConditionModel
 
-    from dreamkit.memory import full_step_peak
+    from dreamkit.planning.memory import full_step_peak
     config = json.loads((tiny_model / "unet" / "config.json").read_text())
     flops = {}
     for mode in ("one_pass", "two_pass"):
@@ -169,9 +169,9 @@ def test_recipes_ranked_fitting_first_then_by_time(tiny_model, capsys, monkeypat
     assert floors == sorted(floors) and all(f > 0 for f in floors)
     fp16 = dict(ranked)["fp16 + 8-bit AdamW + checkpointing (the usual Colab recipe)"]
     assert fp16.arithmetic == "fp16" and fp16.peak_tflops == 65.0
-    import dreamkit.planner
+    import dreamkit.planning.planner
     lora = "LoRA rank 4, fp16 + checkpointing"
-    monkeypatch.setattr(dreamkit.planner, "RECIPES", {lora: dreamkit.planner.RECIPES[lora]})
+    monkeypatch.setattr(dreamkit.planning.planner, "RECIPES", {lora: dreamkit.planning.planner.RECIPES[lora]})
     code = main(["plan-memory", "--pretrained_model_name_or_path", str(tiny_model),
                  "--class_noun", "toy", "--resolution", "32", "--gpu", "T4", "--recipes"])
     out = capsys.readouterr().out

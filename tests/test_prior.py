@@ -2,8 +2,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dreamkit.models import load_pipeline
-from dreamkit.prior import class_image_name, generate_class_images, missing_class_indices
+from dreamkit.inputs.prior import (
+    class_image_name,
+    generate_class_images,
+    missing_class_indices,
+)
+from dreamkit.models.loading import load_pipeline
 
 
 @pytest.fixture(scope="module")

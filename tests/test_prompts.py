@@ -3,8 +3,8 @@
 import pytest
 
 from dreamkit import ConfigError, TrainConfig
-from dreamkit.data import find_images
-from dreamkit.prompts import fill_template, photo_captions
+from dreamkit.core.prompts import fill_template, photo_captions
+from dreamkit.inputs.photos import find_images
 
 
 def test_templates_fill_token_and_class():

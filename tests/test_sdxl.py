@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from dreamkit import DreamkitError, TrainConfig, train
-from dreamkit.lora import LORA_WEIGHTS
-from dreamkit.models import build_pipeline, load_components, load_pipeline
-from dreamkit.sample import generate
-from dreamkit.sdxl import added_cond, encode_sdxl
+from dreamkit.models.loading import build_pipeline, load_components, load_pipeline
+from dreamkit.models.lora import LORA_WEIGHTS
+from dreamkit.models.sdxl import added_cond, encode_sdxl
+from dreamkit.outputs.sample import generate
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,17 @@ import pytest
 from transformers import CLIPTokenizer
 
 from dreamkit import TrainConfig
-from dreamkit.errors import ModelError
-from dreamkit.models import load_tokenizer
+from dreamkit.core.errors import ModelError
+from dreamkit.models.loading import load_tokenizer
+from dreamkit.models.tokens import (
+    DENY,
+    KNOWN_MEANINGS,
+    check_identifier,
+    is_known_word,
+    sd_vocabulary_tokenizer,
+    suggest_identifiers,
+)
 from dreamkit.testing import write_clip_tokenizer_files
-from dreamkit.tokens import (DENY, KNOWN_MEANINGS, check_identifier, is_known_word,
-                             sd_vocabulary_tokenizer, suggest_identifiers)
 from dreamkit.toy import base_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,8 +78,8 @@ def test_suggestions_are_rare_single_tokens_that_are_no_words(sd):
 
 
 def test_identifiers_in_the_readme_and_messages_pass_on_the_real_vocabulary(sd):
-    text = (ROOT / "README.md").read_text() + (ROOT / "dreamkit" / "config.py").read_text() \
-        + (ROOT / "dreamkit" / "concepts.py").read_text()
+    text = (ROOT / "README.md").read_text() + (ROOT / "dreamkit" / "core" / "config.py").read_text() \
+        + (ROOT / "dreamkit" / "core" / "concepts.py").read_text()
     used = set(re.findall(r"identifier=\"(\w+)\"", text)) \
         | set(re.findall(r"\\?\"identifier\\?\": \\?\"(\w+)", text)) \
         | set(re.findall(r"a photo of (\w+) dog", text)) \

@@ -15,12 +15,11 @@ import json
 import pytest
 from PIL import Image
 
-from dreamkit.demo import run_demo
-from dreamkit.models import load_pipeline
+from dreamkit.models.loading import load_pipeline
 from dreamkit.toy import base_model_dir
+from dreamkit.toy.demo import run_demo
 from dreamkit.toy.metrics import evaluate_base
 from dreamkit.toy.scorer import evaluate_toy
-
 
 
 @pytest.fixture(scope="module")

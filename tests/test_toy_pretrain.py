@@ -5,7 +5,7 @@ import json
 import torch
 from safetensors.torch import load_file
 
-from dreamkit.cli import main
+from dreamkit.ui.cli import main
 
 
 def _short(out, seed=0):

@@ -3,7 +3,7 @@ file of its own so that it runs beside the demo's file under pytest-xdist)."""
 
 import pytest
 
-from dreamkit.models import load_pipeline
+from dreamkit.models.loading import load_pipeline
 from dreamkit.toy.scorer import evaluate_subjects
 
 
@@ -12,8 +12,8 @@ def test_two_subjects_in_one_run_each_prompt_gets_its_own(tmp_path):
     """Issue 9: two subjects (sks: magenta/cyan disc, zwx: orange/lime disc), each with its own
     captioned photos, one run with prior preservation (demo settings: UNet + text encoder)."""
     from dreamkit.toy import write_subject_photos
-    from dreamkit.train import train
-    from dreamkit.demo import demo_config
+    from dreamkit.toy.demo import demo_config
+    from dreamkit.training.loop import train
 
     for ident in ("sks", "zwx"):
         write_subject_photos(tmp_path / ident, identifier=ident)

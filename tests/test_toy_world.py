@@ -8,9 +8,18 @@ from PIL import ImageFilter
 
 from dreamkit.toy.metrics import gini_simpson, subject_prompts
 from dreamkit.toy.oracle import read_picture
-from dreamkit.toy.world import (COLOURS, CONTEXTS, IDENTIFIER, RARE_WORDS, caption,
-                                pretraining_example, random_scene, render, subject_scene,
-                                vocabulary)
+from dreamkit.toy.world import (
+    COLOURS,
+    CONTEXTS,
+    IDENTIFIER,
+    RARE_WORDS,
+    caption,
+    pretraining_example,
+    random_scene,
+    render,
+    subject_scene,
+    vocabulary,
+)
 
 N = 120
 

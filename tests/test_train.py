@@ -4,10 +4,14 @@ import pytest
 import torch
 
 from dreamkit import DreamkitError, FunctionCallback, TrainConfig
-from dreamkit.models import load_components
-from dreamkit.planner import plan
-from dreamkit.step import choose_step_mode, dreambooth_backward, mode_from_peaks
-from dreamkit.train import train
+from dreamkit.models.loading import load_components
+from dreamkit.planning.planner import plan
+from dreamkit.training.loop import train
+from dreamkit.training.step import (
+    choose_step_mode,
+    dreambooth_backward,
+    mode_from_peaks,
+)
 
 
 def _grads(unet):

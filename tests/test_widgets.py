@@ -3,8 +3,8 @@
 import pytest
 
 from dreamkit import TrainConfig
-from dreamkit.errors import ConfigError, DreamkitError
-from dreamkit.widgets import ConfigPanel
+from dreamkit.core.errors import ConfigError, DreamkitError
+from dreamkit.ui.widgets import ConfigPanel
 
 
 def _refused(panel, field):
@@ -64,7 +64,7 @@ def test_prior_switch_and_weight_follow_the_configs_one_rule():
 
 
 def test_the_token_note_stays_while_other_fields_change():
-    from dreamkit.tokens import sd_vocabulary_tokenizer
+    from dreamkit.models.tokens import sd_vocabulary_tokenizer
     panel = ConfigPanel(TrainConfig(class_noun="dog"), tokenizer=sd_vocabulary_tokenizer())
     panel.set("identifier", "sks")
     note = panel.message("identifier")
@@ -85,7 +85,7 @@ def test_the_button_shows_errors_in_the_panel(tmp_path):
 def test_identifier_is_checked_with_the_models_tokenizer():
     from transformers import CLIPTokenizer
 
-    from dreamkit.tokens import sd_vocabulary_tokenizer
+    from dreamkit.models.tokens import sd_vocabulary_tokenizer
     from dreamkit.toy import base_model_dir
     sd = ConfigPanel(TrainConfig(class_noun="dog"), tokenizer=sd_vocabulary_tokenizer())
     assert sd.message("identifier") == ""  # the default passes on Stable Diffusion's vocabulary

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import DreamkitError
+from ..core.errors import DreamkitError
 from .world import CONTEXTS, IDENTIFIER, SUBJECTS, render, subject_scene
 
 __all__ = ["ASSETS", "base_model_dir", "subject_photos_dir", "write_subject_photos",

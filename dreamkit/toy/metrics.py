@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..sample import generate
+from ..outputs.sample import generate
 from .oracle import read_picture
 from .world import CLASS_NOUN, COLOURS, CONTEXTS, IDENTIFIER, SHAPES
 

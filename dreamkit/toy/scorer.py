@@ -17,11 +17,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..evaluate import CLIP_ID, DINO_ID, ModelScorer, evaluate_pipeline
-from ..errors import DreamkitError
+from ..core.errors import DreamkitError
+from ..evaluation.evaluate import CLIP_ID, DINO_ID, ModelScorer, evaluate_pipeline
 from .assets import base_model_dir
-from .metrics import EVAL_GUIDANCE, EVAL_STEPS, _mean, class_prompt, gini_simpson, \
-    subject_prompts
+from .metrics import (
+    EVAL_GUIDANCE,
+    EVAL_STEPS,
+    _mean,
+    class_prompt,
+    gini_simpson,
+    subject_prompts,
+)
 from .oracle import read_picture
 from .world import CONTEXTS, IDENTIFIER, SIZE, SUBJECTS
 

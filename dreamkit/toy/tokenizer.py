@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..tokens import bytes_to_unicode
+from ..models.tokens import bytes_to_unicode
 
 __all__ = ["write_clip_tokenizer_files"]
 

@@ -1,0 +1,275 @@
+"""The dataset doctor: look at the photos before training on them.
+
+Most bad DreamBooth results start with the photos. `check_photos(folder)` reads every photo the
+way training will (EXIF rotation applied, transparency flattened, centre-cropped to the training
+resolution) and flags what tends to go wrong, each flag with what to do:
+
+    problem  unreadable, far too small, blurry, a near-duplicate, fewer than 3 photos
+    warning  upscaled, an extreme aspect ratio (the centre crop cuts the subject), grayscale,
+             a transparent background, more than 20 photos
+    note     a rotation stored in EXIF (dreamkit applies it; other tools may not)
+
+`report.grid()` draws the thumbnails as training will see them (outside the crop dimmed) with
+their flags; `fix_photos` writes upright, flattened copies, optionally with your own crop.
+How the measures were calibrated (sharpness, hashes) is in docs/data-doctor.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+from tqdm.auto import tqdm
+
+from ..core.errors import ImageError
+from ..outputs.viewer import image_grid
+from .photo_measures import blur_effect, gradient_hash, hash_distance, sharpness
+from .photos import find_images, open_image
+
+__all__ = ["Flag", "PhotoCheck", "DataReport", "check_photos", "crop_box", "crop_preview",
+           "fix_photos", "SEVERITIES", "PHOTOS_MIN"]
+
+SEVERITIES = ("problem", "warning", "note")
+MIN_LAPLACIAN_VAR = 40.0  # clean DreamBooth photos measure 81-1200 here; a 4 px blur 2-26
+MAX_BLUR_EFFECT = 0.5  # Crete et al. 2007: 0 sharp .. 1 blurry; clean photos 0.21-0.42
+DUPLICATE_BITS = 0.15  # share of differing hash signs; distinct photos of one subject >= 0.28
+MAX_ASPECT = 1.5  # the centre crop keeps 1/aspect of the long side: below 67% the subject may go
+# The paper's subjects have 4-6 photos; guides say 5-20. Fewer than 3 cannot show what is
+# the subject and what is the scene.
+PHOTOS_MIN, PHOTOS_GOOD, PHOTOS_MAX = 3, 5, 20
+
+
+@dataclass
+class Flag:
+    kind: str  # unreadable, too_small, upscaled, blurry, duplicate, aspect, grayscale, ...
+    severity: str  # problem, warning, note
+    message: str  # what is wrong, with the measured value
+    fix: str  # what to do about it
+
+    def __str__(self):
+        return f"{self.severity}: {self.message}; {self.fix}"
+
+
+@dataclass
+class PhotoCheck:
+    path: Path
+    size: tuple | None = None  # upright (width, height); None when unreadable
+    flags: list = field(default_factory=list)
+    laplacian_var: float | None = None
+    blur: float | None = None
+    hash: np.ndarray | None = None
+
+    @property
+    def worst(self) -> str | None:
+        for s in SEVERITIES:
+            if any(f.severity == s for f in self.flags):
+                return s
+        return None
+
+
+@dataclass
+class DataReport:
+    folder: Path
+    resolution: int
+    center_crop: bool
+    photos: list
+    flags: list  # about the set as a whole (how many photos)
+    skipped: list  # non-image files
+
+    def all_flags(self):
+        """(path or None, flag) for every flag, the set's first."""
+        return [(None, f) for f in self.flags] + [(p.path, f) for p in self.photos
+                                                  for f in p.flags]
+
+    def count(self, severity: str) -> int:
+        return sum(f.severity == severity for _, f in self.all_flags())
+
+    @property
+    def ok(self) -> bool:
+        """No problems (warnings and notes allowed)."""
+        return self.count("problem") == 0
+
+    def kinds(self, path=None) -> set:
+        return {f.kind for p, f in self.all_flags() if path is None or p == Path(path)}
+
+    def text(self) -> str:
+        lines = [f"{self.folder}: {len(self.photos)} photo(s) at resolution={self.resolution}"]
+        for path, f in self.all_flags():
+            where = path.name if path is not None else "(all photos)"
+            lines.append(f"  {f.severity:8} {where}: {f.message}; {f.fix}")
+        clean = sum(not p.flags for p in self.photos)
+        lines.append(f"{self.count('problem')} problem(s), {self.count('warning')} warning(s), "
+                     f"{self.count('note')} note(s); {clean} photo(s) without remarks")
+        return "\n".join(lines)
+
+    def grid(self, path=None, thumb: int = 160):
+        """Thumbnails as training sees them (outside the crop dimmed), framed by the worst flag."""
+        return _grid(self, thumb, path)
+
+
+def crop_box(size, offset: float = 0.0) -> tuple:
+    """The square crop of a (w, h) picture; offset -1..1 slides it along the long side
+    (0 = centre, as training's centre crop)."""
+    w, h = size
+    s = min(w, h)
+    t = (max(-1.0, min(1.0, float(offset))) + 1) / 2
+    left, top = round((w - s) * t), round((h - s) * t)
+    return (left, top, left + s, top + s)
+
+
+def _gray(img: Image.Image, resolution: int) -> np.ndarray:
+    """Grey, at the size training sees it (short side = resolution; a smaller photo at its
+    own size, so that upscaling does not blur it further: it is flagged for its size)."""
+    s = min(resolution, min(img.size)) / min(img.size)
+    g = img.convert("L").resize((max(1, round(img.width * s)), max(1, round(img.height * s))),
+                                Image.Resampling.BICUBIC)
+    return np.asarray(g)
+
+
+def _check_one(path: Path, resolution: int, center_crop: bool) -> PhotoCheck:
+    check = PhotoCheck(path)
+    add = lambda *a: check.flags.append(Flag(*a))  # noqa: E731
+    try:
+        img = open_image(path)  # upright RGB, as training reads it
+        with Image.open(path) as raw:
+            orientation = raw.getexif().get(0x0112, 1)
+            has_alpha = raw.mode in ("RGBA", "LA", "PA") or "transparency" in raw.info
+            alpha_min = raw.convert("RGBA").getchannel("A").getextrema()[0] if has_alpha else 255
+            mode = raw.mode
+    except (ImageError, OSError, ValueError) as e:
+        add("unreadable", "problem", str(e).split(": ", 1)[-1], "re-export it as JPEG or PNG, "
+            "or remove it")
+        return check
+    check.size = img.size
+    w, h = img.size
+    if min(w, h) < resolution / 2:
+        add("too_small", "problem", f"{w}×{h} is under half of resolution={resolution} and "
+            f"will be upscaled {resolution / min(w, h):.1f}× (blurry training data)",
+            "use a larger original, or train at a lower resolution")
+    elif min(w, h) < resolution:
+        add("upscaled", "warning", f"{w}×{h} is below resolution={resolution} and will be "
+            f"upscaled {resolution / min(w, h):.1f}×", "a larger original is better")
+    if min(w, h) < 16:  # a line of pixels: flagged as too small, nothing else to measure
+        return check
+    gray = _gray(img, resolution)
+    check.laplacian_var, check.blur = sharpness(gray), blur_effect(gray)
+    if check.laplacian_var < MIN_LAPLACIAN_VAR or check.blur >= MAX_BLUR_EFFECT:
+        add("blurry", "problem", f"looks blurry (Laplacian variance {check.laplacian_var:.0f}, "
+            f"blur {check.blur:.2f}; sharp photos measure >= {MIN_LAPLACIAN_VAR:.0f} and "
+            f"< {MAX_BLUR_EFFECT})", "the model learns the blur too: use a sharp photo")
+    aspect = max(w, h) / min(w, h)
+    if center_crop and aspect > MAX_ASPECT:
+        add("aspect", "warning", f"aspect ratio {aspect:.2f}: the centre crop keeps only "
+            f"{100 / aspect:.0f}% of the {'width' if w > h else 'height'}, so the subject may be "
+            f"cut", "check the crop in the grid; crop it yourself (fix_photos with crops=) or "
+            "set center_crop=False")
+    rgb = np.asarray(img.resize((64, 64)), dtype=np.int16)
+    if mode in ("L", "LA", "1", "I", "I;16") or np.abs(rgb - rgb.mean(axis=2, keepdims=True)).max() < 6:
+        add("grayscale", "warning", "is black and white", "the model will learn a grey "
+            "subject; use colour photos unless that is the look you want")
+    if alpha_min < 255:
+        add("transparency", "warning", "has a transparent background; it becomes white",
+            "a photo with a real background teaches the subject better than a cut-out")
+    if orientation not in (1, None):
+        add("exif_rotation", "note", f"stored rotated (EXIF orientation {orientation}); "
+            f"dreamkit turns it upright", "fix_photos writes an upright copy other tools "
+            "read the same way")
+    check.hash = gradient_hash(img)
+    return check
+
+
+def check_photos(folder, resolution: int = 512, center_crop: bool = True,
+                 progress: bool = True) -> DataReport:
+    """Check every photo under `folder` for what spoils DreamBooth; see the module doc."""
+    scan = find_images(folder, setting="instance_dir")
+    photos = [_check_one(p, resolution, center_crop)
+              for p in tqdm(scan.images, desc="checking photos", unit="photo",
+                            disable=not progress)]
+    hashed = [p for p in photos if p.hash is not None]
+    for a, b in itertools.combinations(hashed, 2):
+        d = hash_distance(a.hash, b.hash)
+        if d is not None and d <= DUPLICATE_BITS and "duplicate" not in {f.kind for f in b.flags}:
+            b.flags.append(Flag("duplicate", "problem", f"near-duplicate of {a.path.name} "
+                                f"({d:.0%} of its edges differ)", "keep one: the same view "
+                                "twice teaches the background and pose, not the subject"))
+    n = len(hashed)
+    flags = []
+    if n < PHOTOS_MIN:
+        flags.append(Flag("too_few", "problem", f"{n} readable photo(s)",
+                          f"DreamBooth needs at least {PHOTOS_MIN}; {PHOTOS_GOOD}-{PHOTOS_MAX} "
+                          f"in varied poses and places work best"))
+    elif n > PHOTOS_MAX:
+        flags.append(Flag("too_many", "warning", f"{n} photos", f"more than {PHOTOS_MAX} "
+                          f"rarely helps and needs more steps (~100 per photo); keep the "
+                          f"sharpest, most varied ones"))
+    return DataReport(Path(folder), resolution, center_crop, photos, flags, scan.skipped)
+
+
+def crop_preview(img: Image.Image, box=None, thumb: int = 160) -> Image.Image:
+    """A thumbnail with everything outside `box` (default: the centre crop) dimmed."""
+    box = box or crop_box(img.size)
+    scale = thumb / max(img.size)
+    small = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))))
+    dim = Image.blend(small, Image.new("RGB", small.size, (0, 0, 0)), 0.6)
+    b = tuple(round(v * scale) for v in box)
+    dim.paste(small.crop(b), b[:2])
+    ImageDraw.Draw(dim).rectangle(b, outline=(255, 255, 255))
+    return dim
+
+
+_COLOURS = {"problem": (220, 40, 40), "warning": (235, 150, 20), "note": (60, 120, 220),
+            None: (40, 170, 60)}
+
+
+def _grid(report: DataReport, thumb: int, path=None) -> Image.Image:
+    tiles = []
+    for p in report.photos:
+        tile = Image.new("RGB", (thumb + 8, thumb + 44), (255, 255, 255))
+        if p.size is not None:
+            prev = crop_preview(open_image(p.path), crop_box(p.size) if report.center_crop
+                                else (0, 0, *p.size), thumb)
+            tile.paste(prev, (4 + (thumb - prev.width) // 2, 4 + (thumb - prev.height) // 2))
+        d = ImageDraw.Draw(tile)
+        colour = _COLOURS[p.worst]
+        d.rectangle((0, 0, tile.width - 1, thumb + 7), outline=colour, width=4)
+        d.text((4, thumb + 10), p.path.name[:26], fill=(0, 0, 0))
+        d.text((4, thumb + 24), ", ".join(f.kind for f in p.flags)[:26] or "ok", fill=colour)
+        tiles.append(tile)
+    tiles = tiles or [Image.new("RGB", (thumb + 8, thumb + 44), (255, 255, 255))]
+    grid = image_grid(tiles, cols=min(5, len(tiles)), pad=6)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        grid.save(path)
+    return grid
+
+
+def fix_photos(report: DataReport, out, crops: dict | None = None,
+               drop_duplicates: bool = True) -> list[Path]:
+    """Write upright, flattened RGB PNGs of the readable photos into `out` (with their .txt
+    captions). `crops` maps a file name to a box (left, top, right, bottom) in upright pixels,
+    or to an offset -1..1 for the square crop (see crop_box). Returns the written paths."""
+    out = Path(out)
+    if out.resolve() == report.folder.resolve():
+        raise ImageError(f"fix_photos: out={str(out)!r} is the photo folder itself; give a new "
+                         f"folder so the originals stay as they are")
+    out.mkdir(parents=True, exist_ok=True)
+    crops = crops or {}
+    written = []
+    for p in report.photos:
+        if p.size is None or (drop_duplicates and "duplicate" in {f.kind for f in p.flags}):
+            continue
+        img = open_image(p.path)
+        c = crops.get(p.path.name)
+        if c is not None:
+            img = img.crop(crop_box(img.size, c) if isinstance(c, (int, float)) else tuple(c))
+        dest = out / (p.path.stem + ".png")
+        img.save(dest)
+        side = p.path.with_suffix(".txt")
+        if side.is_file():
+            shutil.copyfile(side, dest.with_suffix(".txt"))
+        written.append(dest)
+    return written

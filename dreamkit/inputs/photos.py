@@ -1,0 +1,276 @@
+"""Photos in, training tensors out.
+
+`find_images` lists the photos of a folder (recursively, any case of .jpg .jpeg .png .webp) and
+says which files it skipped. `load_image` applies the EXIF orientation a phone wrote, flattens
+transparency onto white, converts to RGB, resizes the short side to the training resolution and
+centre-crops. `DreamBoothDataset` pairs each instance photo with its caption and, with prior
+preservation, a class image with the class prompt (DreamBooth §3.3).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from ..core.concepts import class_jobs
+from ..core.errors import ImageError
+from ..core.prompts import photo_captions
+
+__all__ = ["IMAGE_EXTENSIONS", "ImageScan", "find_images", "open_image", "load_image",
+           "to_tensor", "DreamBoothDataset", "collate", "EpochShuffle", "fit_image",
+           "dataset_notes", "build_dataset", "make_loader"]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+# Photos above this many pixels are refused rather than decoded (decompression-bomb guard).
+MAX_PIXELS = 12_000 * 12_000
+
+
+@dataclass
+class ImageScan:
+    """What `find_images` found: the photos, and the files it passed over."""
+    images: list
+    skipped: list
+
+    def summary(self) -> str:
+        s = f"{len(self.images)} image(s)"
+        if self.skipped:
+            names = ", ".join(p.name for p in self.skipped[:5])
+            more = f" and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
+            s += f"; skipped {len(self.skipped)} non-image file(s): {names}{more}"
+        return s
+
+
+def find_images(folder, *, setting: str = "instance_dir", required: bool = True) -> ImageScan:
+    """All photos under `folder` (sorted, recursive), and the non-image files skipped.
+
+    `setting` names the config field in error messages. With `required`, a missing or empty
+    folder is an error; without, it gives an empty scan (class images not made yet).
+    """
+    folder = Path(str(folder)).expanduser() if str(folder) else None
+    if folder is None or not folder.exists():
+        if not required:
+            return ImageScan([], [])
+        raise ImageError(f"{setting}={str(folder or '')!r} does not exist; point it at a folder "
+                         f"with 3-20 photos of your subject")
+    if not folder.is_dir():
+        raise ImageError(f"{setting}={str(folder)!r} is a file, not a folder; put the photos in "
+                         f"a folder and give that")
+    images, skipped = [], []
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file() or any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue  # hidden files: .DS_Store, .ipynb_checkpoints, half-written .tmp files
+        (images if p.suffix.lower() in IMAGE_EXTENSIONS else skipped).append(p)
+    # A .txt beside a photo is its caption (prompts.photo_captions), not a stray file.
+    stems = {p.with_suffix("") for p in images}
+    skipped = [p for p in skipped if not (p.suffix.lower() == ".txt" and p.with_suffix("") in stems)]
+    if required and not images:
+        raise ImageError(f"{setting}={str(folder)!r} holds no images (.jpg/.jpeg/.png/.webp); "
+                         f"put 3-20 photos of your subject there")
+    return ImageScan(images, skipped)
+
+
+def open_image(path) -> Image.Image:
+    """Decode a photo to upright RGB, or raise ImageError naming the file and the problem."""
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise ImageError(f"{path}: {img.width}×{img.height} pixels is too large to "
+                                     f"be a photo; resize it below 12000×12000")
+                img.load()  # decode now, so a truncated file fails here with its name
+                img = ImageOps.exif_transpose(img)  # phones store rotation as an EXIF tag
+                return _to_rgb(img)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{path}: too many pixels to decode safely; resize it") from None
+    except FileNotFoundError:
+        raise ImageError(f"{path}: file not found") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: cannot be read as an image ({e}); re-export it as JPEG or "
+                         f"PNG, or remove it") from None
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale: scale to 8 bits instead of clipping everything to white.
+        arr = np.asarray(img, dtype=np.float64)
+        arr = arr * (255.0 / max(arr.max(), 1.0))
+        img = Image.fromarray(arr.astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        img = img.convert("RGBA")
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, img)  # transparent parts become white, not black
+    return img.convert("RGB")
+
+
+def load_image(path, resolution: int, center_crop: bool = True) -> Image.Image:
+    """An upright RGB photo at `resolution`×`resolution`."""
+    return fit_image(open_image(path), resolution, center_crop)
+
+
+def fit_image(img: Image.Image, resolution: int, center_crop: bool = True) -> Image.Image:
+    if center_crop:
+        scale = resolution / min(img.size)
+        size = (max(resolution, round(img.width * scale)), max(resolution, round(img.height * scale)))
+        img = img.resize(size, Image.Resampling.BICUBIC)
+        left, top = (img.width - resolution) // 2, (img.height - resolution) // 2
+        return img.crop((left, top, left + resolution, top + resolution))
+    return img.resize((resolution, resolution), Image.Resampling.BICUBIC)
+
+
+def _uint8(img: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)
+
+
+def _normalise(u8: torch.Tensor) -> torch.Tensor:
+    return u8.float() / 127.5 - 1.0  # [0, 255] -> [-1, 1], the range the VAE expects
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL RGB -> float tensor (3, H, W) in [-1, 1]."""
+    return _normalise(_uint8(img))
+
+
+class DreamBoothDataset(torch.utils.data.Dataset):
+    """Instance photos with their prompt, plus class images with the class prompt.
+
+    All photos are decoded once at construction, so a broken file is reported before training
+    starts, not an hour in. They are kept as uint8 (0.8 MB per 512 px image).
+    Item i pairs instance photo i % n_instance with class image i % n_class (of that photo's
+    own concept when there are several subjects), so every instance photo is seen once per
+    epoch and class images cycle.
+    """
+
+    def __init__(self, instance_images, instance_prompt, resolution: int,
+                 class_images=None, class_prompt=None, center_crop: bool = True,
+                 captions: list | None = None, class_pools: list | None = None):
+        """`instance_prompt` and `class_prompt` are one prompt, or one per image (several
+        subjects). `class_pools[j]` lists the class images photo j may be paired with (its
+        own concept's); default: all of them."""
+        if not instance_images:
+            raise ImageError("no instance images given; put 3-20 photos of your subject in "
+                             "instance_dir")
+        n, m = len(instance_images), len(class_images or [])
+        self.resolution = resolution
+        self.default_prompts = list(instance_prompt) if isinstance(instance_prompt, list) \
+            else [instance_prompt] * n
+        self.instance_captions = captions or list(self.default_prompts)
+        self.class_prompts = list(class_prompt) if isinstance(class_prompt, list) \
+            else [class_prompt] * m
+        self.class_pools = class_pools or [range(m)] * n
+        self.small = []  # (path, size) of photos far below the training resolution
+        self.instance = [self._load(p, center_crop) for p in instance_images]
+        self.classes = [self._load(p, center_crop) for p in (class_images or [])]
+
+    def _load(self, path, center_crop):
+        img = open_image(path)
+        if min(img.size) < self.resolution // 2:  # upscaled more than 2x: blurry training data
+            self.small.append((Path(path), img.size))
+        return _uint8(fit_image(img, self.resolution, center_crop))
+
+    def __len__(self):
+        return max(len(self.instance), len(self.classes))
+
+    def __getitem__(self, i):
+        n = len(self.instance)
+        item = {"instance_pixel_values": _normalise(self.instance[i % n]),
+                "instance_prompt": self.instance_captions[i % n], "instance_index": i % n}
+        if self.classes:
+            pool = self.class_pools[i % n]
+            k = pool[i % len(pool)]
+            item["class_pixel_values"] = _normalise(self.classes[k])
+            item["class_prompt"] = self.class_prompts[k]
+            item["class_index"] = k
+        return item
+
+
+def collate(examples: list[dict]) -> dict:
+    """Stack a list of dataset items into one batch (prompts stay lists of strings)."""
+    batch = {"pixel_values": torch.stack([e["instance_pixel_values"] for e in examples]),
+             "prompts": [e["instance_prompt"] for e in examples],
+             "instance_index": torch.tensor([e["instance_index"] for e in examples])}
+    if "class_pixel_values" in examples[0]:
+        batch["class_pixel_values"] = torch.stack([e["class_pixel_values"] for e in examples])
+        batch["class_prompts"] = [e["class_prompt"] for e in examples]
+        batch["class_index"] = torch.tensor([e["class_index"] for e in examples])
+    return batch
+
+
+class EpochShuffle(torch.utils.data.Sampler):
+    """A shuffled order that depends only on (seed, epoch).
+
+    A resumed run can then find its place again: epoch e, batch b is the same batch as in the
+    run that was interrupted. (A sampler driven by one running generator would need that
+    generator's state at the start of the epoch as well.)
+    """
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self):
+        return self.n
+
+
+def dataset_notes(dataset: DreamBoothDataset, resolution: int) -> list[str]:
+    """Lines worth telling the user before training: small photos, own captions."""
+    notes = []
+    if dataset.small:
+        names = ", ".join(f"{p.name} ({w}×{h})" for p, (w, h) in dataset.small[:3])
+        notes.append(f"warning: {len(dataset.small)} photo(s) are less than half of resolution="
+                     f"{resolution} and will be upscaled (blurry results): {names}; use larger "
+                     f"photos or a lower resolution")
+    own = sum(c != d for c, d in zip(dataset.instance_captions, dataset.default_prompts))
+    if own:
+        notes.append(f"captions: {own} of {len(dataset.instance_captions)} photos have their "
+                     f"own (.txt)")
+    return notes
+
+
+def build_dataset(config, concepts, scans, class_sets: dict) -> DreamBoothDataset:
+    """Every subject's photos (`scans`, one ImageScan per concept) with their captions; with
+    prior preservation each photo is paired with class images of its own class (DreamBooth
+    §3.3, per concept). `class_sets`: {class_dir: image paths} (prior.prepare_class_images)."""
+    prior = config.prior_preservation
+    class_images, class_prompts, folders = [], [], {}
+    for d, prompt, _ in class_jobs(concepts, prior):  # shared class folders are loaded once
+        folders[d] = list(range(len(class_images), len(class_images) + len(class_sets[d])))
+        class_images += class_sets[d]
+        class_prompts += [prompt] * len(class_sets[d])
+    instance, defaults, captions, pools = [], [], [], []
+    for c, scan in zip(concepts, scans):
+        n = len(scan.images)
+        instance += scan.images
+        defaults += [c.instance_prompt] * n
+        captions += photo_captions(scan.images, c.instance_prompt, c.identifier, c.class_noun) \
+            if config.use_captions else [c.instance_prompt] * n
+        pools += [folders.get(c.class_dir, [])[:c.num_class_images]] * n
+    return DreamBoothDataset(instance, defaults, config.resolution, class_images, class_prompts,
+                             config.center_crop, captions=captions,
+                             class_pools=pools if prior else None)
+
+
+def make_loader(dataset: DreamBoothDataset, config) -> torch.utils.data.DataLoader:
+    """Batches in an order that depends only on (seed, epoch), so a resumed run finds its place.
+    The loader gets its own generator: starting an epoch would otherwise draw from the global
+    RNG, which a resumed run (restarting mid-epoch) would draw from at a different moment."""
+    return torch.utils.data.DataLoader(dataset, batch_size=config.train_batch_size,
+                                       sampler=EpochShuffle(len(dataset), config.seed),
+                                       collate_fn=collate,
+                                       generator=torch.Generator().manual_seed(config.seed))

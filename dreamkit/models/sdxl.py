@@ -1,0 +1,68 @@
+"""SDXL: what a DreamBooth step does differently from Stable Diffusion 1.x.
+
+- **Two text encoders.** The prompt goes through both (CLIP ViT-L and OpenCLIP ViT-bigG); the
+  second-to-last layer of each is concatenated into one context for cross-attention (2048 wide),
+  and the second encoder's pooled, projected vector is an extra condition.
+- **Size and crop conditions ("time ids").** SDXL was told, for every training picture, its
+  original size, where it was cropped and the target size: (h, w, top, left, h, w). Our photos
+  are centre-cropped and resized to `resolution`, so we say exactly that: (r, r, 0, 0, r, r),
+  which is also what the pipeline asks for when it generates at r×r.
+- **1024 px and the VAE.** SDXL's VAE overflows in fp16 (black or NaN pictures); on a T4 use a
+  separate fp16-safe VAE (`pretrained_vae_model_name_or_path`, e.g. madebyollin/sdxl-vae-fp16-fix).
+
+The UNet's forward then takes `added_cond_kwargs={"text_embeds": pooled, "time_ids": ids}`;
+everything else (noise, loss, prior preservation, both step modes, LoRA) is the common step.
+The text encoders stay frozen here (the usual SDXL DreamBooth LoRA recipe).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..core.prompts import token_ids
+
+# transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
+__all__ = ["load_sdxl_encoders", "encode_sdxl", "added_cond", "is_sdxl_unet"]
+
+
+def is_sdxl_unet(unet) -> bool:
+    return getattr(unet.config, "addition_embed_type", None) == "text_time"
+
+
+def load_sdxl_encoders(name_or_path: str, **kw):
+    """The second tokenizer and text encoder (with projection) of an SDXL folder or hub id."""
+    from transformers import CLIPTextModelWithProjection, CLIPTokenizer
+
+    safe = {k: v for k, v in kw.items() if k in ("use_safetensors", "variant")}
+    tokenizer_2 = CLIPTokenizer.from_pretrained(name_or_path, subfolder="tokenizer_2",
+                                                revision=kw.get("revision"))
+    text_encoder_2 = CLIPTextModelWithProjection.from_pretrained(
+        name_or_path, subfolder="text_encoder_2", revision=kw.get("revision"),
+        dtype=torch.float32, **safe)
+    return tokenizer_2, text_encoder_2
+
+
+@torch.no_grad()
+def encode_sdxl(comps, prompts, device, cache: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """(context for cross-attention, pooled vector) per prompt, as the SDXL pipeline makes
+    them; cached, since the encoders are frozen."""
+    for p in dict.fromkeys(prompts):
+        if ("xl", p) in cache:
+            continue
+        states = []
+        for tok, enc in ((comps.tokenizer, comps.text_encoder),
+                         (comps.tokenizer_2, comps.text_encoder_2)):
+            out = enc(token_ids(tok, [p], device), output_hidden_states=True)
+            states.append(out.hidden_states[-2])  # the penultimate layer, as SDXL was trained
+        pooled = out[0]  # text_encoder_2's projected, pooled vector
+        cache[("xl", p)] = (torch.cat(states, dim=-1).float(), pooled.float())
+    return (torch.cat([cache[("xl", p)][0] for p in prompts]),
+            torch.cat([cache[("xl", p)][1] for p in prompts]))
+
+
+def added_cond(comps, prompts, device, cache: dict, resolution: int) -> dict:
+    """The extra conditions of an SDXL UNet for a batch: pooled text and the time ids."""
+    _, pooled = encode_sdxl(comps, prompts, device, cache)
+    r = resolution
+    ids = torch.tensor([[r, r, 0, 0, r, r]], dtype=pooled.dtype, device=device)
+    return {"text_embeds": pooled, "time_ids": ids.repeat(len(prompts), 1)}

@@ -1,0 +1,170 @@
+"""Generating pictures from a trained run (or any Stable Diffusion folder).
+
+Image k of a call always uses seed `seed + k`, so the same seeds on the base model and on the
+fine-tuned one give a fair before/after comparison: only the weights differ.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from ..core.checks import seed as seed_check
+from ..core.checks import size, whole
+from ..core.errors import ConfigError, DreamkitError
+from ..core.prompts import safe_filename
+from ..models.loading import load_pipeline
+from ..models.lora import has_trained_model
+from ..storage.checkpoint import find_checkpoints, trained_weights
+from .viewer import image_grid
+
+# diffusers: imported where used (heavy or optional), so `import dreamkit` stays quick
+__all__ = ["generate", "sample_rows", "save_sample_grid", "save_images", "safe_filename",
+           "output_folder",
+           "use_scheduler", "SCHEDULERS", "checkpoint_grid"]
+
+# Samplers by the names the tools show. The trained weights do not change with the sampler;
+# the pictures do (DPM-Solver++ is good in 20-25 steps, Euler a adds fresh noise every step).
+SCHEDULERS = {
+    "ddim": ("DDIMScheduler", {}),
+    "dpm++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
+    "euler_a": ("EulerAncestralDiscreteScheduler", {}),
+    "euler": ("EulerDiscreteScheduler", {}),
+    "pndm": ("PNDMScheduler", {}),
+    "ddpm": ("DDPMScheduler", {}),
+}
+
+
+def use_scheduler(pipe, name: str | None):
+    """Swap the pipeline's sampler (keeping the model's noise schedule); None keeps it."""
+    if not name:
+        return pipe
+    import diffusers  # heavy: imported when a sampler is swapped
+
+    if name not in SCHEDULERS:
+        raise ConfigError("scheduler", name, f"choose one of {', '.join(SCHEDULERS)}")
+    cls, extra = SCHEDULERS[name]
+    pipe.scheduler = getattr(diffusers, cls).from_config(pipe.scheduler.config, **extra)
+    return pipe
+
+
+def _pipe(model, device=None):
+    if isinstance(model, (str, Path)):
+        return load_pipeline(str(model), device=device)
+    if device is not None:
+        model.to(device)
+    model.set_progress_bar_config(disable=True)
+    return model
+
+
+@torch.no_grad()
+def generate(model, prompt: str, negative_prompt: str | None = None, num_images: int = 4,
+             guidance_scale: float = 7.5, num_inference_steps: int = 30, seed: int = 0,
+             height: int | None = None, width: int | None = None, device=None,
+             scheduler: str | None = None) -> list:
+    """`num_images` pictures of `prompt` from a model folder or a loaded pipeline.
+
+    `scheduler`: one of SCHEDULERS ("ddim", "dpm++", "euler_a", ...); None keeps the model's.
+    """
+    whole("num_images", num_images, 1)  # the same checks as the CLI's
+    whole("num_inference_steps", num_inference_steps, 1)
+    seed_check("seed", seed)
+    size("height", height)
+    size("width", width)
+    pipe = use_scheduler(_pipe(model, device), scheduler)
+    gens = [torch.Generator("cpu").manual_seed(seed + k) for k in range(num_images)]
+    return pipe([prompt] * num_images, negative_prompt=[negative_prompt] * num_images
+                if negative_prompt else None, num_inference_steps=num_inference_steps,
+                guidance_scale=guidance_scale, generator=gens, height=height, width=width).images
+
+
+def sample_rows(model, prompts, num_per_prompt: int, seed: int = 0, **kw) -> list:
+    """One row per prompt, the same seeds in every row."""
+    return [img for p in prompts for img in generate(model, p, num_images=num_per_prompt,
+                                                     seed=seed, **kw)]
+
+
+def save_sample_grid(pipe, config, path) -> list:
+    """The training samples: config's prompts × num_sample_images, saved as one grid PNG."""
+    prompts = config.resolved_sample_prompts
+    images = sample_rows(pipe, prompts, config.num_sample_images, seed=config.seed,
+                         num_inference_steps=config.sample_steps,
+                         guidance_scale=config.guidance_scale, height=config.resolution,
+                         width=config.resolution)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image_grid(images, rows=len(prompts), labels=prompts).save(path)
+    return images
+
+
+def save_images(images, folder, prompt: str, seed: int, prefix: str | None = None,
+                **settings) -> list:
+    """Save PNGs with the prompt, seed and settings in their text metadata.
+
+    Files are named after `prefix` (default: the prompt), made safe by `safe_filename`.
+    """
+    from PIL.PngImagePlugin import PngInfo
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, img in enumerate(images):
+        meta = PngInfo()
+        meta.add_text("prompt", prompt)
+        meta.add_text("seed", str(seed + k))
+        for key, value in settings.items():
+            meta.add_text(key, str(value))
+        path = folder / f"{safe_filename(prefix or prompt)}_{seed + k:06d}.png"
+        img.save(path, pnginfo=meta)
+        paths.append(path)
+    return paths
+
+
+def output_folder(model, prompt: str, out=None) -> Path:
+    """Where `dreamkit generate` writes: a new folder per call, never over earlier pictures.
+
+    Default: <run>/generated/<time>_<prompt>/ for a training run (its pictures stay with it),
+    ./generated/<time>_<prompt>/ for any other model (never inside a model someone gave us).
+    An `out` that already holds pictures is refused.
+    """
+    if out is not None:
+        out = Path(out)
+        if out.is_file() or (out.is_dir() and any(out.glob("*.png"))):
+            raise ConfigError("out", str(out), "already holds pictures (or is a file); leave "
+                              "--out out (each call then gets its own folder) or give a new one")
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    run = Path(str(model))
+    root = run / "generated" if (run / "config.json").is_file() and has_trained_model(run) \
+        else Path("generated")
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}_{safe_filename(prompt, 40)}"
+    for n in range(1, 1000):
+        folder = root / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            folder.mkdir(parents=True)  # fails if it exists: two calls in one second
+            return folder
+        except FileExistsError:
+            continue
+    raise DreamkitError(f"{root} holds 999 folders named {stem}*; give --out")
+
+
+def checkpoint_grid(run_dir, prompt: str, num_images: int = 2, seed: int = 0, **kw):
+    """One row per kept checkpoint of a run, then the final model, at the same seeds: where
+    the subject appears, and where it starts to swallow the prompt. Returns (grid, labels)."""
+    rows, labels = [], []
+    pipe = load_pipeline(str(run_dir))
+    for ckpt in find_checkpoints(run_dir, report=lambda m: None):
+        for part, state in trained_weights(ckpt).items():
+            model = getattr(pipe, part)
+            adapters = list(getattr(model, "peft_config", {}))
+            if adapters:  # LoRA: the loaded adapter has its own name ("default_0")
+                state = {k.replace(".default.", f".{adapters[0]}."): v for k, v in state.items()}
+            model.load_state_dict(state, strict=not adapters)
+        rows += generate(pipe, prompt, num_images=num_images, seed=seed, **kw)
+        labels.append(f"step {ckpt.step}")
+    final = load_pipeline(str(run_dir))
+    rows += generate(final, prompt, num_images=num_images, seed=seed, **kw)
+    labels.append("final")
+    return image_grid(rows, rows=len(labels), labels=labels), labels

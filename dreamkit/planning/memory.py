@@ -1,0 +1,200 @@
+"""How much memory a training step needs, measured without a GPU.
+
+`LiveTensorTracker` watches every tensor the step creates (through a TorchDispatchMode) and
+keeps the peak of live tensor bytes. Run on the **meta** device, tensors have shapes but no
+data, so a full-size SD 1.5 step is "measured" in seconds on any laptop, and matches the same
+count on real tensors (MEASURED.md: within 0.1 MB). These are tensor bytes: a real GPU adds its
+CUDA context (~0.3-0.5 GB), library workspaces and allocator fragmentation.
+
+`full_step_peak` runs one whole training step (the DreamBooth step of dreamkit/step.py in
+either mode, then the optimizer) on a UNet and reports the peak, split into weights, optimizer
+states and the rest (gradients, activations and temporaries), and the step's floating-point
+operations (torch's FlopCounterMode: matmuls, convolutions and attention, forward, backward
+and the forward recomputed by gradient checkpointing). The planner builds on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+
+import torch
+import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..training.optim import make_optimizer
+from ..training.step import dreambooth_backward
+
+__all__ = ["LiveTensorTracker", "fused_attention", "full_step_peak", "count_flops"]
+
+
+class LiveTensorTracker(TorchDispatchMode):
+    """Peak bytes of tensors created inside the `with` block that are alive at once.
+
+    Each storage is counted once (views share it) and subtracted when Python frees it.
+    """
+
+    def __init__(self, existing=()):
+        """`existing`: tensors alive before the block (weights, optimizer states); in-place
+        updates of them return them again, and must not count as new memory."""
+        super().__init__()
+        self.live = 0
+        self.peak = 0
+        self._seen: set[int] = {t.untyped_storage()._cdata for t in existing}
+
+    def _track(self, t: torch.Tensor) -> None:
+        st = t.untyped_storage()
+        key = st._cdata
+        if key in self._seen:
+            return
+        nbytes = st.nbytes()
+        self._seen.add(key)
+        self.live += nbytes
+        self.peak = max(self.peak, self.live)
+        weakref.finalize(st, self._free, key, nbytes)
+
+    def _free(self, key: int, nbytes: int) -> None:
+        if key in self._seen:
+            self._seen.discard(key)
+            self.live -= nbytes
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                self._track(t)
+        return out
+
+
+@contextlib.contextmanager
+def fused_attention(kind: str = "cpu"):
+    """Route F.scaled_dot_product_attention to one fused kernel while measuring.
+
+    On meta tensors SDPA falls back to the math path, which materialises the whole attention
+    matrix; a GPU (or the CPU's flash kernel) never does. kind: 'cpu' (flash for CPU),
+    'gpu_fp32' (memory-efficient attention), 'gpu_fp16' (flash attention).
+    """
+    ops = torch.ops.aten
+    original = F.scaled_dot_product_attention
+
+    def sdpa(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, **_):
+        if kind == "cpu":
+            return ops._scaled_dot_product_flash_attention_for_cpu(
+                q, k, v, dropout_p, is_causal, attn_mask=attn_mask, scale=scale)[0]
+        if kind == "gpu_fp32":
+            return ops._scaled_dot_product_efficient_attention(
+                q, k, v, attn_mask, True, dropout_p, is_causal, scale=scale)[0]
+        return ops._scaled_dot_product_flash_attention(
+            q, k, v, dropout_p, is_causal, False, scale=scale)[0]
+
+    F.scaled_dot_product_attention = sdpa
+    try:
+        yield
+    finally:
+        F.scaled_dot_product_attention = original
+
+
+def count_flops(fn) -> int:
+    """Floating-point operations of `fn()` (real or meta tensors): a multiply-add counts 2."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def _nbytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: str = "cpu",
+                   params=None, mode: str = "one_pass", batch: int = 1,
+                   with_prior: bool = True, count: bool = True) -> dict:
+    """Peak live-tensor bytes of one whole training step (forward, backward, optimizer step) of
+    the full UNet, batch 1 + 1, with config's optimizer switches (optimizer_in_backward,
+    gradient_checkpointing; torch AdamW). The optimizer steps once before the measured step,
+    so its states exist as in a running job. Works on real or meta tensors.
+
+    Returns the step's FLOPs ("flops"; None with count=False: counting doubles the time) and
+    bytes: weights, optimizer states, the step's own peak above them, the total, and the total
+    with 8-bit AdamW states instead (2 bytes per weight + an fp32 absmax per 256 values per
+    state: arithmetic, since bitsandbytes cannot run on meta tensors); and
+    "copies_per_op_bytes", the most of the weights' fp16 copies that autocast without its cache
+    holds at once (see `_copies_per_op`).
+    """
+    if params is None:  # the full UNet trains; otherwise (LoRA) the caller marked `params`
+        unet.requires_grad_(True)
+        params = list(unet.parameters())
+    unet.train()
+    checkpointed = []
+    if config.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+        _record_checkpointed(unet, checkpointed)
+    opt = make_optimizer([{"params": params, "lr": config.learning_rate}],
+                         config.replace(use_8bit_adam=False), report=lambda m: None)
+    dev, c = params[0].device, unet.config
+    dtype = next(unet.parameters()).dtype
+    n = 2 * batch if with_prior else batch  # instance rows, then as many class rows
+    inputs = [torch.randn(n, c.in_channels, latent_size, latent_size, device=dev, dtype=dtype),
+              torch.randn(n, 77, c.cross_attention_dim, device=dev, dtype=dtype),
+              torch.randn(n, c.in_channels, latent_size, latent_size, device=dev, dtype=dtype),
+              torch.randint(0, 1000, (n,), device=dev)]
+
+    added = None
+    if getattr(c, "addition_embed_type", None) == "text_time":  # SDXL: pooled text + time ids
+        pooled = c.projection_class_embeddings_input_dim - 6 * c.addition_time_embed_dim
+        added = {"text_embeds": torch.randn(n, pooled, device=dev, dtype=dtype),
+                 "time_ids": torch.randn(n, 6, device=dev, dtype=dtype)}
+        inputs += list(added.values())
+
+    def step():
+        dreambooth_backward(unet, noise_scheduler, *inputs[:4], n_instance=batch, mode=mode,
+                            added_cond=added, backward=getattr(opt, "backward", None))
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    with fused_attention(attention):
+        # creates the optimizer states; its FLOPs are counted here, because the counter's own
+        # bookkeeping tensors would show in the peak of the measured step below
+        flops = count_flops(step) if count else step()
+        opts = list(opt.per_param.values()) if hasattr(opt, "per_param") else [opt]
+        states = [t for o in opts for s in o.state.values() for t in s.values()
+                  if torch.is_tensor(t)]
+        tracker = LiveTensorTracker(existing=list(unet.parameters()) + states + inputs)
+        with tracker:
+            step()
+    weights, state_bytes = _nbytes(unet.parameters()), _nbytes(states)
+    total = weights + state_bytes + _nbytes(inputs) + tracker.peak
+    # bitsandbytes keeps tensors under 4096 values in fp32 (its min_8bit_size)
+    eight_bit = sum(2 * p.numel() + 2 * 4 * -(-p.numel() // 256) if p.numel() >= 4096
+                    else 8 * p.numel() for p in params)
+    return {"weights_bytes": weights, "trained_bytes": _nbytes(params),
+            "copies_per_op_bytes": _copies_per_op(unet, checkpointed),
+            "adamw_states_bytes": state_bytes,
+            "step_peak_above_states_bytes": tracker.peak, "peak_adamw_bytes": total,
+            "peak_8bit_adam_bytes": total - state_bytes + eight_bit, "flops": flops}
+
+
+def _record_checkpointed(unet, found: list) -> None:
+    """Note each module diffusers runs under gradient checkpointing (in `found`), as it runs."""
+    for m in unet.modules():
+        if getattr(m, "gradient_checkpointing", False) and hasattr(m, "_gradient_checkpointing_func"):
+            def recorder(fn, *args, _run=m._gradient_checkpointing_func, **kw):
+                if fn not in found:
+                    found.append(fn)
+                return _run(fn, *args, **kw)
+            m._gradient_checkpointing_func = recorder
+
+
+def _copies_per_op(unet, checkpointed: list) -> int:
+    """Bytes of fp16 weight copies alive at once under autocast with its cache off (what
+    dreamkit does with gradient checkpointing and mixed precision; run.py). A weight's copy is
+    made by the op that uses it; inside a checkpointed module it is dropped after the op (and
+    made again when backward recomputes that module), outside one it is kept for backward. So:
+    the weights outside every checkpointed module, plus the largest checkpointed module.
+    Without checkpointing (empty list): every weight's copy, as autocast's cache holds them."""
+    inside = {id(p) for m in checkpointed for p in m.parameters()}
+    outside = sum(p.numel() for p in unet.parameters() if id(p) not in inside)
+    largest = max((sum(p.numel() for p in m.parameters()) for m in checkpointed), default=0)
+    return 2 * (outside + largest)

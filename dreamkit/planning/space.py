@@ -1,0 +1,134 @@
+"""Disk space: what a run will write (said before it starts), what a run folder holds, freeing it.
+
+Free Google Drive has 15 GB. A full SD 1.5 run writes class images (a few MB), checkpoints (the
+trained fp32 weights and the optimizer's states: ~5 GB with 8-bit AdamW, ~10 GB with torch's) and
+the final model (4.3 GB in fp32, 2.1 GB in fp16). dreamkit keeps one checkpoint while it runs
+(`checkpoints_total_limit=1`), saves the model in fp16 after fp16 training (`save_precision`)
+and removes the checkpoints once the model is saved (`keep_checkpoints`): a finished
+`T4_SETTINGS` run leaves ~2.2 GB. `planned_sizes(config)` works this out from the model's
+configs before anything is loaded; `run_sizes` and `free_space` look at a run folder after.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..storage.checkpoint import CHECKPOINT_DIR, remove_checkpoints
+
+# diffusers, transformers: imported where used (heavy), so `import dreamkit` stays quick
+__all__ = ["PlannedSizes", "planned_sizes", "parameter_counts", "run_sizes", "run_sizes_text",
+           "free_space", "sizes_text"]
+
+CLASS_IMAGE_BYTES = {512: 400_000, 1024: 1_500_000}  # a PNG of a photo, roughly
+
+
+@dataclass
+class PlannedSizes:
+    checkpoint: int  # bytes of one checkpoint
+    model: int  # the final model (or LoRA file)
+    class_images: int
+    kept_checkpoints: bool
+    model_dtype: str
+
+    @property
+    def while_running(self) -> int:
+        """The most a run holds at once: one checkpoint while the model is being written."""
+        return self.class_images + self.checkpoint + self.model
+
+    @property
+    def at_the_end(self) -> int:
+        return self.class_images + self.model + (self.checkpoint if self.kept_checkpoints else 0)
+
+    def text(self) -> str:
+        gb = lambda b: f"{b / 1e9:.1f} GB" if b >= 1e8 else f"{b / 1e6:.0f} MB"  # noqa: E731
+        end = "the checkpoint stays (keep_checkpoints)" if self.kept_checkpoints else \
+            "the checkpoint is removed once the model is saved"
+        return (f"on disk: class images ~{gb(self.class_images)}; one checkpoint at a time "
+                f"~{gb(self.checkpoint)}; the final model ~{gb(self.model)} "
+                f"({self.model_dtype}); at most ~{gb(self.while_running)} while it runs; "
+                f"~{gb(self.at_the_end)} at the end ({end})")
+
+
+def parameter_counts(config) -> dict:
+    """Values of each part of the configured model (and of the trained ones), counted on the
+    meta device from its configs."""
+    from ..models.lora import UNET_TARGETS, add_lora
+    from .shapes import meta_models
+    models = meta_models(config.pretrained_model_name_or_path)
+    counts = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
+    counts["trained"] = counts["unet"] + (counts["text_encoder"]
+                                          if config.train_text_encoder else 0)
+    if config.use_lora:
+        params = add_lora(models["unet"], config.lora_rank, config.lora_alpha or config.lora_rank,
+                          config.lora_target_modules or UNET_TARGETS)
+        counts["trained"] = sum(p.numel() for p in params)
+    return counts
+
+
+def planned_sizes(config) -> PlannedSizes:
+    """What training `config` will write, from the model's configs (nothing is loaded)."""
+    n = parameter_counts(config)
+    state_bytes = 2 if config.use_8bit_adam else 8  # AdamW's two states per trained value
+    checkpoint = n["trained"] * (4 + state_bytes) if config.checkpointing_steps else 0
+    per = 2 if config.final_dtype == "fp16" else 4
+    model = n["trained"] * 4 if config.use_lora else \
+        sum(v for k, v in n.items() if k != "trained") * per
+    px = 1024 if config.resolution > 768 else 512
+    images = config.num_class_images * CLASS_IMAGE_BYTES[px] \
+        if config.prior_preservation else 0
+    return PlannedSizes(checkpoint, model, images, config.keep_checkpoints,
+                        "LoRA adapters" if config.use_lora else config.final_dtype)
+
+
+def sizes_text(config) -> str:
+    """One paragraph for the notebooks: the planned sizes, and the free space where the run
+    goes (Drive on Colab)."""
+    text = planned_sizes(config).text()
+    where = Path(config.output_dir).expanduser().resolve()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    return f"{text}. Free space at {where}: {free / 1e9:.1f} GB"
+
+
+def run_sizes(out) -> dict:
+    """Bytes of each part of a run folder: checkpoints, class images, samples, generated
+    pictures, the model (its weight folders and files) and the rest."""
+    out, sizes = Path(out), {}
+    named = {CHECKPOINT_DIR: "checkpoints", "class_images": "class images",
+             "samples": "samples", "generated": "generated"}
+    for entry in sorted(out.iterdir()) if out.is_dir() else []:
+        files = [entry] if entry.is_file() else [f for f in entry.rglob("*") if f.is_file()]
+        size = sum(f.stat().st_size for f in files)
+        model_part = entry.suffix == ".safetensors" or entry.name == "model_index.json" or (
+            entry.is_dir() and entry.name not in named)
+        key = named.get(entry.name, "model" if model_part else "other")
+        sizes[key] = sizes.get(key, 0) + size
+    return sizes
+
+
+def run_sizes_text(out) -> str:
+    """What a run folder holds, in a line: `model 2.14 GB, samples 3.1 MB, ... (2.15 GB in all)`."""
+    sizes = run_sizes(out)
+
+    def size(n: int) -> str:
+        return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+    parts = sorted(sizes.items(), key=lambda kv: -kv[1])
+    return (", ".join(f"{k} {size(v)}" for k, v in parts) + f" ({size(sum(sizes.values()))} in "
+            f"all)") if sizes else "nothing (the folder is empty or missing)"
+
+
+def free_space(out, checkpoints: bool = True, class_images: bool = False,
+               samples: bool = False) -> int:
+    """Remove the chosen parts of a run folder; the bytes freed. The model is never touched."""
+    out, freed = Path(out), 0
+    if checkpoints:
+        freed += remove_checkpoints(out)
+    for wanted, name in ((class_images, "class_images"), (samples, "samples")):
+        folder = out / name
+        if wanted and folder.is_dir():
+            freed += sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+            shutil.rmtree(folder)
+    return freed

@@ -1,0 +1,280 @@
+"""A training run: its processes, its folder, where it resumes, and what it tells the user.
+
+`start_run` does everything that comes before the models: it makes the accelerator (one
+process, or several under torchrun), lists the photos before anything is written, checks the
+run folder (a finished model or an unfinished run is never replaced by accident), finds the
+checkpoint to resume from, saves config.json and seeds every random generator. The loop's
+messages go to `run.events` (dreamkit.callbacks): the main process's callbacks; the other
+processes stay quiet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+
+from ..core.callbacks import Events, warn
+from ..core.errors import DreamkitError
+from ..inputs.photos import find_images
+from ..models.lora import LORA_WEIGHTS, has_trained_model
+from ..models.tokens import check_identifier
+from ..storage.checkpoint import (
+    CHECKPOINT_DIR,
+    Checkpoint,
+    TrainingState,
+    checkpoint_problem,
+    clear_leftovers,
+    find_checkpoints,
+    latest_checkpoint,
+    load_checkpoint,
+)
+
+# accelerate: imported where used (heavy or optional), so `import dreamkit` stays quick
+__all__ = ["Run", "start_run", "describe_inputs", "resume_state", "prepare_run_dir",
+           "resume_point", "kept_checkpoint_note", "check_finite", "save_final"]
+
+
+@dataclass
+class Run:
+    accelerator: object  # accelerate.Accelerator
+    out: Path
+    resume_from: Checkpoint | None
+    concepts: list  # the run's subjects (config.resolved_concepts)
+    scans: list  # the photos of each subject (data.ImageScan)
+    events: Events
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    @property
+    def device(self):
+        return self.accelerator.device
+
+
+def refuse_mixed_precision_on_cpu(config) -> None:
+    """fp16/bf16 need a GPU (on most CPUs they run hundreds of times slower). Tests replace
+    this to run the fp16 loop's wiring on the CPU, where accelerate then skips autocast."""
+    if config.mixed_precision != "no" and not torch.cuda.is_available():
+        raise DreamkitError(f"mixed_precision={config.mixed_precision!r} needs a GPU; on the CPU "
+                            f"use 'no' (fp16/bf16 run hundreds of times slower on most CPUs)")
+
+
+def forget_earlier_precision(mixed_precision: str) -> None:
+    """A notebook that trained in fp32 and then trains in fp16 in the same kernel: accelerate
+    keeps the first run's precision for the whole process and refuses another ("restart your
+    runtime"). One process alone has nothing to keep in step, so its old state is dropped; under
+    torchrun (several processes) it is left alone, where each launch is a fresh process anyway."""
+    from accelerate.state import AcceleratorState
+
+    state = AcceleratorState._shared_state  # accelerate's own store of the process-wide state
+    if state and state.get("_mixed_precision") != mixed_precision \
+            and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        AcceleratorState._reset_state()
+
+
+def start_run(config, overwrite: bool, callbacks) -> Run:
+    """The accelerator, the photos, the checked run folder and the resume point."""
+    from accelerate import Accelerator  # accelerate: heavy, imported when training
+    from accelerate.utils import AutocastKwargs, GradScalerKwargs, set_seed
+
+    refuse_mixed_precision_on_cpu(config)
+    # cpu=True when there is no accelerator: that is what lets accelerate form a multi-process
+    # CPU (gloo) group under torchrun; otherwise each process would train alone.
+    no_gpu = not torch.cuda.is_available() and not torch.backends.mps.is_available()
+    handlers = []
+    if config.mixed_precision == "fp16" and config.optimizer_in_backward:
+        handlers.append(GradScalerKwargs(enabled=False))  # it scales itself: optim.LossScale
+    if config.mixed_precision != "no" and config.gradient_checkpointing:
+        # autocast's cache would keep an fp16 copy of every weight until the forward ends
+        # (SD 1.5: 1.6 GiB); without it each op makes its copy, and recomputation drops it
+        handlers.append(AutocastKwargs(cache_enabled=False))
+    forget_earlier_precision(config.mixed_precision)
+    accelerator = Accelerator(gradient_accumulation_steps=config.gradient_accumulation_steps,
+                              mixed_precision=config.mixed_precision, cpu=no_gpu,
+                              kwargs_handlers=handlers)
+    main = accelerator.is_main_process
+    events = Events(callbacks if main else [])
+    out = Path(config.output_dir)
+    concepts = config.resolved_concepts
+    many = len(concepts) > 1
+    scans = [find_images(c.instance_dir, setting=f"concepts[{i}].instance_dir" if many
+                         else "instance_dir")  # before anything is written
+             for i, c in enumerate(concepts)]
+    # The main process alone checks and prepares the folder (two would race on it); the others
+    # then look up the same checkpoint.
+    if main:
+        clear_leftovers(out)  # what a kill mid-write or mid-prune left
+    resume_from = prepare_run_dir(out, overwrite, config.resume, config.max_train_steps,
+                                  report=events.say) if main else None
+    accelerator.wait_for_everyone()
+    if not main:
+        resume_from = resume_point(out, config.resume, report=lambda m: None)
+    if main:
+        config.save(out / "config.json")
+    set_seed(config.seed)
+    return Run(accelerator, out, resume_from, concepts, scans, events)
+
+
+def describe_inputs(run: Run, tokenizer) -> None:
+    """Tell the user what training will use: photos per subject, identifier warnings."""
+    many = len(run.concepts) > 1
+    for i, (c, scan) in enumerate(zip(run.concepts, run.scans)):
+        label = f"concepts[{i}] {c.instance_prompt!r}, {c.instance_dir}" if many \
+            else "instance_dir"
+        run.events.say(f"{label}: {scan.summary()}")
+        check = check_identifier(tokenizer, c.identifier, c.class_noun)
+        if not check.ok:
+            run.events.say("warning: " + check.text())
+
+
+def resume_state(run: Run, trainer, scaler, max_steps: int) -> TrainingState:
+    """Step 0, or every state of the checkpoint the run resumes from put back."""
+    if run.resume_from is None:
+        return TrainingState(step=0, epoch=0, batch_index=0, history=[])
+    models = {k: run.accelerator.unwrap_model(m) for k, m in trainer.models().items()}
+    state = load_checkpoint(run.resume_from, models, trainer.optimizer, trainer.lr_scheduler,
+                            scaler)
+    run.events.say(f"resuming from step {state.step} of {max_steps} ({run.resume_from.path})")
+    return state
+
+
+def kept_checkpoint_note(run: Run, step: int | None = None) -> str:
+    """What is kept when training stops early, and, right after a resume, the likelier cause."""
+    if run.resume_from is not None and step == run.resume_from.step:
+        return (f"this is the first step after resuming from {run.resume_from.path}: that "
+                f"checkpoint may be damaged; delete it to resume from the one before, or "
+                f"start again with overwrite")
+    done = latest_checkpoint(run.out, report=lambda m: None)
+    return (f"the last good checkpoint (step {done.step}) is kept; resume='auto' continues from "
+            f"it after the change" if done else "no checkpoint was written yet")
+
+
+def check_finite(run: Run, models: dict, step: int) -> None:
+    """Refuse to save weights that are NaN or infinite (an update can overflow after the
+    last finite loss): an error that keeps the last good checkpoint instead of a broken model."""
+    bad = [f"{part}.{name}" for part, model in models.items() if model is not None
+           for name, p in model.named_parameters()
+           if p.requires_grad and not torch.isfinite(p).all()]
+    if bad:
+        raise DreamkitError(f"after step {step} {len(bad)} trained tensor(s) hold NaN or "
+                            f"infinite values (first: {bad[0]}), so no model was saved; the "
+                            f"learning rate is likely too high; {kept_checkpoint_note(run)}")
+
+
+def save_final(run: Run, write) -> None:
+    """The final model, written by `write(folder)` into a hidden folder and moved into the run
+    folder at the end (model_index.json or the LoRA file last: they mark a finished model).
+    A crash or a full disk leaves the checkpoints and no half-written model."""
+    tmp = run.out / ".tmp-model"
+    try:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        write(tmp)
+        names = sorted(p.name for p in tmp.iterdir())
+        markers = [n for n in names if n in ("model_index.json", LORA_WEIGHTS)]
+        for name in [n for n in names if n not in markers] + markers:
+            target = run.out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            (tmp / name).replace(target)
+        tmp.rmdir()
+    except (OSError, SafetensorError) as e:  # disk or Drive full, read-only, unmounted
+        shutil.rmtree(tmp, ignore_errors=True)
+        why = getattr(e, "strerror", None) or str(e).splitlines()[0]
+        raise DreamkitError(f"saving the final model into {run.out} failed ({why}): the disk "
+                            f"or Drive may be full or read-only; nothing half-written is left; "
+                            f"{kept_checkpoint_note(run)}") from None
+
+
+def _finished_step(out: Path) -> int:
+    """The last step of the finished run whose model is in `out` (0 if unknown)."""
+    try:
+        history = json.loads((out / "history.json").read_text())
+        return int(history[-1]["step"]) if history else 0
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def prepare_run_dir(out, overwrite: bool, resume: str, max_steps: int,
+                    report=warn) -> Checkpoint | None:
+    """Check the run folder before anything is written; return the checkpoint to resume from.
+
+    Nothing of a previous run is touched unless `overwrite` says so: a finished model or an
+    unfinished run's checkpoints stop a fresh start with a message that says what to do.
+    """
+    out = Path(out)
+    has_model = has_trained_model(out)
+    ckpt = resume_point(out, resume, report)
+    finished = _finished_step(out) if has_model else 0
+    if resume and finished >= max_steps and not overwrite:
+        raise DreamkitError(f"output_dir={str(out)!r} holds a run finished at step {finished}; "
+                            f"raise max_train_steps to train on from its last checkpoint, or "
+                            f"choose a new output_dir")
+    if ckpt is not None:
+        return ckpt
+    if resume and has_model and not overwrite:
+        raise DreamkitError(f"output_dir={str(out)!r} holds a run finished at step {finished} "
+                            f"whose checkpoints were removed at its end (keep_checkpoints="
+                            f"False), so it cannot train on; choose a new output_dir, or pass "
+                            f"overwrite=True to start again (keep_checkpoints=True keeps them)")
+    return _fresh_start(out, overwrite, has_model)
+
+
+def resume_point(out, resume: str, report=warn) -> Checkpoint | None:
+    """The checkpoint `resume` points at, if any: 'auto' or 'latest' (the newest whose files
+    match their SHA-256; a damaged one is skipped with a message), a checkpoint folder, or
+    diffusers' form 'checkpoint-N' (the checkpoint of step N); '' starts fresh."""
+    out = Path(out)
+    ckpt = None
+    if resume in ("auto", "latest"):
+        ckpt = latest_checkpoint(out, report, verify=True)
+        if ckpt is None:
+            report(f"resume={resume!r}: no complete checkpoint in {out}, starting from step 0")
+    elif resume:
+        named = re.fullmatch(r"checkpoint-(\d+)", Path(resume).name)
+        path = Path(resume).expanduser()
+        if named and not path.is_dir():  # diffusers' name for dreamkit's step_NNNNNN
+            path = out / CHECKPOINT_DIR / f"step_{int(named.group(1)):06d}"
+        why = checkpoint_problem(path, content=True) if path.is_dir() else "no such folder"
+        if why:
+            raise DreamkitError(f"resume={resume!r} cannot be used: {why}; give a folder such as "
+                                f"{out / CHECKPOINT_DIR / 'step_000250'}, 'checkpoint-250', "
+                                f"or 'auto'")
+        ckpt = Checkpoint(path, int(json.loads((path / "progress.json").read_text())["step"]))
+    return ckpt
+
+
+def _fresh_start(out: Path, overwrite: bool, has_model: bool) -> None:
+    unfinished = find_checkpoints(out, report=lambda msg: None)
+    if not overwrite:
+        if has_model:
+            raise DreamkitError(f"output_dir={str(out)!r} already holds a trained model; choose "
+                                f"a new output_dir, or pass overwrite=True (--overwrite) to "
+                                f"replace it")
+        if unfinished:
+            raise DreamkitError(f"output_dir={str(out)!r} holds an unfinished run (checkpoint at "
+                                f"step {unfinished[-1].step}); pass resume='auto' (--resume auto) "
+                                f"to continue it, or overwrite=True to start again")
+    else:  # starting again: old checkpoints, or an old model's marker, would mislead
+        if (out / CHECKPOINT_DIR).is_dir():
+            shutil.rmtree(out / CHECKPOINT_DIR)
+        for marker in ("model_index.json", LORA_WEIGHTS):
+            (out / marker).unlink(missing_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise DreamkitError(f"output_dir={str(out)!r} is not writable ({e.strerror}); choose a "
+                            f"folder you can write to") from None
+    return None

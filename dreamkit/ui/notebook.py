@@ -1,0 +1,155 @@
+"""What the Colab notebooks' cells call, so that each stage stays a few readable lines.
+
+**Settings are Colab form fields** (`STEPS = 400  #@param {type:"integer"}`). Colab writes what
+the form shows into the cell's source, so the notebook saved on Drive keeps it across a
+disconnect, and Run all trains with exactly what the forms show; outside Colab the fields are
+plain assignments, which tests (and papermill) set. Widget values live only in the browser: they
+come back as the code's defaults after a reconnect, and a Run all reads them the moment they
+appear. So the Colab notebooks use forms; the classroom's widget panel trains only from its own
+button (`ConfigPanel.run`), never from Run all.
+
+- `brief_errors()`: a DreamkitError ends its cell with its one-line message, as on the command
+  line, instead of a traceback (Run all still stops there).
+- `notebook_config(...)`: the TrainConfig the form fields describe, for a GPU (SD 1.5 with
+  `T4_SETTINGS`; SDXL with LoRA) or for the CPU's toy world.
+- `try_model(...)`: pictures of any prompt, saved in the run folder with their settings.
+- `caption_editor(folder)`: a caption box under each photo, saved as its `.txt` file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..core.config import TrainConfig
+from ..core.errors import DreamkitError
+
+# IPython, ipywidgets: imported where used (heavy or optional), so `import dreamkit` stays quick
+__all__ = ["brief_errors", "notebook_config", "SDXL_SETTINGS", "is_sdxl_model", "try_model",
+           "caption_editor", "MODELS"]
+
+MODELS = {"SD 1.5": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+          "SDXL": "stabilityai/stable-diffusion-xl-base-1.0"}
+# SDXL's full UNet (2.6 B values) does not train on a T4; its LoRA does (planner: ~6.7 GiB)
+SDXL_SETTINGS = dict(use_lora=True, mixed_precision="fp16", gradient_checkpointing=True,
+                     cache_latents=True, precompute_text_embeddings=True, resolution=1024)
+
+
+def brief_errors() -> None:
+    """In IPython, show a DreamkitError as its one line (the setting, the value, the fix)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def one_line(shell, etype, value, tb, tb_offset=None):
+        import sys
+        print(f"✗ {value}", file=sys.stderr)
+        return None
+    shell.set_custom_exc((DreamkitError,), one_line)
+
+
+def is_sdxl_model(model: str) -> bool:
+    """SDXL by its folder (a second text encoder) or by its name."""
+    return (Path(model) / "text_encoder_2").is_dir() or "xl" in Path(model).name.lower()
+
+
+def notebook_config(on_gpu: bool, model: str, photos, out, *, identifier: str, class_noun: str,
+                    steps: int, prior_preservation: bool, prior_loss_weight: float,
+                    num_class_images: int, learning_rate: float, instance_prompt: str = "",
+                    resolution: int = 512, sample_every: int = 0, seed: int = 0,
+                    notes: list | None = None) -> TrainConfig:
+    """The TrainConfig of the notebook's form fields. On a GPU: `model` with the T4 recipe
+    (SDXL: LoRA at 1024 px), a checkpoint every 100 steps and resume='auto', so running the
+    training cell again after a disconnect continues. On the CPU: the toy world (its model,
+    identifier, class and learning rate: the form's are for Stable Diffusion), with the form's
+    steps and prior settings. What the form could not set is added to `notes`."""
+    from ..planning.planner import T4_SETTINGS
+    notes = [] if notes is None else notes
+    prior = dict(with_prior_preservation=bool(prior_preservation),
+                 num_class_images=int(num_class_images))
+    if prior_preservation:  # the weight means something only with the switch on
+        prior["prior_loss_weight"] = float(prior_loss_weight)
+    if not on_gpu:
+        from ..toy.demo import demo_config
+        config = demo_config(Path(out).parent, Path(photos), steps=int(steps), seed=int(seed))
+        notes.append(f"no GPU: the toy world trains instead of {model} (its identifier "
+                     f"{config.identifier!r}, class {config.class_noun!r}, learning rate "
+                     f"{config.learning_rate:g}, {config.resolution} px); the form's steps and "
+                     f"prior settings apply")
+        return config.replace(output_dir=str(out), sample_every=int(sample_every), **prior)
+    recipe = T4_SETTINGS
+    if is_sdxl_model(model):
+        recipe = SDXL_SETTINGS
+        resolution = max(resolution, 1024)
+        if learning_rate < 5e-5:
+            notes.append(f"learning_rate {learning_rate:g} is low for LoRA (SDXL trains LoRA "
+                         f"here): 1e-4 is usual")
+    return TrainConfig(
+        pretrained_model_name_or_path=model, instance_dir=str(photos), identifier=identifier,
+        class_noun=class_noun, instance_prompt=instance_prompt, max_train_steps=int(steps),
+        learning_rate=float(learning_rate), output_dir=str(out), sample_every=int(sample_every),
+        checkpointing_steps=100, resume="auto", seed=int(seed),
+        **{**recipe, "resolution": int(resolution)}, **prior)
+
+
+def try_model(model, prompt: str, negative_prompt: str = "", seed: int = 0, steps: int = 30,
+              guidance: float = 7.5, count: int = 4, pipe=None) -> tuple[list, Path]:
+    """`count` pictures of `prompt` from a trained run (or any model); saved, with the prompt
+    and settings in each PNG, under <run>/generated/<time>_<prompt>/. Returns (images, folder).
+    `pipe`: a pipeline already loaded from `model` (saves reloading it for every prompt)."""
+    from ..outputs.sample import generate, output_folder, save_images
+    settings = dict(negative_prompt=negative_prompt or None, num_images=int(count),
+                    num_inference_steps=int(steps), guidance_scale=float(guidance),
+                    seed=int(seed))
+    images = generate(pipe if pipe is not None else str(model), prompt, **settings)
+    folder = output_folder(str(model), prompt)
+    save_images(images, folder, prompt, int(seed), negative_prompt=negative_prompt,
+                steps=int(steps), guidance=float(guidance), model=str(model))
+    return images, folder
+
+
+def caption_editor(folder, placeholder: str = "a photo of {token} {class} ..."):
+    """A text box under each photo of `folder`; 'Save captions' writes each non-empty box to
+    the photo's .txt file (what training reads as its caption), an emptied box removes it."""
+    import ipywidgets as w
+
+    from ..inputs.photos import find_images
+    scan = find_images(folder)
+    rows, boxes = [], {}
+    for path in scan.images:
+        txt = path.with_suffix(".txt")
+        box = w.Text(value=txt.read_text().strip() if txt.is_file() else "",
+                     placeholder=placeholder, layout=w.Layout(width="420px"))
+        thumb = w.Image(value=_thumbnail(path), format="png", width=96, height=96)
+        boxes[path] = box
+        rows.append(w.HBox([thumb, w.VBox([w.HTML(f"<code>{path.name}</code>"), box])]))
+    status = w.HTML("")
+    save = w.Button(description="Save captions", button_style="primary")
+
+    def write(_=None):
+        written = 0
+        for path, box in boxes.items():
+            txt = path.with_suffix(".txt")
+            if box.value.strip():
+                txt.write_text(box.value.strip() + "\n")
+                written += 1
+            elif txt.is_file():
+                txt.unlink()
+        status.value = f"{written} caption(s) saved next to the photos"
+    save.on_click(write)
+    editor = w.VBox(rows + [save, status])
+    editor.save = write  # tests and scripts: the button's job
+    editor.boxes = boxes
+    return editor
+
+
+def _thumbnail(path) -> bytes:
+    import io
+
+    from ..inputs.photos import load_image
+    buf = io.BytesIO()
+    load_image(path, 96).save(buf, format="PNG")
+    return buf.getvalue()
