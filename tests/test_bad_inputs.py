@@ -170,7 +170,7 @@ CASES = {
                                                                "without spaces"]),
     "negative-prior-weight": (_set("--prior_loss_weight", "-0.5"),
                               ["prior_loss_weight=-0.5", "0 or more"]),
-    "zero-steps": (_set("--max_train_steps", "0"), ["max_train_steps=0", "above 0"]),
+    "zero-steps": (_set("--max_train_steps", "0"), ["max_train_steps=0", "at least 1"]),
     "negative-learning-rate": (_flag("--learning_rate=-1e-6"),
                                ["learning_rate=-1e-06", "above 0"]),
     "fp16-on-cpu": (_set("--mixed_precision", "fp16"), ["mixed_precision='fp16'", "needs a GPU"]),
@@ -193,7 +193,7 @@ CASES = {
     "config-file-not-json": (_config_file("{not json"), ["config=", "is not valid JSON"]),
     "config-file-unknown-setting": (_config_file('{"learning_rte": 1e-6}'),
                                     ["learning_rte=", "is not a TrainConfig setting"]),
-    "negative-seed": (_set("--seed", "-3"), ["seed=-3", "0 or more"]),
+    "negative-seed": (_set("--seed", "-3"), ["seed=-3", "at least 0"]),
 }
 
 

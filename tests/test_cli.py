@@ -35,7 +35,7 @@ def test_bad_inputs_get_one_clear_line(case, tiny_model, photos, tmp_path, capsy
         "empty_dir": ("instance_dir=", "holds no images"),
         "corrupt": ("bad.jpg", "cannot be read as an image"),
         "resolution": ("resolution=100", "multiple of 8"),
-        "steps": ("max_train_steps=0", "above 0"),
+        "steps": ("max_train_steps=0", "at least 1"),
         "prior_no_class": ("class_prompt=", "prior preservation needs a class prompt"),
         "not_diffusers": ("pretrained_model_name_or_path=", "model_index.json"),
         "lr": ("learning_rate=-1.0", "above 0"),

@@ -17,8 +17,8 @@ def test_defaults_compose_prompts():
 @pytest.mark.parametrize("changes, field, words", [
     ({"resolution": 500}, "resolution", "multiple of 8"),
     ({"resolution": 500}, "resolution", "try 496 or 504"),
-    ({"max_train_steps": 0}, "max_train_steps", "above 0"),
-    ({"max_train_steps": -5}, "max_train_steps", "above 0"),
+    ({"max_train_steps": 0}, "max_train_steps", "at least 1"),
+    ({"max_train_steps": -5}, "max_train_steps", "at least 1"),
     ({"learning_rate": -1e-5}, "learning_rate", "above 0"),
     ({"prior_loss_weight": -0.5}, "prior_loss_weight", "0 or more"),
     ({"identifier": ""}, "identifier", "rare word"),
@@ -87,23 +87,53 @@ def test_every_knob_has_a_reason():
         assert len(knob_help(f.name)) > 10, f.name
 
 
-def test_prior_rule_is_one_rule_in_python_cli_and_widgets(capsys):
+def _four_faces(weight: float, capsys, tmp_path) -> list:
+    """The prior rule's outcome for (prior off, `weight`) from Python, the CLI, the notebook
+    form and the widget panel: the refusal's text, or '' where the value was taken."""
     from dreamkit.core.errors import ConfigError
     from dreamkit.ui.cli import main
+    from dreamkit.ui.notebook import notebook_config
     from dreamkit.ui.widgets import ConfigPanel
 
-    with pytest.raises(ConfigError) as e:  # a weight without the switch would be ignored
-        TrainConfig(class_noun="dog", prior_loss_weight=0.5)
-    rule = str(e.value)
+    out = []
+    try:
+        TrainConfig(class_noun="dog", prior_loss_weight=weight)
+        out.append("")
+    except ConfigError as e:
+        out.append(str(e))
+    main(["plan-memory", "--class_noun", "dog", "--prior_loss_weight", str(weight),
+          "--pretrained_model_name_or_path", "no/such-model-here"])  # plans only if taken
+    err = capsys.readouterr().err
+    out.append(err.split("error: ", 1)[1].strip() if "prior_loss_weight" in err else "")
+    form = dict(identifier="zshq", class_noun="dog", steps=10, prior_preservation=False,
+                prior_loss_weight=weight, num_class_images=10, learning_rate=1e-5)
+    try:
+        notebook_config(True, "some/model", tmp_path / "photos", tmp_path / "run", **form)
+        out.append("")
+    except ConfigError as e:
+        out.append(str(e))
+    panel = ConfigPanel(TrainConfig(class_noun="dog", with_prior_preservation=True))
+    panel.set("prior_loss_weight", weight)
+    panel.set("with_prior_preservation", False)
+    out.append("" if "prior_loss_weight" not in panel.errors else panel.message("prior_loss_weight"))
+    return out
+
+
+def test_prior_rule_is_one_rule_in_python_cli_form_and_panel(capsys, tmp_path, monkeypatch):
+    """TrainConfig holds the rule; the four faces show its verdict, the same for the same
+    inputs: a weight other than the default without the switch is refused (it would be
+    ignored), the default is taken."""
+    import dreamkit.ui.commands as commands
+    from dreamkit.core.errors import DreamkitError
+
+    def taken(config, gpu=None):  # the CLI took the value: stop before planning a model
+        raise DreamkitError("taken")
+    monkeypatch.setattr(commands, "plan", taken)
+    refused = [_four_faces(weight, capsys, tmp_path) for weight in (0.5, 1.0)]
+    rule = refused[0][0]
     assert rule.startswith("prior_loss_weight=0.5: has no effect while with_prior_preservation")
-    args = ["train", "--instance_dir", "x", "--class_noun", "dog", "--prior_loss_weight"]
-    assert main(args + ["0.5"]) == 2
-    assert rule in capsys.readouterr().err
-    assert main(args + ["1.0"]) == 2  # given on the command line, even at its default
-    assert "prior_loss_weight=1.0: has no effect" in capsys.readouterr().err
-    panel = ConfigPanel(TrainConfig(class_noun="dog"))
-    panel.set("prior_loss_weight", 0.5)
-    assert panel.message("prior_loss_weight") == rule
+    assert refused[0] == [rule] * 4, refused[0]
+    assert refused[1] == [""] * 4, refused[1]
     with pytest.raises(ConfigError, match="is 0 while with_prior_preservation is on"):
         TrainConfig(with_prior_preservation=True, prior_loss_weight=0)
     on = TrainConfig(with_prior_preservation=True, prior_loss_weight=0.5)

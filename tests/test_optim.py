@@ -193,12 +193,14 @@ def test_t4_settings_together_train_and_resume(tiny_model, photos, tmp_path, mon
     from dreamkit.planning.planner import T4_SETTINGS
 
     monkeypatch.setattr(dreamkit.training.run, "refuse_mixed_precision_on_cpu", lambda config: None)
-    import dreamkit.models.loading  # and the frozen parts stay fp32: no autocast to meet fp16 ones
-    monkeypatch.setattr(dreamkit.models.loading, "precision_dtype", lambda mixed: torch.float32)
-    from accelerate import (
-        Accelerator,  # a notebook whose kernel trained in fp32 before: the
+    from dreamkit.core.precision import (
+        Precision,  # the frozen parts stay fp32: no autocast
     )
-    Accelerator(cpu=True)               # fp16 run must not need a restart (it did: CI, xdist)
+    monkeypatch.setattr(Precision, "frozen_dtype", lambda self: torch.float32)  # to meet fp16
+    from accelerate import Accelerator
+    # a notebook whose kernel trained in fp32 before: the fp16 run must not need a restart
+    # (it did: CI, xdist)
+    Accelerator(cpu=True)
     cfg = TrainConfig(pretrained_model_name_or_path=str(tiny_model), instance_dir=str(photos),
                       class_noun="toy", with_prior_preservation=True, num_class_images=2,
                       sample_batch_size=2, class_inference_steps=2, resolution=32,

@@ -33,8 +33,8 @@ def test_a_refused_value_keeps_its_message_until_fixed_and_is_never_used():
     panel.set("identifier", "zwx")  # fixed: its message goes, the other stays
     assert panel.message("identifier") == ""
     assert "prior_loss_weight=-0.5" in _refused(panel, "prior_loss_weight")
-    panel.set("prior_loss_weight", 1.0)  # put back
-    assert panel.message("prior_loss_weight") == ""
+    panel.set("prior_loss_weight", 1.0)  # put back: greyed, with why (prior is off)
+    assert panel.message("prior_loss_weight").startswith("used only with prior preservation")
     assert panel.config.identifier == "zwx" and panel.config.max_train_steps == 300
     panel.set("resolution", 100)
     assert "multiple of 8" in panel.message("resolution")
@@ -50,10 +50,15 @@ def test_prior_switch_and_weight_follow_the_configs_one_rule():
     _refused(panel, "prior_loss_weight")
     panel.set("prior_loss_weight", 0.5)
     assert panel.config.prior_loss_weight == 0.5 and panel.message("prior_loss_weight") == ""
-    panel.set("with_prior_preservation", False)  # off: the weight returns to its default
+    panel.set("with_prior_preservation", False)  # off with 0.5 shown: TrainConfig refuses,
+    assert "has no effect while with_prior_preservation is off" in \
+        panel.message("prior_loss_weight")  # as Python, the CLI and the form do
+    _refused(panel, "prior_loss_weight")
+    assert not panel.controls["prior_loss_weight"].disabled  # so it can be put back
+    panel.set("prior_loss_weight", 1.0)  # put back: valid, greyed, and the note says why
     assert not panel.config.with_prior_preservation and panel.config.prior_loss_weight == 1.0
-    assert panel.controls["prior_loss_weight"].value == 1.0
     assert panel.controls["prior_loss_weight"].disabled
+    assert "used only with prior preservation" in panel.message("prior_loss_weight")
     panel.set("prior_loss_weight", 0.3)  # a weight without the switch: the same error as Python
     assert "has no effect while with_prior_preservation is off" in \
         panel.message("prior_loss_weight")

@@ -50,16 +50,25 @@ class Callback:
     def on_train_end(self, result) -> None: ...
 
 
+EVENTS = tuple(n for n in vars(Callback) if n.startswith("on_"))
+
+
 class Events:
     """The callbacks of one run, called as one: `events.on_step(info)` calls every callback's
     `on_step(info)` in order; `events.say(text)` is `on_message`."""
 
     def __init__(self, callbacks=()):
         self.callbacks = list(callbacks)
+        for cb in self.callbacks:  # a misspelled hook would never be called: say so now
+            unknown = [n for n in dir(type(cb)) if n.startswith("on_") and n not in EVENTS]
+            if unknown:
+                raise AttributeError(f"{type(cb).__name__}.{unknown[0]} is not a callback "
+                                     f"event; the events are {', '.join(EVENTS)}")
 
     def __getattr__(self, name: str):
-        if not name.startswith("on_"):
-            raise AttributeError(name)
+        if name not in EVENTS:  # a misspelled event would otherwise reach no callback
+            raise AttributeError(f"{name!r} is not a callback event; the events are "
+                                 f"{', '.join(EVENTS)}")
 
         def call(*args):
             for cb in self.callbacks:

@@ -37,16 +37,18 @@ def size(name: str, value) -> None:
 
 
 def not_inside(name: str, out, inputs: dict) -> None:
-    """Refuse an output folder that is, is inside, or holds an input folder (by name)."""
-    out = Path(out).expanduser().resolve()
+    """The folder rule, for every face: refuse an output (`name`=`out`) that is, is inside, or
+    holds an input folder. `inputs`: {how the message names it: folder}; empty ones skipped."""
+    out_path = Path(out).expanduser().resolve()
     for what, folder in inputs.items():
         if not folder:
             continue
         src = Path(folder).expanduser().resolve()
-        if out == src or src in out.parents or out in src.parents:
-            relation = "is" if out == src else "is inside" if src in out.parents else "holds"
-            raise ConfigError(name, str(out), f"{relation} the {what} folder {str(src)!r}; "
-                              f"write outside it, so the {what} stays as it was")
+        if out_path == src or src in out_path.parents or out_path in src.parents:
+            relation = "is" if out_path == src else "is inside" if src in out_path.parents \
+                else "holds"
+            raise ConfigError(name, str(out), f"{relation} {what} {str(src)!r}; write outside "
+                              f"it, so your inputs stay as they were")
 
 
 def writable_file(name: str, path) -> None:
@@ -76,7 +78,7 @@ def check_export(args) -> None:
     out = Path(args.out)
     if out.is_file():
         raise ConfigError("out", args.out, "is a file; give a folder to export into")
-    not_inside("out", out, {"model": args.model if Path(args.model).exists() else ""})
+    not_inside("out", out, {"the model folder": args.model if Path(args.model).exists() else ""})
     if (out / "model_index.json").is_file() and not args.overwrite:
         raise ConfigError("out", args.out, "already holds a model; choose an empty folder, or "
                           "pass --overwrite to replace its files")
@@ -95,7 +97,7 @@ def check_check_data(args) -> None:
         if Path(args.fix).is_file():
             raise ConfigError("fix", args.fix, "is a file; give a new folder for the copies")
         # inside the photo folder the copies would be read as photos by the next run
-        not_inside("fix", args.fix, {"photo": args.folder})
+        not_inside("fix", args.fix, {"the photo folder": args.folder})
 
 
 def check_check_token(args) -> None:

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import checks
 from .concepts import Concept, class_jobs, resolve_concepts
 from .errors import ConfigError
+from .precision import Precision
 
 __all__ = ["TrainConfig", "knob_help", "prior_weight_error", "STEP_MODES", "LR_SCHEDULERS",
            "MIXED_PRECISION", "DEFAULT_PRIOR_LOSS_WEIGHT"]
@@ -207,7 +209,13 @@ class TrainConfig:
         """What save_precision means for this run: 'fp16' or 'fp32'."""
         if self.save_precision != "auto":
             return self.save_precision
-        return "fp32" if self.mixed_precision == "no" else "fp16"
+        return "fp16" if self.precision.mixed else "fp32"
+
+    @property
+    def precision(self) -> Precision:
+        """What mixed_precision means for this run: dtypes, who scales the loss, autocast's
+        cache (core/precision.py; the one place that decides it)."""
+        return Precision.of(self)
 
     @property
     def prior_preservation(self) -> bool:
@@ -263,17 +271,14 @@ class TrainConfig:
         for name in ("resolution", "max_train_steps", "train_batch_size",
                      "gradient_accumulation_steps", "num_sample_images", "sample_steps",
                      "sample_batch_size", "class_inference_steps"):
-            v = getattr(self, name)
-            need(isinstance(v, int) and not isinstance(v, bool) and v > 0, name,
-                 "must be a whole number above 0")
+            checks.whole(name, getattr(self, name), 1)
         need(self.resolution % 8 == 0, "resolution",
              f"must be a multiple of 8 (the VAE shrinks images 8×); try "
              f"{max(8, self.resolution // 8 * 8)} or {self.resolution // 8 * 8 + 8}")
-        for name in ("num_class_images", "lr_warmup_steps", "sample_every", "seed",
+        for name in ("num_class_images", "lr_warmup_steps", "sample_every",
                      "text_encoder_steps", "checkpointing_steps", "checkpoints_total_limit"):
-            v = getattr(self, name)
-            need(isinstance(v, int) and not isinstance(v, bool) and v >= 0, name,
-                 "must be a whole number, 0 or more")
+            checks.whole(name, getattr(self, name), 0)
+        checks.seed("seed", self.seed)
         for name in ("learning_rate", "max_grad_norm", "adam_epsilon"):
             v = getattr(self, name)
             need(_number(v) and v > 0, name, "must be a finite number above 0")
@@ -325,8 +330,6 @@ class TrainConfig:
                 need(isinstance(v, str), f.name, "must be text")
             elif isinstance(default, list):
                 need(isinstance(v, list), f.name, "must be a list")
-        need(not isinstance(self.seed, int) or self.seed <= 2**32 - 1, "seed",
-             "must be at most 4294967295 (2**32 - 1)")
 
     def _check_combinations(self, need) -> None:
         """Settings that are fine alone but not together."""
@@ -398,12 +401,7 @@ class TrainConfig:
         outputs = {"output_dir": self.output_dir,
                    **{"class_dir": c.class_dir for c in self.resolved_concepts}}
         for out_name, out in outputs.items():
-            for in_name, src in inputs.items():
-                a, b = Path(out).expanduser().resolve(), Path(src).expanduser().resolve()
-                if a == b or b in a.parents or a in b.parents:
-                    how = "is" if a == b else "is inside" if b in a.parents else "holds"
-                    raise ConfigError(out_name, out, f"{how} {in_name} {src!r}; give a folder "
-                                      f"outside it, so your inputs stay as they were")
+            checks.not_inside(out_name, out, inputs)
 
     # --- saving and loading -------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -15,7 +15,7 @@ import torch
 from .callbacks import warn
 
 # bitsandbytes: imported where used (heavy or optional), so `import dreamkit` stays quick
-__all__ = ["is_colab", "device", "inference_dtype", "precision_dtype", "supports_bf16",
+__all__ = ["is_colab", "device", "inference_dtype", "supports_bf16",
            "recommended_mixed_precision", "load_bnb", "env_report", "format_env_report",
            "check"]
 
@@ -38,11 +38,6 @@ def inference_dtype(where: str | None = None):
     """Weights for generation: fp16 on a GPU (half the memory, the same pictures), fp32 (None:
     the model's own) on the CPU, where half precision is hundreds of times slower."""
     return torch.float16 if (where or device()) == "cuda" else None
-
-
-def precision_dtype(mixed_precision: str):
-    """The dtype of frozen parts and autocast for a mixed_precision setting ('no' -> fp32)."""
-    return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(mixed_precision, torch.float32)
 
 
 def supports_bf16() -> bool:

@@ -20,7 +20,7 @@ from .photos import find_images, open_image
 
 # tqdm: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["missing_class_indices", "generate_class_images", "class_image_name",
-           "prepare_class_images"]
+           "prepare_class_images", "class_image_settings"]
 
 
 def class_image_name(i: int) -> str:
@@ -93,6 +93,14 @@ def generate_class_images(pipe, class_prompt: str, class_dir, num_class_images: 
         if num_class_images else []
 
 
+def class_image_settings(config) -> dict:
+    """generate_class_images' settings from a TrainConfig: training, `dreamkit class-images`
+    and the step-by-step notebook draw the same pictures."""
+    return dict(seed=config.seed, batch_size=config.sample_batch_size,
+                num_inference_steps=config.class_inference_steps,
+                guidance_scale=config.guidance_scale, resolution=config.resolution)
+
+
 def prepare_class_images(config, comps, accelerator, jobs) -> dict:
     """Make the run's missing class images (main process only); {class_dir: images}.
 
@@ -106,11 +114,8 @@ def prepare_class_images(config, comps, accelerator, jobs) -> dict:
         pipe.set_progress_bar_config(disable=True)
         for class_dir, prompt, num in jobs:
             with accelerator.autocast():
-                generate_class_images(pipe, prompt, class_dir, num, seed=config.seed,
-                                      batch_size=config.sample_batch_size,
-                                      num_inference_steps=config.class_inference_steps,
-                                      guidance_scale=config.guidance_scale,
-                                      resolution=config.resolution)
+                generate_class_images(pipe, prompt, class_dir, num,
+                                      **class_image_settings(config))
         del pipe
     accelerator.wait_for_everyone()
     return {d: find_images(d, setting="class_dir").images[:num] for d, _, num in jobs}

@@ -17,11 +17,10 @@ from pathlib import Path
 import torch
 
 from ..core.callbacks import warn
-from ..core.env import precision_dtype
 from ..core.errors import DreamkitError, ModelError
 from ..core.prompts import token_ids
 from .lora import is_lora_run
-from .sdxl import encode_sdxl, is_sdxl_unet, load_sdxl_encoders
+from .sdxl import encode_sdxl, is_sdxl, load_sdxl_encoders
 from .tokens import SD_VOCABULARY, sd_vocabulary_tokenizer
 
 # diffusers, transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
@@ -45,7 +44,7 @@ class Components:
 
     @property
     def is_sdxl(self) -> bool:
-        return self.text_encoder_2 is not None
+        return is_sdxl(self.unet)
 
 
 def check_model_source(name_or_path: str, setting: str = "pretrained_model_name_or_path",
@@ -74,10 +73,11 @@ def check_model_source(name_or_path: str, setting: str = "pretrained_model_name_
     if "Flux" in kind or "StableDiffusion3" in kind or ("XL" in kind and "Img2Img" in kind):
         raise ModelError(f"{setting}={name_or_path!r} is a {kind} model; this trainer handles "
                          f"Stable Diffusion 1.x/2.x and SDXL text-to-image folders")
-    parts = PARTS + (("tokenizer_2", "text_encoder_2") if "XL" in kind else ())
+    xl = is_sdxl(path)
+    parts = PARTS + (("tokenizer_2", "text_encoder_2") if xl else ())
     missing = [p for p in parts if not (path / p).is_dir()]
     if missing:
-        what = "an SDXL" if "XL" in kind else "a Stable Diffusion 1.x/2.x"
+        what = "an SDXL" if xl else "a Stable Diffusion 1.x/2.x"
         raise ModelError(f"{setting}={name_or_path!r} lacks "
                          f"{', '.join(p + '/' for p in missing)}; this needs {what} folder with "
                          f"{', '.join(parts)}")
@@ -157,7 +157,7 @@ def load_components(name_or_path: str, revision: str | None = None,
                          f"revision={revision!r} and variant={variant!r}, and your network or "
                          f"hub login") from None
     comps = Components(tokenizer, text_encoder, vae, unet, noise_scheduler, source=name_or_path)
-    if is_sdxl_unet(unet):
+    if is_sdxl(unet):
         comps.tokenizer_2, comps.text_encoder_2 = load_sdxl_encoders(
             name_or_path, revision=revision, variant=variant, **safe)
     if vae_path:  # e.g. an fp16-safe SDXL VAE
@@ -186,7 +186,7 @@ def place_for_training(comps: Components, config, device) -> torch.dtype:
         raise DreamkitError("train_text_encoder=True: with SDXL dreamkit keeps both text "
                             "encoders frozen; set train_text_encoder=False (use_lora=True is "
                             "the usual SDXL DreamBooth recipe)")
-    dtype = precision_dtype(config.mixed_precision)
+    dtype = config.precision.frozen_dtype()
     frozen_encoders = [comps.text_encoder_2] if comps.is_sdxl else []
     freeze(comps.vae, comps.text_encoder, *frozen_encoders)
     comps.vae.to(device, dtype)

@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from ..core.errors import ConfigError
 from .layouts import original_module
 from .portable import lora_hub_names, readable
+from .sdxl import is_sdxl
 
 # diffusers, peft: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["add_lora", "lora_state", "is_lora_run", "has_trained_model", "save_lora", "to_kohya",
@@ -112,7 +113,7 @@ def save_lora(folder, unet, text_encoder=None, kohya_name: str = "lora_kohya",
 def base_model_version(unet_config: dict) -> str:
     """kohya's ss_base_model_version: sdxl_base_v1-0, sd_v2 (OpenCLIP, 1024-wide context) or
     sd_v1; AUTOMATIC1111 files a LoRA under SDXL, SD2 or SD1 by it."""
-    if unet_config.get("addition_embed_type") == "text_time":
+    if is_sdxl(unet_config):
         return "sdxl_base_v1-0"
     return "sd_v2" if unet_config.get("cross_attention_dim") == 1024 else "sd_v1"
 

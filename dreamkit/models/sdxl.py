@@ -17,16 +17,51 @@ The text encoders stay frozen here (the usual SDXL DreamBooth LoRA recipe).
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
 
 from ..core.prompts import token_ids
 
 # transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
-__all__ = ["load_sdxl_encoders", "encode_sdxl", "added_cond", "is_sdxl_unet"]
+__all__ = ["load_sdxl_encoders", "encode_sdxl", "added_cond", "is_sdxl", "unet_config_of"]
 
 
-def is_sdxl_unet(unet) -> bool:
-    return getattr(unet.config, "addition_embed_type", None) == "text_time"
+def is_sdxl(model) -> bool:
+    """SDXL or not, decided here once, from whatever there is: a UNet or its config, loaded
+    parts (Components, a pipeline), or a model folder or hub id. SDXL's UNet takes the pooled
+    text and the size conditions ("text_time"); a folder is what its model_index.json says
+    (the pipeline diffusers assembles from it); a hub id that cannot be read here is judged by
+    its name, and the planner says so when it assumes an architecture (planning/shapes.py)."""
+    if isinstance(model, (str, Path)):
+        index = Path(str(model)).expanduser() / "model_index.json"
+        try:
+            return "XL" in json.loads(index.read_text()).get("_class_name", "")
+        except (ValueError, OSError, AttributeError):
+            pass  # no folder, or no readable index: its UNet, else its name
+    config = unet_config_of(model)
+    if config is not None:
+        return config.get("addition_embed_type") == "text_time"
+    return "xl" in Path(str(model)).name.lower()
+
+
+def unet_config_of(model) -> dict | None:
+    """The UNet config of a config dict, a UNet, loaded parts, or a local model folder; None
+    for a hub id or a folder without unet/config.json."""
+    if isinstance(model, dict):
+        return model
+    if hasattr(model, "unet"):  # Components, a pipeline
+        model = model.unet
+    if hasattr(model, "config"):
+        return dict(model.config)
+    path = Path(str(model)).expanduser() / "unet" / "config.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except (ValueError, OSError):
+            return None
+    return None
 
 
 def load_sdxl_encoders(name_or_path: str, **kw):

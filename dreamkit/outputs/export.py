@@ -27,6 +27,7 @@ from ..models.layouts import RESNET_NAMES, split_key, unet_prefixes
 from ..models.loading import load_pipeline
 from ..models.lora import LORA_WEIGHTS, is_lora_run
 from ..models.portable import make_portable, readable
+from ..models.sdxl import is_sdxl
 
 __all__ = ["unet_to_original", "vae_to_original", "text_encoder_to_original",
            "to_original_state_dict", "export_single_file", "export_all", "loading_advice",
@@ -98,7 +99,7 @@ def text_encoder_to_original(state: dict) -> dict:
 
 def to_original_state_dict(pipe) -> dict:
     """The whole pipeline's weights under the original Stable Diffusion names."""
-    if type(pipe.text_encoder).__name__ != "CLIPTextModel" or getattr(pipe, "text_encoder_2", None):
+    if type(pipe.text_encoder).__name__ != "CLIPTextModel" or is_sdxl(pipe):
         raise DreamkitError("export single-file: only Stable Diffusion 1.x (CLIPTextModel) "
                             "pipelines convert here; for SDXL or SD 2.x use the diffusers folder")
     state = unet_to_original(pipe.unet.state_dict(), pipe.unet.config)
@@ -125,7 +126,7 @@ def export_single_file(model, out_file, half: bool = False) -> Path:
 
 def single_file_problem(pipe) -> str | None:
     """Why this pipeline cannot become one original-layout file here, or None."""
-    if getattr(pipe, "text_encoder_2", None) is not None:
+    if is_sdxl(pipe):
         return "SDXL is not converted to one file here"
     if type(pipe.text_encoder).__name__ != "CLIPTextModel" or \
             pipe.unet.config.cross_attention_dim != pipe.text_encoder.config.hidden_size:

@@ -24,6 +24,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..models.sdxl import is_sdxl
 from ..training.optim import make_optimizer
 from ..training.step import dreambooth_backward
 
@@ -142,7 +143,7 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
               torch.randint(0, 1000, (n,), device=dev)]
 
     added = None
-    if getattr(c, "addition_embed_type", None) == "text_time":  # SDXL: pooled text + time ids
+    if is_sdxl(unet):  # SDXL: pooled text + time ids
         pooled = c.projection_class_embeddings_input_dim - 6 * c.addition_time_embed_dim
         added = {"text_embeds": torch.randn(n, pooled, device=dev, dtype=dtype),
                  "time_ids": torch.randn(n, 6, device=dev, dtype=dtype)}

@@ -29,34 +29,13 @@ import torch
 from ..core.errors import ConfigError
 from ..models.loading import quiet_loading
 from ..models.lora import UNET_TARGETS, add_lora
-from ..training.step import choose_step_mode, mode_from_peaks
+from ..training.step import mode_from_peaks, settled_step_mode
 from .memory import full_step_peak
+from .recipes import RECIPES, T4_SETTINGS
 from .shapes import meta_models
 
 # diffusers, huggingface_hub, transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["plan", "MemoryPlan", "GPUS", "T4_SETTINGS", "RECIPES", "rank_recipes"]
-
-# Full-UNet DreamBooth with prior preservation on a free T4 (planned peak in
-# benchmarks/RESULTS.md): each weight updated inside backward so no full gradient is held,
-# 8-bit AdamW states, recomputed activations, VAE and text encoder off the GPU, and the UNet's
-# matmuls in fp16 (fp32 master weights; the loss scaled, with a check pass against overflow:
-# dreamkit/optim.py).
-T4_SETTINGS = dict(optimizer_in_backward=True, use_8bit_adam=True, gradient_checkpointing=True,
-                   cache_latents=True, precompute_text_embeddings=True, mixed_precision="fp16",
-                   step_mode="auto")
-
-# Recipes people use for DreamBooth on a small GPU, compared by `dreamkit plan-memory --recipes`
-RECIPES = {
-    "T4_SETTINGS (fp16, update inside backward)": T4_SETTINGS,
-    "T4_SETTINGS in fp32 (no loss scaling, no check pass)": {**T4_SETTINGS,
-                                                            "mixed_precision": "no"},
-    "fp16 + 8-bit AdamW + checkpointing (the usual Colab recipe)": dict(
-        mixed_precision="fp16", use_8bit_adam=True, gradient_checkpointing=True,
-        cache_latents=True, precompute_text_embeddings=True, optimizer_in_backward=False),
-    "LoRA rank 4, fp16 + checkpointing": dict(
-        use_lora=True, learning_rate=1e-4, mixed_precision="fp16", gradient_checkpointing=True,
-        optimizer_in_backward=False),
-}
 
 GiB = 2**30
 GPUS = {"T4": 15.0, "L4": 22.0, "A10G": 22.0, "V100": 16.0, "A100-40GB": 39.4,
@@ -84,6 +63,7 @@ class MemoryPlan:
     step_mode_reason: str = ""
     flops: int = 0  # one training step's floating-point operations (UNet forward + backward)
     arithmetic: str = "fp32"  # what the UNet's matmuls run in: fp32, fp16 or bf16
+    assumed: str = ""  # the architecture planned when the model could not be read (shapes.py)
 
     @property
     def peak_tflops(self) -> float | None:
@@ -112,7 +92,8 @@ class MemoryPlan:
 
     def line(self) -> str:
         verdict = "fits" if self.fits else "does NOT fit"
-        text = f"memory plan: ~{self.total:.1f} GiB peak on {self.gpu} ({self.capacity:.1f} GiB): {verdict}"
+        assumed = f"{self.assumed}. " if self.assumed else ""  # never a silent guess
+        text = f"{assumed}memory plan: ~{self.total:.1f} GiB peak on {self.gpu} ({self.capacity:.1f} GiB): {verdict}"
         if not self.fits and self.suggestions:
             change, total = self.suggestions[0]
             text += f"; try {_fmt(change)} (~{total:.1f} GiB)"
@@ -135,16 +116,18 @@ def _fmt(change: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in change.items())
 
 
-def _measure(config, mode: str, count: bool = True) -> tuple[dict, int | None]:
-    """The planned parts (bytes) of training `config` with the step in `mode`, and the step's
-    FLOPs (None with count=False)."""
+def _measure(config, mode: str, count: bool = True) -> tuple[dict, int | None, str]:
+    """The planned parts (bytes) of training `config` with the step in `mode`, the step's
+    FLOPs (None with count=False), and the architecture assumed if the model was unreadable."""
     from diffusers import (
         DDPMScheduler,  # diffusers: heavy, imported when a plan is made
     )
 
     quiet_loading()
-    mixed = config.mixed_precision in ("fp16", "bf16")
-    models = meta_models(config.pretrained_model_name_or_path)
+    precision = config.precision
+    mixed = precision.mixed
+    shapes = meta_models(config.pretrained_model_name_or_path)
+    models = shapes.parts
     unet, vae = models["unet"], models["vae"]
     te_bytes_per = sum(p.numel() for k in ("text_encoder", "text_encoder_2") if k in models
                        for p in models[k].parameters())
@@ -173,11 +156,11 @@ def _measure(config, mode: str, count: bool = True) -> tuple[dict, int | None]:
              "activations + gradients": step["step_peak_above_states_bytes"]}
     if full_mixed:  # the weights are fp32; autocast's fp16 copies of them come and go
         parts["weights (UNet)"] = 2 * trained
-        parts["fp16 weight copies"] = step["copies_per_op_bytes"] if \
-            config.gradient_checkpointing else step["weights_bytes"]
+        parts["fp16 weight copies"] = step["weights_bytes"] if precision.autocast_cache \
+            else step["copies_per_op_bytes"]
         if not config.optimizer_in_backward:
             parts["fp32 gradients (extra)"] = trained
-    dtype_bytes = 2 if mixed else 4
+    dtype_bytes = precision.bytes_per_value
     frozen = 0 if config.cache_latents else sum(p.numel() for p in vae.parameters()) * dtype_bytes
     te_bytes = te_bytes_per  # values of the text encoder(s)
     if config.train_text_encoder or not config.precompute_text_embeddings:
@@ -188,7 +171,7 @@ def _measure(config, mode: str, count: bool = True) -> tuple[dict, int | None]:
     tensors = sum(parts.values())
     parts["allocator slack (5%)"] = int(tensors * FRAGMENTATION)
     parts["CUDA context"] = int(CONTEXT_GIB * GiB)
-    return parts, step["flops"]
+    return parts, step["flops"], shapes.assumed
 
 
 CANDIDATES = [  # the usual savers, cheapest in quality and speed first
@@ -211,10 +194,10 @@ def plan(config, gpu: str | None = None, suggest: bool = True) -> MemoryPlan:
         if name not in GPUS:
             raise ConfigError("gpu", name, f"choose one of {', '.join(GPUS)}")
         capacity = GPUS[name]
-    mode, why, (parts, flops) = _choose_mode(config)
-    arithmetic = config.mixed_precision if config.mixed_precision in ("fp16", "bf16") else "fp32"
+    mode, why, (parts, flops, assumed) = _choose_mode(config)
     result = MemoryPlan(parts, name, capacity, step_mode=mode, step_mode_reason=why,
-                        flops=flops, arithmetic=arithmetic)
+                        flops=flops, arithmetic=config.precision.arithmetic,
+                        assumed=assumed)
     if suggest and not result.fits:
         result.suggestions = _suggestions(config, capacity, mode)
     return result
@@ -225,16 +208,16 @@ def _total(parts: dict) -> float:
 
 
 def _choose_mode(config) -> tuple[str, str, tuple[dict, int | None]]:
-    """The step mode and its planned parts. 'auto' with prior preservation measures both
-    modes and keeps two passes only where they lower the peak enough (step.mode_from_peaks)."""
-    mode, why = choose_step_mode(config)
-    if config.step_mode != "auto" or not config.prior_preservation \
-            or config.optimizer_in_backward:
-        return mode, why, _measure(config, mode)
+    """The step mode and its planned parts. Where the settings leave `auto` open
+    (step.settled_step_mode), both modes are measured and two passes kept only where they
+    lower the peak enough (step.mode_from_peaks)."""
+    settled = settled_step_mode(config)
+    if settled is not None:
+        return *settled, _measure(config, settled[0])
     # Both modes run the same operations (two passes split the batch): one count serves both.
     one, two = _measure(config, "one_pass"), _measure(config, "two_pass", count=False)
     mode, why = mode_from_peaks(_total(one[0]), _total(two[0]))
-    return mode, why, one if mode == "one_pass" else (two[0], one[1])
+    return mode, why, one if mode == "one_pass" else (two[0], *one[1:])
 
 
 def _suggestions(config, capacity: float, mode: str) -> list:
@@ -248,9 +231,8 @@ def _suggestions(config, capacity: float, mode: str) -> list:
             trial = config.replace(**change)
         except ConfigError:  # a combination the config refuses
             continue
-        # the base plan's mode (one pass when the change needs it): one measurement per trial
-        trial_mode = "one_pass" if trial.optimizer_in_backward or not trial.prior_preservation \
-            else (trial.step_mode if trial.step_mode != "auto" else mode)
+        # the mode the change settles, else the base plan's: one measurement per trial
+        trial_mode = (settled_step_mode(trial) or (mode,))[0]
         total = _total(_measure(trial, trial_mode, count=False)[0])
         if total <= capacity:
             found.append((dict(change), total))

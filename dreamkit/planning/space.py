@@ -56,7 +56,7 @@ def parameter_counts(config) -> dict:
     meta device from its configs."""
     from ..models.lora import UNET_TARGETS, add_lora
     from .shapes import meta_models
-    models = meta_models(config.pretrained_model_name_or_path)
+    models = meta_models(config.pretrained_model_name_or_path).parts
     counts = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
     counts["trained"] = counts["unet"] + (counts["text_encoder"]
                                           if config.train_text_encoder else 0)

@@ -3,19 +3,22 @@
 Read `train` top to bottom: it names its stages, and each stage is a function of the module
 that owns that job:
 
-    start_run            run.py         processes, photos, the run folder, the resume point
-    load_components      models.py      tokenizer, text encoder, VAE, UNet, noise scheduler
-    place_for_training   models.py      frozen parts frozen, everything on the device
-    prepare_class_images prior.py       the frozen model draws the class images (§3.3)
-    build_dataset        data.py        photos + captions, each paired with class images
-    prepare_trainables   optim.py       UNet or LoRA (+ text encoder), optimizer, LR schedule
-    StepInputs           cache.py       latents and text states per batch, cached or not
-    _loop / _step        here           `dreambooth_backward` (step.py), then the update
-    _finish              here           samples, the model folder, history and loss curves
+    start_run            training/run.py     processes, photos, the run folder, resume point
+    load_components      models/loading.py   tokenizer, text encoder, VAE, UNet, scheduler
+    place_for_training   models/loading.py   frozen parts frozen, everything on the device
+    prepare_class_images inputs/prior.py     the frozen model draws the class images (§3.3)
+    build_dataset        inputs/photos.py    photos + captions, each paired with class images
+    prepare_trainables   training/optim.py   UNet or LoRA (+ text encoder), optimizer, schedule
+    StepInputs           inputs/cache.py     latents and text states per batch, cached or not
+    _loop / _step        here                `dreambooth_backward` (step.py), then the update
+    _finish              here                samples, the model folder, history and loss curves
+
+Every stage reads and fills one object, the `Run` (run.py): the config, the models, the
+trainer, the step's inputs and `progress` (step, epoch, history).
 
 The loop never prints and never plans: what it has to say goes to the callbacks'
 `on_message` (the CLI prints it, a notebook shows it), and `step_mode="auto"` is decided from
-the memory plan that a face (CLI, notebook) made with dreamkit.planner and passed in.
+the memory plan that a face (CLI, notebook) made with dreamkit.planning and passed in.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from ..outputs.sample import save_sample_grid
 from ..outputs.viewer import plot_losses
 from ..storage.checkpoint import remove_checkpoints, save_checkpoint
 from .loss import divergence
-from .optim import Trainer, prepare_trainables
+from .optim import prepare_trainables
 from .run import (
     Run,
     check_finite,
@@ -86,70 +89,74 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *, plan=
     with the estimate. `callbacks` default to a progress bar.
     """
     config.check_ready()
-    run = start_run(config, overwrite, [ProgressBar()] if callbacks is None else callbacks)
-    comps = components or load_components(
+    run = start_run(config, overwrite, [ProgressBar()] if callbacks is None else callbacks,
+                    plan)
+    run.comps = components or load_components(
         config.pretrained_model_name_or_path, config.revision, config.variant,
         config.allow_pickle, config.pretrained_vae_model_name_or_path, report=run.events.say)
-    dtype = place_for_training(comps, config, run.device)
-    describe_inputs(run, comps.tokenizer)  # photos found, identifier warnings: before any wait
+    run.dtype = place_for_training(run.comps, config, run.device)
+    describe_inputs(run)  # photos found, identifier warnings: before any wait
     jobs = class_jobs(run.concepts, config.prior_preservation)
-    class_sets = prepare_class_images(config, comps, run.accelerator, jobs)
+    class_sets = prepare_class_images(config, run.comps, run.accelerator, jobs)
     dataset = build_dataset(config, run.concepts, run.scans, class_sets)
     for line in dataset_notes(dataset, config.resolution):  # small photos, own captions
         run.events.say(line)
-    trainer, loader = prepare_trainables(config, comps, run.accelerator,
-                                         make_loader(dataset, config), dtype,
-                                         report=run.events.say)
-    state = resume_state(run, trainer, run.accelerator.scaler, config.max_train_steps)
-    inputs = StepInputs(config, comps, dataset, run.device, dtype)
-    mode, why = choose_step_mode(config, plan)
-    run.events.on_train_start(config, mode, why)
-    _loop(config, run, comps, trainer, inputs, loader, state, mode, plan)
-    return _finish(config, run, comps, trainer, state.history, state.step, mode, why)
+    run.trainer, run.loader = prepare_trainables(config, run.comps, run.accelerator,
+                                                 make_loader(dataset, config), run.dtype,
+                                                 report=run.events.say)
+    run.progress = resume_state(run)
+    run.inputs = StepInputs(config, run.comps, dataset, run.device, run.dtype)
+    run.step_mode, run.step_mode_reason = choose_step_mode(config, plan)
+    run.events.on_train_start(config, run.step_mode, run.step_mode_reason)
+    _loop(run)
+    return _finish(run)
 
 
-def _loop(config, run: Run, comps, trainer: Trainer, inputs, loader, state, mode, plan) -> None:
-    """max_train_steps optimizer steps, epoch after epoch, from where `state` stands."""
+def _loop(run: Run) -> None:
+    """max_train_steps optimizer steps, epoch after epoch, from where `run.progress` stands."""
+    config, trainer, progress = run.config, run.trainer, run.progress
     t0, accelerator = time.time(), run.accelerator
-    while state.step < config.max_train_steps:
-        if trainer.text_encoder is not None and not trainer.text_encoder_trains(state.step):
+    while progress.step < config.max_train_steps:
+        if trainer.text_encoder is not None and not trainer.text_encoder_trains(progress.step):
             trainer.text_encoder.requires_grad_(False).eval()  # text_encoder_steps reached
-        loader.set_epoch(state.epoch)
-        batches = accelerator.skip_first_batches(loader, state.batch_index) \
-            if state.batch_index else loader  # a resumed run starts mid-epoch
+        run.loader.set_epoch(progress.epoch)
+        batches = accelerator.skip_first_batches(run.loader, progress.batch_index) \
+            if progress.batch_index else run.loader  # a resumed run starts mid-epoch
         for batch in batches:
             t_step = time.time()
-            state.batch_index += 1
+            progress.batch_index += 1
             with accelerator.accumulate(trainer.unet):
-                losses = _step(config, run, comps, trainer, inputs, batch, mode, state.step)
+                losses = _step(run, batch)
             if not accelerator.sync_gradients:
                 continue  # gradient accumulation: no update yet
-            state.step += 1
-            info = StepInfo(state.step, config.max_train_steps, losses.loss,
+            progress.step += 1
+            info = StepInfo(progress.step, config.max_train_steps, losses.loss,
                             losses.instance_loss, losses.prior_loss,
                             trainer.lr_scheduler.get_last_lr()[0], time.time() - t_step,
                             time.time() - t0)
-            state.history.append(info.as_dict())
+            progress.history.append(info.as_dict())
             run.events.on_step(info)
-            _after_step(config, run, comps, trainer, state, plan)
-            if state.step >= config.max_train_steps:
+            _after_step(run)
+            if progress.step >= config.max_train_steps:
                 break
         else:  # the epoch ran to its end
-            state.epoch, state.batch_index = state.epoch + 1, 0
+            progress.epoch, progress.batch_index = progress.epoch + 1, 0
 
 
-def _step(config, run: Run, comps, trainer: Trainer, inputs, batch, mode, step: int):
+def _step(run: Run, batch):
     """One DreamBooth step: noise the batch's latents at random timesteps, the losses and
-    gradients in `mode` (step.py), then the optimizer update."""
-    accelerator = run.accelerator
-    latents, text, added, n = inputs(batch, trainer.text_encoder_trains(step))
+    gradients in the run's step mode (step.py), then the optimizer update."""
+    config, trainer, accelerator = run.config, run.trainer, run.accelerator
+    step = run.progress.step
+    latents, text, added, n = run.inputs(batch, trainer.text_encoder_trains(step))
     noise = torch.randn_like(latents)
-    timesteps = torch.randint(0, comps.noise_scheduler.config.num_train_timesteps,
+    timesteps = torch.randint(0, run.comps.noise_scheduler.config.num_train_timesteps,
                               (latents.shape[0],), device=run.device)
     losses = dreambooth_backward(
-        trainer.unet, comps.noise_scheduler, latents, text, noise, timesteps, n_instance=n,
-        prior_loss_weight=config.prior_loss_weight, mode=mode, backward=trainer.backward,
-        added_cond=added, no_sync=lambda: _no_sync(accelerator, trainer.models().values()))
+        trainer.unet, run.comps.noise_scheduler, latents, text, noise, timesteps, n_instance=n,
+        prior_loss_weight=config.prior_loss_weight, mode=run.step_mode,
+        backward=trainer.backward, added_cond=added,
+        no_sync=lambda: _no_sync(accelerator, trainer.models().values()))
     problem = divergence(losses.loss, step + 1, config)
     if problem:  # stop before the optimizer writes NaN into the weights
         raise DreamkitError(f"{problem}; {kept_checkpoint_note(run, step)}")
@@ -161,38 +168,39 @@ def _step(config, run: Run, comps, trainer: Trainer, inputs, batch, mode, step: 
     return losses
 
 
-def _after_step(config, run: Run, comps, trainer: Trainer, state, plan) -> None:
+def _after_step(run: Run) -> None:
     """After an update: the GPU memory actually used (step 1), checkpoints, samples."""
-    if state.step == 1 and torch.cuda.is_available():
+    config, step = run.config, run.progress.step
+    if step == 1 and torch.cuda.is_available():
         peak = torch.cuda.max_memory_allocated() / 2**30
-        estimate = f" (the plan estimated {plan.total:.1f} GiB with context and slack)" \
-            if plan is not None else ""
+        estimate = f" (the plan estimated {run.plan.total:.1f} GiB with context and slack)" \
+            if run.plan is not None else ""
         run.events.say(f"measured after step 1: {peak:.1f} GiB allocated at the peak{estimate}")
-    if config.checkpointing_steps and state.step % config.checkpointing_steps == 0:
+    if config.checkpointing_steps and step % config.checkpointing_steps == 0:
         if run.main:
+            trainer = run.trainer
             models = {k: run.accelerator.unwrap_model(m) for k, m in trainer.models().items()}
-            check_finite(run, models, state.step)  # never a checkpoint of broken weights
+            check_finite(run, models, step)  # never a checkpoint of broken weights
             ckpt = save_checkpoint(run.out, models, trainer.optimizer, trainer.lr_scheduler,
-                                   run.accelerator.scaler, state, config.to_json(),
+                                   run.accelerator.scaler, run.progress, config.to_json(),
                                    config.checkpoints_total_limit)
-            run.events.on_checkpoint(state.step, ckpt.path)
+            run.events.on_checkpoint(step, ckpt.path)
         run.accelerator.wait_for_everyone()
-    if (config.sample_every and state.step % config.sample_every == 0
-            and state.step < config.max_train_steps):
-        _samples(config, run, comps, trainer, state.step)
+    if config.sample_every and step % config.sample_every == 0 and step < config.max_train_steps:
+        _samples(run, step)
 
 
-def _finish(config, run: Run, comps, trainer: Trainer, history, step, mode,
-            why) -> TrainResult:
+def _finish(run: Run) -> TrainResult:
     """Last samples; the run folder becomes a model folder (as in diffusers' script, so
     DiffusionPipeline.from_pretrained(output_dir) loads it), with history and loss curves."""
-    accelerator = run.accelerator
+    config, comps, accelerator = run.config, run.comps, run.accelerator
+    step, history = run.progress.step, run.progress.history
     accelerator.wait_for_everyone()
-    unet = accelerator.unwrap_model(trainer.unet)
+    unet = accelerator.unwrap_model(run.trainer.unet)
     te = accelerator.unwrap_model(comps.text_encoder)
     if run.main:
         check_finite(run, {"unet": unet, "text_encoder": te}, step)
-        _samples(config, run, comps, trainer, step)
+        _samples(run, step)
         if config.use_lora:  # the adapters only; load_pipeline puts them on the base model
             about = {"base_model": config.pretrained_model_name_or_path,
                      "resolution": config.resolution, "steps": step}  # kohya's metadata
@@ -211,9 +219,9 @@ def _finish(config, run: Run, comps, trainer: Trainer, history, step, mode,
             if freed:
                 run.events.say(f"removed the checkpoints ({freed / 1e9:.1f} GB): the model "
                                f"holds the final weights (keep_checkpoints=True keeps them)")
-    result = TrainResult(run.out, run.out if run.main else None, mode, history, unet,
+    result = TrainResult(run.out, run.out if run.main else None, run.step_mode, history, unet,
                          accelerator.num_processes, te if config.train_text_encoder else None,
-                         why)
+                         run.step_mode_reason)
     run.events.on_train_end(result)
     accelerator.end_training()
     return result
@@ -228,12 +236,12 @@ def _no_sync(accelerator, models):
         yield
 
 
-def _samples(config, run: Run, comps, trainer: Trainer, step: int) -> None:
+def _samples(run: Run, step: int) -> None:
     """Sample grids at fixed seeds (and the callbacks' look at the model, e.g. scoring)."""
     if not run.main:
         return
-    accelerator = run.accelerator
-    unet = accelerator.unwrap_model(trainer.unet)
+    config, comps, accelerator = run.config, run.comps, run.accelerator
+    unet = accelerator.unwrap_model(run.trainer.unet)
     te = accelerator.unwrap_model(comps.text_encoder)
     was_training = te.training
     unet.eval()

@@ -51,7 +51,7 @@ def divergence(loss: float, step: int, config) -> str | None:
     if math.isfinite(loss):
         return None
     cause = ("fp16 overflow is likely: try mixed_precision='bf16' on a GPU that has it, or 'no'"
-             if config.mixed_precision == "fp16" else
+             if config.precision.arithmetic == "fp16" else
              f"the learning rate is likely too high: try learning_rate="
              f"{config.learning_rate / 10:g}")
     return (f"the loss became {loss} at step {step} (learning_rate={config.learning_rate:g}, "

@@ -151,7 +151,7 @@ def make_optimizer(groups, config, report=warn):
     or, with config.optimizer_in_backward, inside it."""
     bnb = load_bnb(report) if config.use_8bit_adam else None  # checked once
     if config.optimizer_in_backward:
-        scale = LossScale() if config.mixed_precision == "fp16" else None
+        scale = LossScale() if config.precision.dreamkit_scales_loss else None
         return InBackwardOptimizer(groups, config, bnb, loss_scale=scale)
     return _adamw(groups, config, bnb)
 
@@ -221,8 +221,6 @@ def prepare_trainables(config, comps, accelerator, loader, dtype, report=warn):
         te = None
     params = [p for g in groups for p in g["params"]]
     inner = getattr(optimizer, "optimizer", optimizer)  # accelerate wraps it
-    # fp16 + optimizer_in_backward: the optimizer scales the loss itself (accelerate's scaler
-    # is switched off for it in run.py: it cannot see gradients the hooks already freed)
-    backward = inner.backward if getattr(inner, "loss_scale", None) else accelerator.backward
+    backward = inner.backward if config.precision.dreamkit_scales_loss else accelerator.backward
     return Trainer(unet, te, params, optimizer, lr_scheduler, config.text_encoder_steps,
                    backward), loader

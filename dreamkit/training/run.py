@@ -21,8 +21,11 @@ import torch
 from safetensors import SafetensorError
 
 from ..core.callbacks import Events, warn
+from ..core.config import TrainConfig
 from ..core.errors import DreamkitError
+from ..inputs.cache import StepInputs
 from ..inputs.photos import find_images
+from ..models.loading import Components
 from ..models.lora import LORA_WEIGHTS, has_trained_model
 from ..models.tokens import check_identifier
 from ..storage.checkpoint import (
@@ -35,6 +38,7 @@ from ..storage.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
 )
+from .optim import Trainer
 
 # accelerate: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["Run", "start_run", "describe_inputs", "resume_state", "prepare_run_dir",
@@ -43,12 +47,25 @@ __all__ = ["Run", "start_run", "describe_inputs", "resume_state", "prepare_run_d
 
 @dataclass
 class Run:
+    """One training run's state, in one place: `start_run` makes it, train()'s stages fill in
+    the models, the trainer and the step's inputs, and the loop moves `progress`. Every stage
+    of the loop takes the run, so a new loop feature adds a field here and nowhere else."""
+    config: TrainConfig
     accelerator: object  # accelerate.Accelerator
     out: Path
     resume_from: Checkpoint | None
     concepts: list  # the run's subjects (config.resolved_concepts)
     scans: list  # the photos of each subject (data.ImageScan)
     events: Events
+    plan: object = None  # the face's planning.MemoryPlan, if it made one
+    comps: Components | None = None  # tokenizer(s), text encoder(s), VAE, UNet, scheduler
+    dtype: object = None  # torch dtype of the frozen parts (config.precision)
+    trainer: Trainer | None = None  # what trains, its optimizer and schedule
+    loader: object = None  # the prepared DataLoader
+    inputs: StepInputs | None = None  # batch -> latents and text states
+    progress: TrainingState | None = None  # step, epoch, batch, history (what a checkpoint keeps)
+    step_mode: str = ""  # one_pass or two_pass, and why (training/step.py)
+    step_mode_reason: str = ""
 
     @property
     def main(self) -> bool:
@@ -62,7 +79,7 @@ class Run:
 def refuse_mixed_precision_on_cpu(config) -> None:
     """fp16/bf16 need a GPU (on most CPUs they run hundreds of times slower). Tests replace
     this to run the fp16 loop's wiring on the CPU, where accelerate then skips autocast."""
-    if config.mixed_precision != "no" and not torch.cuda.is_available():
+    if config.precision.mixed and not torch.cuda.is_available():
         raise DreamkitError(f"mixed_precision={config.mixed_precision!r} needs a GPU; on the CPU "
                             f"use 'no' (fp16/bf16 run hundreds of times slower on most CPUs)")
 
@@ -80,7 +97,7 @@ def forget_earlier_precision(mixed_precision: str) -> None:
         AcceleratorState._reset_state()
 
 
-def start_run(config, overwrite: bool, callbacks) -> Run:
+def start_run(config, overwrite: bool, callbacks, plan=None) -> Run:
     """The accelerator, the photos, the checked run folder and the resume point."""
     from accelerate import Accelerator  # accelerate: heavy, imported when training
     from accelerate.utils import AutocastKwargs, GradScalerKwargs, set_seed
@@ -89,12 +106,10 @@ def start_run(config, overwrite: bool, callbacks) -> Run:
     # cpu=True when there is no accelerator: that is what lets accelerate form a multi-process
     # CPU (gloo) group under torchrun; otherwise each process would train alone.
     no_gpu = not torch.cuda.is_available() and not torch.backends.mps.is_available()
-    handlers = []
-    if config.mixed_precision == "fp16" and config.optimizer_in_backward:
-        handlers.append(GradScalerKwargs(enabled=False))  # it scales itself: optim.LossScale
-    if config.mixed_precision != "no" and config.gradient_checkpointing:
-        # autocast's cache would keep an fp16 copy of every weight until the forward ends
-        # (SD 1.5: 1.6 GiB); without it each op makes its copy, and recomputation drops it
+    precision, handlers = config.precision, []  # core/precision.py decides; accelerate obeys
+    if precision.dreamkit_scales_loss:
+        handlers.append(GradScalerKwargs(enabled=False))
+    if not precision.autocast_cache:
         handlers.append(AutocastKwargs(cache_enabled=False))
     forget_earlier_precision(config.mixed_precision)
     accelerator = Accelerator(gradient_accumulation_steps=config.gradient_accumulation_steps,
@@ -120,29 +135,31 @@ def start_run(config, overwrite: bool, callbacks) -> Run:
     if main:
         config.save(out / "config.json")
     set_seed(config.seed)
-    return Run(accelerator, out, resume_from, concepts, scans, events)
+    return Run(config, accelerator, out, resume_from, concepts, scans, events, plan)
 
 
-def describe_inputs(run: Run, tokenizer) -> None:
+def describe_inputs(run: Run) -> None:
     """Tell the user what training will use: photos per subject, identifier warnings."""
     many = len(run.concepts) > 1
     for i, (c, scan) in enumerate(zip(run.concepts, run.scans)):
         label = f"concepts[{i}] {c.instance_prompt!r}, {c.instance_dir}" if many \
             else "instance_dir"
         run.events.say(f"{label}: {scan.summary()}")
-        check = check_identifier(tokenizer, c.identifier, c.class_noun)
+        check = check_identifier(run.comps.tokenizer, c.identifier, c.class_noun)
         if not check.ok:
             run.events.say("warning: " + check.text())
 
 
-def resume_state(run: Run, trainer, scaler, max_steps: int) -> TrainingState:
+def resume_state(run: Run) -> TrainingState:
     """Step 0, or every state of the checkpoint the run resumes from put back."""
     if run.resume_from is None:
         return TrainingState(step=0, epoch=0, batch_index=0, history=[])
+    trainer = run.trainer
     models = {k: run.accelerator.unwrap_model(m) for k, m in trainer.models().items()}
     state = load_checkpoint(run.resume_from, models, trainer.optimizer, trainer.lr_scheduler,
-                            scaler)
-    run.events.say(f"resuming from step {state.step} of {max_steps} ({run.resume_from.path})")
+                            run.accelerator.scaler)
+    run.events.say(f"resuming from step {state.step} of {run.config.max_train_steps} "
+                   f"({run.resume_from.path})")
     return state
 
 

@@ -22,7 +22,7 @@ import torch
 from ..core.config import TrainConfig
 from .loss import denoising_loss, diffusion_target, dreambooth_loss
 
-__all__ = ["StepLosses", "choose_step_mode", "mode_from_peaks", "dreambooth_backward",
+__all__ = ["StepLosses", "choose_step_mode", "settled_step_mode", "mode_from_peaks", "dreambooth_backward",
            "TWO_PASS_MIN_SAVING"]
 
 
@@ -38,19 +38,29 @@ class StepLosses:
 TWO_PASS_MIN_SAVING = 0.05
 
 
-def choose_step_mode(config: TrainConfig, plan=None) -> tuple[str, str]:
-    """Resolve step_mode='auto' into a mode and the reason for it.
-
-    `plan` is this config's dreamkit.planner.MemoryPlan: the planner ran the real step in both
-    modes on the meta device and chose with `mode_from_peaks`. The loop does not plan itself;
-    the faces (CLI, notebooks) make the plan and pass it to train().
-    """
+def settled_step_mode(config: TrainConfig) -> tuple[str, str] | None:
+    """The step mode the settings alone decide, with why; None when step_mode='auto' is left
+    to compare the planned peaks of both modes. The one place `auto` is decided: the loop
+    (choose_step_mode), the planner and the faces ask it."""
     if config.step_mode != "auto":
         return config.step_mode, "set by step_mode"
     if not config.prior_preservation:
         return "one_pass", "no prior preservation: there is only one batch"
     if config.optimizer_in_backward:
         return "one_pass", "optimizer_in_backward steps during the one backward pass"
+    return None
+
+
+def choose_step_mode(config: TrainConfig, plan=None) -> tuple[str, str]:
+    """The mode train() uses, and why: what the settings settle, else the plan's choice.
+
+    `plan` is this config's dreamkit.planner.MemoryPlan: the planner ran the real step in both
+    modes on the meta device and chose with `mode_from_peaks`. The loop does not plan itself;
+    the faces (CLI, notebooks) make the plan and pass it to train().
+    """
+    settled = settled_step_mode(config)
+    if settled is not None:
+        return settled
     if plan is None or not getattr(plan, "step_mode", None):
         return "one_pass", ("step_mode='auto' without a memory plan: one pass, the faster; "
                             "pass plan=dreamkit.planner.plan(config) to decide from the peaks")

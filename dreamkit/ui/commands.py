@@ -14,13 +14,13 @@ import torch
 
 from ..core import checks
 from ..core.concepts import class_jobs
-from ..core.config import TrainConfig, prior_weight_error
+from ..core.config import TrainConfig
 from ..core.env import device, inference_dtype
 from ..core.errors import DreamkitError
 from ..evaluation.evaluate import METRICS
 from ..evaluation.scoring import evaluate_run
 from ..inputs.doctor import PHOTOS_MIN, check_photos, fix_photos
-from ..inputs.prior import generate_class_images
+from ..inputs.prior import class_image_settings, generate_class_images
 from ..models.loading import check_model_source, load_pipeline, load_tokenizer
 from ..models.lora import is_lora_run
 from ..models.tokens import check_identifier
@@ -34,6 +34,7 @@ from ..toy.demo import run_demo
 from ..toy.pretrain import pretrain
 from ..toy.scorer import choose_scorer
 from ..training.loop import train
+from ..training.step import settled_step_mode
 
 __all__ = ["config_from", "plan_for_training", "cmd_train", "cmd_plan_memory",
            "cmd_class_images", "cmd_generate", "cmd_export", "cmd_check_data",
@@ -46,8 +47,6 @@ def config_from(args, ready: bool = True) -> TrainConfig:
     given = {k: v for k, v in vars(args).items() if k in names}
     cfg = TrainConfig.load(args.config).replace(**given) if getattr(args, "config", None) \
         else TrainConfig(**given)
-    if "prior_loss_weight" in given and not cfg.with_prior_preservation:
-        raise prior_weight_error(given["prior_loss_weight"])  # given, even at its default
     if ready:  # the photos and class are needed to train, not to plan
         cfg.check_ready()
     return cfg
@@ -56,8 +55,7 @@ def config_from(args, ready: bool = True) -> TrainConfig:
 def plan_for_training(config: TrainConfig, say=print):
     """The memory plan train() should get: on a GPU (whether it fits, in one line) and for
     step_mode='auto' with prior preservation (which mode); None when neither needs one."""
-    auto = config.step_mode == "auto" and config.prior_preservation \
-        and not config.optimizer_in_backward
+    auto = settled_step_mode(config) is None  # `auto` left to the planned peaks
     if not (auto or torch.cuda.is_available()):
         return None
     memory = plan(config, suggest=False)
@@ -91,11 +89,8 @@ def cmd_class_images(args) -> int:
     pipe = load_pipeline(cfg.pretrained_model_name_or_path, device=device(),
                          dtype=inference_dtype(), revision=cfg.revision, variant=cfg.variant)
     for class_dir, prompt, num in class_jobs(cfg.resolved_concepts, True):
-        paths = generate_class_images(pipe, prompt, class_dir, num, seed=cfg.seed,
-                                      batch_size=cfg.sample_batch_size,
-                                      num_inference_steps=cfg.class_inference_steps,
-                                      guidance_scale=cfg.guidance_scale,
-                                      resolution=cfg.resolution)
+        paths = generate_class_images(pipe, prompt, class_dir, num,
+                                      **class_image_settings(cfg))
         print(f"{len(paths)} class images of {prompt!r} in {class_dir}")
     return 0
 

@@ -22,16 +22,16 @@ from pathlib import Path
 
 from ..core.config import TrainConfig
 from ..core.errors import DreamkitError
+from ..models.sdxl import is_sdxl
+from ..planning.recipes import SDXL_SETTINGS, recipe_for  # noqa: F401 (saved notebooks)
 
 # IPython, ipywidgets: imported where used (heavy or optional), so `import dreamkit` stays quick
-__all__ = ["brief_errors", "notebook_config", "SDXL_SETTINGS", "is_sdxl_model", "try_model",
-           "caption_editor", "MODELS"]
+__all__ = ["brief_errors", "notebook_config", "MODELS", "is_sdxl_model", "try_model",
+           "caption_editor"]
 
 MODELS = {"SD 1.5": "stable-diffusion-v1-5/stable-diffusion-v1-5",
           "SDXL": "stabilityai/stable-diffusion-xl-base-1.0"}
-# SDXL's full UNet (2.6 B values) does not train on a T4; its LoRA does (planner: ~6.7 GiB)
-SDXL_SETTINGS = dict(use_lora=True, mixed_precision="fp16", gradient_checkpointing=True,
-                     cache_latents=True, precompute_text_embeddings=True, resolution=1024)
+is_sdxl_model = is_sdxl  # the name saved notebooks import
 
 
 def brief_errors() -> None:
@@ -51,9 +51,9 @@ def brief_errors() -> None:
     shell.set_custom_exc((DreamkitError,), one_line)
 
 
-def is_sdxl_model(model: str) -> bool:
-    """SDXL by its folder (a second text encoder) or by its name."""
-    return (Path(model) / "text_encoder_2").is_dir() or "xl" in Path(model).name.lower()
+# What the toy world replaces on the CPU path: its own model, words and scale
+_TOY_REPLACES = ("pretrained_model_name_or_path", "identifier", "class_noun", "instance_prompt",
+                 "learning_rate", "resolution")
 
 
 def notebook_config(on_gpu: bool, model: str, photos, out, *, identifier: str, class_noun: str,
@@ -61,38 +61,41 @@ def notebook_config(on_gpu: bool, model: str, photos, out, *, identifier: str, c
                     num_class_images: int, learning_rate: float, instance_prompt: str = "",
                     resolution: int = 512, sample_every: int = 0, seed: int = 0,
                     notes: list | None = None) -> TrainConfig:
-    """The TrainConfig of the notebook's form fields. On a GPU: `model` with the T4 recipe
-    (SDXL: LoRA at 1024 px), a checkpoint every 100 steps and resume='auto', so running the
-    training cell again after a disconnect continues. On the CPU: the toy world (its model,
-    identifier, class and learning rate: the form's are for Stable Diffusion), with the form's
-    steps and prior settings. What the form could not set is added to `notes`."""
-    from ..planning.planner import T4_SETTINGS
+    """The TrainConfig of the notebook's form fields, checked as the CLI and Python check them
+    (TrainConfig's one validation: a refused value is one ConfigError naming the field), on
+    both paths. On a GPU: `model` with its recipe (planning/recipes.py: T4_SETTINGS, or LoRA at
+    1024 px for SDXL), a checkpoint every 100 steps and resume='auto', so running the training
+    cell again after a disconnect continues. On the CPU: the toy world (its model, words,
+    learning rate and size replace the form's, which are for Stable Diffusion), with the
+    form's steps, prior settings and seed; each replaced value is added to `notes`."""
     notes = [] if notes is None else notes
-    prior = dict(with_prior_preservation=bool(prior_preservation),
-                 num_class_images=int(num_class_images))
-    if prior_preservation:  # the weight means something only with the switch on
-        prior["prior_loss_weight"] = float(prior_loss_weight)
+    form = dict(pretrained_model_name_or_path=model, instance_dir=str(photos),
+                output_dir=str(out), identifier=identifier, class_noun=class_noun,
+                instance_prompt=instance_prompt, max_train_steps=steps,
+                with_prior_preservation=prior_preservation, prior_loss_weight=prior_loss_weight,
+                num_class_images=num_class_images, learning_rate=learning_rate,
+                resolution=resolution, sample_every=sample_every, seed=seed)
+    yours = TrainConfig(**form)  # the values as typed: refused here, whatever the path
     if not on_gpu:
         from ..toy.demo import demo_config
-        config = demo_config(Path(out).parent, Path(photos), steps=int(steps), seed=int(seed))
-        notes.append(f"no GPU: the toy world trains instead of {model} (its identifier "
-                     f"{config.identifier!r}, class {config.class_noun!r}, learning rate "
-                     f"{config.learning_rate:g}, {config.resolution} px); the form's steps and "
-                     f"prior settings apply")
-        return config.replace(output_dir=str(out), sample_every=int(sample_every), **prior)
-    recipe = T4_SETTINGS
-    if is_sdxl_model(model):
-        recipe = SDXL_SETTINGS
-        resolution = max(resolution, 1024)
-        if learning_rate < 5e-5:
-            notes.append(f"learning_rate {learning_rate:g} is low for LoRA (SDXL trains LoRA "
-                         f"here): 1e-4 is usual")
-    return TrainConfig(
-        pretrained_model_name_or_path=model, instance_dir=str(photos), identifier=identifier,
-        class_noun=class_noun, instance_prompt=instance_prompt, max_train_steps=int(steps),
-        learning_rate=float(learning_rate), output_dir=str(out), sample_every=int(sample_every),
-        checkpointing_steps=100, resume="auto", seed=int(seed),
-        **{**recipe, "resolution": int(resolution)}, **prior)
+        toy = demo_config(Path(out).parent, Path(photos), steps=yours.max_train_steps,
+                          seed=yours.seed)
+        changed = [f"{k} {getattr(yours, k)!r} -> {getattr(toy, k)!r}" for k in _TOY_REPLACES
+                   if getattr(yours, k) != getattr(toy, k)]
+        notes.append("no GPU: the toy world trains instead (its model, words and scale; the "
+                     "form's steps, prior settings and seed apply): " + "; ".join(changed))
+        return toy.replace(output_dir=yours.output_dir, sample_every=yours.sample_every,
+                           with_prior_preservation=yours.with_prior_preservation,
+                           prior_loss_weight=yours.prior_loss_weight,
+                           num_class_images=yours.num_class_images)
+    name, recipe = recipe_for(model)
+    if "resolution" in recipe and yours.resolution < recipe["resolution"]:
+        notes.append(f"{name}: resolution {yours.resolution} -> {recipe['resolution']}")
+    if recipe.get("use_lora") and yours.learning_rate < 5e-5:
+        notes.append(f"learning_rate {yours.learning_rate:g} is low for LoRA ({name}): 1e-4 is "
+                     f"usual")
+    size = max(yours.resolution, recipe.get("resolution", 0))
+    return yours.replace(checkpointing_steps=100, resume="auto", **{**recipe, "resolution": size})
 
 
 def try_model(model, prompt: str, negative_prompt: str = "", seed: int = 0, steps: int = 30,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import html
 
-from ..core.config import DEFAULT_PRIOR_LOSS_WEIGHT, TrainConfig, knob_help
+from ..core.config import TrainConfig, knob_help
 from ..core.errors import ConfigError, DreamkitError
 from ..models.tokens import check_identifier
 
@@ -81,15 +81,8 @@ class ConfigPanel:
         self._sync_prior()
 
     def _changed(self, name: str, value) -> None:
-        if name == "with_prior_preservation" and not value:
-            # TrainConfig's one rule: the weight counts only with prior preservation, so it goes
-            # back to its default (and its control is greyed out) when the switch is off
-            weight = self.controls.get("prior_loss_weight")
-            if weight is not None and weight.value != DEFAULT_PRIOR_LOSS_WEIGHT:
-                weight.value = DEFAULT_PRIOR_LOSS_WEIGHT  # observed: comes back here
-        self._revalidate()
-        if name == "with_prior_preservation":
-            self._sync_prior()
+        self._revalidate()  # TrainConfig decides (the prior rule too); the panel shows it
+        self._sync_prior()
 
     def _revalidate(self) -> None:
         """Check every value the panel shows, together. A value TrainConfig refuses keeps its
@@ -131,10 +124,18 @@ class ConfigPanel:
         self._config = value
 
     def _sync_prior(self) -> None:
-        """The weight control shows the weight in use, editable only with prior preservation."""
+        """The weight is greyed out while prior preservation is off (it has no effect then),
+        with a note saying so, unless it holds a value TrainConfig refused: then it stays
+        editable, so it can be put back."""
         weight = self.controls.get("prior_loss_weight")
-        if weight is not None:
-            weight.disabled = not self._config.with_prior_preservation
+        if weight is None:
+            return
+        off = not self._config.with_prior_preservation
+        weight.disabled = off and "prior_loss_weight" not in self.errors
+        if weight.disabled:
+            self.messages["prior_loss_weight"].value = (
+                "<span style='color:#666'>used only with prior preservation: tick "
+                "with_prior_preservation to change it</span>")
 
     def _placeholders(self) -> None:
         """Empty prompt fields show the prompt they stand for ('a photo of zshq dog')."""
