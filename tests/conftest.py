@@ -1,12 +1,15 @@
 """Shared fixtures: a tiny offline Stable Diffusion, synthetic photos, the real photo set."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # any hidden download fails at once
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Plans are kept on disk (planning/plancache.py): in a folder of this test session, not ~/.cache
+os.environ.setdefault("DREAMKIT_CACHE", tempfile.mkdtemp(prefix="dreamkit-cache-"))
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # `make test` runs two workers on two cores: one thread each (and in the notebook kernels
     # and CLI processes they start), or the four threads would fight over the cores.

@@ -192,3 +192,45 @@ def test_sdxl_lora_at_1024_fits_a_t4_by_the_estimate():
     assert result.step_mode == "two_pass", result.step_mode_reason
     assert "two passes lower the peak by" in result.step_mode_reason
     assert result.fits and result.total <= 11.0, result.text()  # the issue's SDXL goal
+
+
+def test_a_plan_is_made_once_per_model_and_shape_settings(tiny_model, tmp_path, monkeypatch):
+    """The second plan of the same model and shape settings (another learning rate or step
+    count) is read back, in a new process too (from DREAMKIT_CACHE); a shape setting measures
+    again; a damaged cache file is measured again."""
+    import json
+    import subprocess
+    import sys
+
+    import dreamkit.planning.plancache as cache
+    monkeypatch.setenv("DREAMKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "_MEMO", {})
+    cfg = TrainConfig(pretrained_model_name_or_path=str(tiny_model), class_noun="toy",
+                      with_prior_preservation=True, resolution=64)
+    calls = []
+    real = cache.cached_measure
+
+    def counting(config, mode, count, measure):
+        return real(config, mode, count, lambda *a: calls.append(a[1:]) or measure(*a))
+    monkeypatch.setattr("dreamkit.planning.planner.cached_measure", counting)
+    first = plan(cfg, suggest=False)
+    assert sorted(calls) == [("one_pass", True), ("two_pass", False)]
+    again = plan(cfg.replace(learning_rate=1e-3, max_train_steps=7), suggest=False)
+    assert len(calls) == 2 and again.parts == first.parts and again.flops == first.flops
+    plan(cfg.replace(resolution=32), suggest=False)  # another shape: measured
+    assert len(calls) == 4
+    files = sorted((tmp_path / "cache" / "plans").glob("*.json"))
+    assert len(files) == 4
+    code = (f"from dreamkit import TrainConfig; from dreamkit.planning.planner import plan; "
+            f"import dreamkit.planning.plancache as c, json; "
+            f"c.cached_measure.__globals__['_write'] = None; "  # reading only
+            f"p = plan(TrainConfig(pretrained_model_name_or_path={str(tiny_model)!r}, "
+            f"class_noun='toy', with_prior_preservation=True, resolution=64), suggest=False); "
+            f"print(json.dumps([p.total, p.flops, p.step_mode]))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**__import__("os").environ, "DREAMKIT_CACHE": str(tmp_path / "cache")})
+    assert json.loads(r.stdout) == [first.total, first.flops, first.step_mode], r.stderr[-2000:]
+    for f in files:
+        f.write_text("{not json")
+    monkeypatch.setattr(cache, "_MEMO", {})
+    assert plan(cfg, suggest=False).parts == first.parts and len(calls) == 6

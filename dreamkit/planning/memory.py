@@ -155,11 +155,13 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
         opt.step()
         opt.zero_grad(set_to_none=True)
 
+    opts = list(opt.per_param.values()) if hasattr(opt, "per_param") else [opt]
     with fused_attention(attention):
-        # creates the optimizer states; its FLOPs are counted here, because the counter's own
-        # bookkeeping tensors would show in the peak of the measured step below
-        flops = count_flops(step) if count else step()
-        opts = list(opt.per_param.values()) if hasattr(opt, "per_param") else [opt]
+        # the optimizer states must exist, as in a running job: a counted step makes them (its
+        # FLOPs are counted here, because the counter's own bookkeeping tensors would show in
+        # the peak of the measured step below); otherwise one update on zero gradients does,
+        # without a forward and backward (half the planning time)
+        flops = count_flops(step) if count else _create_states(opts, params)
         states = [t for o in opts for s in o.state.values() for t in s.values()
                   if torch.is_tensor(t)]
         tracker = LiveTensorTracker(existing=list(unet.parameters()) + states + inputs)
@@ -175,6 +177,16 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
             "adamw_states_bytes": state_bytes,
             "step_peak_above_states_bytes": tracker.peak, "peak_adamw_bytes": total,
             "peak_8bit_adam_bytes": total - state_bytes + eight_bit, "flops": flops}
+
+
+def _create_states(optimizers, params) -> None:
+    """Each optimizer's states, made by one update on zero gradients (shapes as a real step's)."""
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    for o in optimizers:
+        o.step()
+    for p in params:
+        p.grad = None
 
 
 def _record_checkpointed(unet, found: list) -> None:

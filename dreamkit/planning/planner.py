@@ -31,6 +31,7 @@ from ..models.loading import quiet_loading
 from ..models.lora import UNET_TARGETS, add_lora
 from ..training.step import mode_from_peaks, settled_step_mode
 from .memory import full_step_peak
+from .plancache import cached_measure
 from .recipes import RECIPES, T4_SETTINGS
 from .shapes import meta_models
 
@@ -117,6 +118,11 @@ def _fmt(change: dict) -> str:
 
 
 def _measure(config, mode: str, count: bool = True) -> tuple[dict, int | None, str]:
+    """_measure_step, made once per model, settings and mode (plancache.py)."""
+    return cached_measure(config, mode, count, _measure_step)
+
+
+def _measure_step(config, mode: str, count: bool = True) -> tuple[dict, int | None, str]:
     """The planned parts (bytes) of training `config` with the step in `mode`, the step's
     FLOPs (None with count=False), and the architecture assumed if the model was unreadable."""
     from diffusers import (
@@ -183,9 +189,12 @@ CANDIDATES = [  # the usual savers, cheapest in quality and speed first
 ]
 
 
-def plan(config, gpu: str | None = None, suggest: bool = True) -> MemoryPlan:
+def plan(config, gpu: str | None = None, suggest: bool = True,
+         flops: bool = True) -> MemoryPlan:
     """Estimated peak GPU memory of training `config` on `gpu` (default: the GPU here, else a
-    T4), its parts, the step mode train() should use, and the cheapest changes that fit."""
+    T4), its parts, the step mode train() should use, and the cheapest changes that fit.
+    `flops`: also count the step's FLOPs for the time floor (a third more planning time the
+    first time; train() does without). Plans are kept and reused (plancache.py)."""
     if gpu is None and torch.cuda.is_available():
         name = torch.cuda.get_device_name(0)
         capacity = torch.cuda.get_device_properties(0).total_memory / GiB
@@ -194,9 +203,9 @@ def plan(config, gpu: str | None = None, suggest: bool = True) -> MemoryPlan:
         if name not in GPUS:
             raise ConfigError("gpu", name, f"choose one of {', '.join(GPUS)}")
         capacity = GPUS[name]
-    mode, why, (parts, flops, assumed) = _choose_mode(config)
+    mode, why, (parts, counted, assumed) = _choose_mode(config, flops)
     result = MemoryPlan(parts, name, capacity, step_mode=mode, step_mode_reason=why,
-                        flops=flops, arithmetic=config.precision.arithmetic,
+                        flops=counted or 0, arithmetic=config.precision.arithmetic,
                         assumed=assumed)
     if suggest and not result.fits:
         result.suggestions = _suggestions(config, capacity, mode)
@@ -207,15 +216,15 @@ def _total(parts: dict) -> float:
     return sum(parts.values()) / GiB
 
 
-def _choose_mode(config) -> tuple[str, str, tuple[dict, int | None]]:
+def _choose_mode(config, count: bool) -> tuple[str, str, tuple[dict, int | None, str]]:
     """The step mode and its planned parts. Where the settings leave `auto` open
     (step.settled_step_mode), both modes are measured and two passes kept only where they
     lower the peak enough (step.mode_from_peaks)."""
     settled = settled_step_mode(config)
     if settled is not None:
-        return *settled, _measure(config, settled[0])
+        return *settled, _measure(config, settled[0], count)
     # Both modes run the same operations (two passes split the batch): one count serves both.
-    one, two = _measure(config, "one_pass"), _measure(config, "two_pass", count=False)
+    one, two = _measure(config, "one_pass", count), _measure(config, "two_pass", count=False)
     mode, why = mode_from_peaks(_total(one[0]), _total(two[0]))
     return mode, why, one if mode == "one_pass" else (two[0], *one[1:])
 
