@@ -158,8 +158,9 @@ class TrainConfig:
                                               "ready and free that gradient (SD 1.5: -3.4 GB); "
                                               "needs one_pass and no accumulation; with fp16 "
                                               "a check pass guards against overflow (1 GPU)")
-    cache_latents: bool = knob(False, "encode photos and class images once, then keep the VAE "
-                                      "off the GPU (saves its memory and time each step)")
+    cache_latents: bool = knob(True, "encode photos and class images once, then keep the VAE "
+                                     "off the GPU (saves its memory and time each step); exact: "
+                                     "each step still draws a fresh latent sample")
     precompute_text_embeddings: bool = knob(False, "encode every training prompt once, then keep "
                                                    "the frozen text encoder off the GPU (not with "
                                                    "train_text_encoder)")

@@ -3,8 +3,7 @@
 The embedded base model (dreamkit/toy/base-model) has never seen the subject: a disc split into
 magenta and cyan. The demo measures the base model, makes class images of "a photo of a toy",
 fine-tunes the UNet and the text encoder on twelve captioned photos of the subject with prior
-preservation (two backward passes per step),
-measures again, and writes:
+preservation, measures again, and writes:
 
     before_after.png   same prompts, same seeds: base model (upper rows) vs fine-tuned
     metrics.json       subject fidelity, prompt fidelity, class drift, class diversity
@@ -15,6 +14,8 @@ measures again, and writes:
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 from ..core.callbacks import Callback, Events, ProgressBar
 from ..core.config import TrainConfig
 from ..core.errors import DreamkitError
+from ..core.keep import fingerprint, kept, key_of
 from ..models.loading import load_pipeline
 from ..outputs.sample import sample_rows
 from ..outputs.viewer import image_grid
@@ -44,7 +46,7 @@ DEMO_TEXT_ENCODER_LR = 4e-4
 
 
 def demo_config(out: Path, photos: Path, steps: int | None = None,
-                with_prior_preservation: bool = True, step_mode: str = "two_pass",
+                with_prior_preservation: bool = True, step_mode: str = "one_pass",
                 seed: int = 0) -> TrainConfig:
     return TrainConfig(
         pretrained_model_name_or_path=str(base_model_dir()), instance_dir=str(photos),
@@ -93,32 +95,42 @@ def _before_after(base, tuned, config, path: Path, tuned_rows=None) -> Path:
     prompts = config.resolved_sample_prompts
     kw = dict(num_per_prompt=config.num_sample_images, seed=config.seed,
               num_inference_steps=config.sample_steps, guidance_scale=config.guidance_scale)
-    key = ("rows", str(Path(config.pretrained_model_name_or_path).resolve()), tuple(prompts),
-           tuple(kw.items()))
-    rows = _of_base(key, lambda: sample_rows(base, prompts, **kw)) \
-        + (tuned_rows or sample_rows(tuned, prompts, **kw))
+    made = _of_base({"rows": prompts, **kw}, config.pretrained_model_name_or_path,
+                    lambda: [_png(im) for im in sample_rows(base, prompts, **kw)])
+    rows = [_image(s) for s in made] + (tuned_rows or sample_rows(tuned, prompts, **kw))
     picture = image_grid(rows, rows=2 * len(prompts), labels=[f"base: {p}" for p in prompts]
                          + [f"fine-tuned: {p}" for p in prompts])
     picture.resize((picture.width * 3, picture.height * 3), 0).save(path)  # 64 px is small
     return path
 
 
-_BASE: dict = {}
+# What the base model's measures and pictures depend on, beside its files and the settings
+_MEASURING_CODE = ("toy/oracle.py", "toy/metrics.py", "toy/scorer.py", "toy/world.py",
+                   "evaluation/evaluate.py", "outputs/sample.py")
 
 
-def _of_base(key: tuple, make):
-    """The base model's numbers and pictures at fixed seeds never change: made once per
-    process, so the classroom's later runs start training sooner."""
-    if key not in _BASE:
-        _BASE[key] = make()
-    return _BASE[key]
+def _of_base(what: dict, model: str, make):
+    """The base model's numbers and pictures at fixed seeds never change: made once, then kept
+    (core/keep.py), so the classroom's later runs and the next demo start training sooner."""
+    return kept("toy-base", key_of({**what, "model": fingerprint(model)}, _MEASURING_CODE), make)
+
+
+def _png(image) -> str:
+    buf = io.BytesIO()
+    image.save(buf, format="png")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _image(text: str):
+    from PIL import Image
+    return Image.open(io.BytesIO(base64.b64decode(text))).convert("RGB")
 
 
 def _base_metrics(base, model: str, identifier: str, say) -> dict:
     def measure():
         say("measuring the base model ...")
         return evaluate_toy(base, identifier=identifier, subject=IDENTIFIER)
-    return dict(_of_base(("metrics", str(Path(model).resolve()), identifier), measure))
+    return dict(_of_base({"metrics": identifier}, model, measure))
 
 
 def format_metrics(before: dict, after: dict) -> str:
@@ -130,7 +142,7 @@ def format_metrics(before: dict, after: dict) -> str:
 
 
 def run_demo(out="demo-output", steps: int | None = None, with_prior_preservation: bool = True,
-             step_mode: str = "two_pass", overwrite: bool = False, seed: int = 0,
+             step_mode: str = "one_pass", overwrite: bool = False, seed: int = 0,
              callbacks=None, config: TrainConfig | None = None) -> dict:
     """The whole demo; `callbacks` go to train() (default: a progress bar; the classroom
     notebook adds LiveView). `config` (the classroom's panel) replaces the demo's settings;
