@@ -79,7 +79,7 @@ def test_quickstart_runs_on_cpu(tmp_path):
     _clean(nb)
     assert "GPU: none (CPU only)" in text
     assert "instance prompt: a photo of sks toy" in text
-    assert "step mode: two_pass" in text
+    assert "step mode: one_pass" in text
     assert "memory plan: ~" in text and "on T4 (15.0 GiB): fits" in text  # the preflight
     assert "subject_fidelity" in text
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]

@@ -77,7 +77,7 @@ def test_demo_writes_its_outputs(demos):
     grid = Image.open(out / "before_after.png")
     assert grid.size[0] > 600 and grid.size[1] > grid.size[0]
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved["after"] == summary["after"] and saved["step_mode"] == "two_pass"
+    assert saved["after"] == summary["after"] and saved["step_mode"] == "one_pass"
     assert (out / "run" / "loss.png").exists() and (out / "run" / "model_index.json").exists()
     assert len(list((out / "run" / "class_images").glob("*.png"))) == 50
     stages = saved["seconds_by_stage"]  # where the time went, stage by stage
