@@ -12,7 +12,6 @@ import json
 import re
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from test_notebooks import ROOT
@@ -75,21 +74,55 @@ def _until_training(nb, gpu: bool):
     return run
 
 
-def _execute(nb, gpu: bool, tmp_path, monkeypatch) -> dict | None:
-    """Run the notebook in a new kernel (a restart); what train received, if it was called."""
-    home = tmp_path / "home"
-    if gpu and not home.exists():  # the Drive folder (local off Colab) holds the photos
-        from dreamkit.toy import write_subject_photos
-        write_subject_photos(home / "dreamkit-drive" / "dreambooth" / "photos")
-    home.mkdir(exist_ok=True)
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    (tmp_path / "received.json").unlink(missing_ok=True)
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    got = tmp_path / "received.json"
-    return json.loads(got.read_text()) if got.exists() else None
+class Kernel:
+    """One notebook kernel, in which Run all is done again and again as a user does (a new
+    Kernel is a restart). `run_all(cells)`: (what train received or None, the cell where Run
+    all stopped with an error or None)."""
+
+    def __init__(self, tmp_path, monkeypatch, gpu_drive: bool = True):
+        home = tmp_path / "home"
+        if gpu_drive and not home.exists():  # the Drive folder (local off Colab): the photos
+            from dreamkit.toy import write_subject_photos
+            write_subject_photos(home / "dreamkit-drive" / "dreambooth" / "photos")
+        home.mkdir(exist_ok=True)
+        monkeypatch.setenv("HOME", str(home))
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        monkeypatch.setenv("PYTHONPATH", str(ROOT))
+        self.path = tmp_path
+        self.client = NotebookClient(nbformat.v4.new_notebook(), timeout=600,
+                                     kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+
+    def __enter__(self):
+        self._kernel = self.client.setup_kernel()
+        self._kernel.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._kernel.__exit__(*exc)
+
+    def run_all(self, nb) -> tuple[dict | None, object]:
+        got = self.path / "received.json"
+        got.unlink(missing_ok=True)
+        self.client.nb = nb
+        for i, cell in enumerate(nb.cells):
+            try:
+                self.client.execute_cell(cell, i)
+            except CellExecutionError:
+                return None if not got.exists() else json.loads(got.read_text()), cell
+        return (json.loads(got.read_text()) if got.exists() else None), None
+
+
+def _stopped_with_one_line(stopped, title: str, line: str) -> None:
+    """Run all stopped at the settings cell with the refusal's one line, no traceback."""
+    assert stopped is not None, "Run all did not stop"
+    assert title in stopped.source, stopped.source[:80]
+    text = "".join(o.get("text", "") for o in stopped.outputs)
+    assert f"✗ {line}" in text and "Traceback" not in text, text
+
+
+def _printed(nb) -> str:
+    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
 
 
 # Every settings field changed; (field, value, the TrainConfig key and what it must hold there)
@@ -113,19 +146,6 @@ def _fields(name: str, gpu: bool) -> dict:
     return fields
 
 
-# (02 on the GPU path: in the restart test below, which changes every field between its runs)
-@pytest.mark.parametrize("name, gpu", [("01_quickstart.ipynb", False),
-                                       ("01_quickstart.ipynb", True),
-                                       ("02_step_by_step.ipynb", False)],
-                         ids=["01-cpu", "01-gpu", "02-cpu"])
-def test_every_form_field_reaches_train(name, gpu, tmp_path, monkeypatch):
-    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
-    fields = _fields(name, gpu)
-    set_fields(nb, fields)
-    received = _execute(_until_training(nb, gpu), gpu, tmp_path, monkeypatch)
-    _check_received(received, fields, name, gpu)
-
-
 def _check_received(received: dict | None, fields: dict, name: str, gpu: bool) -> None:
     assert received is not None, "train was not called"
     keys = [k for k in fields if k in KEYS and (gpu or k in CPU_KEYS)]
@@ -143,13 +163,68 @@ def _check_received(received: dict | None, fields: dict, name: str, gpu: bool) -
         assert received["resume"] == "auto" and "dreamkit-drive" in received["output_dir"]
 
 
-def test_settings_come_back_after_a_restart_and_a_change_is_used(tmp_path, monkeypatch):
-    """Run all with the defaults; change every field, save the notebook (as Colab does on
-    Drive), restart (a new kernel) and Run all: train gets what the form showed each time."""
-    name, path = "02_step_by_step.ipynb", tmp_path / "02.ipynb"
+# A value the form must refuse on either path, and the one line Run all stops with
+REFUSED = {"STEPS": (0, "max_train_steps=0: must be a whole number of at least 1"),
+           "LEARNING_RATE": (-1e-05, "learning_rate=-1e-05: must be a finite number above 0"),
+           "IDENTIFIER": ("my dog", "identifier='my dog': use one rare word without spaces")}
+
+
+def _refusals(kernel, name: str, title: str, gpu: bool) -> None:
+    for field, (value, line) in REFUSED.items():
+        nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+        set_fields(nb, {field: value})
+        received, stopped = kernel.run_all(_until_training(nb, gpu))
+        assert received is None, f"{field}={value!r}: trained with another value"
+        _stopped_with_one_line(stopped, title, line)
+
+
+def test_quickstart_forms_on_the_cpu_and_gpu_paths(tmp_path, monkeypatch):
+    """One kernel, Run all again and again: every field reaches train on the CPU path (and
+    what the toy world changed is printed), refused values stop at the settings cell with one
+    line on both paths, then every field reaches train on the GPU path."""
+    name, title = "01_quickstart.ipynb", "3b. The settings, checked"
+    with Kernel(tmp_path, monkeypatch) as kernel:
+        nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+        fields = _fields(name, False)
+        set_fields(nb, fields)
+        run = _until_training(nb, False)
+        received, stopped = kernel.run_all(run)
+        assert stopped is None
+        _check_received(received, fields, name, False)
+        said = _printed(run)  # the toy world's replacements, each said with its value
+        for change in ("identifier 'tzky' -> 'sks'", "class_noun 'block' -> 'toy'",
+                       "learning_rate 3e-06 -> 0.0002"):
+            assert change in said, said
+        _refusals(kernel, name, title, gpu=False)
+        _refusals(kernel, name, title, gpu=True)
+        nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+        fields = _fields(name, True)
+        set_fields(nb, fields)
+        received, stopped = kernel.run_all(_until_training(nb, True))
+        _check_received(received, fields, name, True)
+
+
+def test_step_by_step_forms_refusals_and_a_restart(tmp_path, monkeypatch):
+    """Kernel 1: every field reaches train on the CPU path; refused values stop at 6b with one
+    line on both paths; Run all with the defaults on the GPU path. Then every field changed,
+    the notebook saved (as Colab does on Drive), a new kernel (a restart) and Run all: train
+    gets what the form showed each time."""
+    name, title = "02_step_by_step.ipynb", "6b. The settings, checked"
+    path = tmp_path / "02.ipynb"
     nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
     defaults = form_fields(nb)
-    first = _execute(_until_training(nb, True), True, tmp_path, monkeypatch)
+    with Kernel(tmp_path, monkeypatch) as kernel:
+        cpu = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+        fields = _fields(name, False)
+        set_fields(cpu, fields)
+        run = _until_training(cpu, False)
+        received, stopped = kernel.run_all(run)
+        assert stopped is None
+        _check_received(received, fields, name, False)
+        assert "identifier 'tzky' -> 'sks'" in _printed(run)  # what the toy world changed
+        _refusals(kernel, name, title, gpu=False)
+        _refusals(kernel, name, title, gpu=True)
+        first, stopped = kernel.run_all(_until_training(nb, True))
     assert first["max_train_steps"] == defaults["STEPS"] == 400
     assert first["identifier"] == defaults["IDENTIFIER"] == "zshq"
     assert first["pretrained_model_name_or_path"] == defaults["MODEL"]
@@ -158,22 +233,7 @@ def test_settings_come_back_after_a_restart_and_a_change_is_used(tmp_path, monke
     nbformat.write(nb, path)  # the notebook as saved; the kernel is gone
     again = nbformat.read(path, as_version=4)
     assert form_fields(again) == {**defaults, **fields}
-    second = _execute(_until_training(again, True), True, tmp_path, monkeypatch)
+    with Kernel(tmp_path, monkeypatch) as kernel:
+        second, _ = kernel.run_all(_until_training(again, True))
     _check_received(second, fields, name, True)
     assert second["seed"] != first["seed"] and second["resolution"] != first["resolution"]
-
-
-def test_a_refused_field_stops_run_all_with_its_one_line(tmp_path, monkeypatch):
-    shown = "identifier='my dog': use one rare word without spaces"
-    nb = nbformat.read(ROOT / "notebooks" / "02_step_by_step.ipynb", as_version=4)
-    set_fields(nb, {"IDENTIFIER": "my dog"})
-    run = _until_training(nb, True)
-    with pytest.raises(CellExecutionError):
-        _execute(run, True, tmp_path, monkeypatch)
-    assert not (tmp_path / "received.json").exists()  # never trained with another value
-    stopped = next(c for c in run.cells if any(o.get("output_type") == "error"
-                                               or o.get("name") == "stderr" and "✗" in o["text"]
-                                               for o in c.get("outputs", [])))
-    assert "6b. The settings, checked" in stopped.source
-    text = "".join(o.get("text", "") for o in stopped.outputs)
-    assert f"✗ {shown}" in text and "Traceback" not in text, text

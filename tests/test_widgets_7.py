@@ -3,6 +3,7 @@ this environment: the widget tests run again, and the step-by-step notebook (cap
 bars, live view) runs whole, with a 7.7 copy first on the path (installed beside the venv by
 scripts/setup_env.sh)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -36,8 +37,10 @@ def test_widget_tests_pass_under_ipywidgets_7():
 
 
 @pytest.mark.slow
-def test_the_step_by_step_notebook_runs_under_ipywidgets_7(tmp_path):
-    from test_notebooks import _run, _text
+def test_the_step_by_step_notebook_runs_whole_under_ipywidgets_7(tmp_path):
+    """Every stage of 02 on the CPU, once, with the widgets of Colab's ipywidgets 7.7 (the
+    browser check runs it again in JupyterLab with this environment's 8.x)."""
+    from test_notebooks import _clean, _images, _run, _text
     _need_seven()
     nb = _run(ROOT / "notebooks" / "02_step_by_step.ipynb", tmp_path,
               {"STEPS": 10, "NUM_CLASS_IMAGES": 2, "SAMPLE_EVERY": 5, "TRY_STEPS": 3, "COUNT": 1},
@@ -50,5 +53,24 @@ def test_the_step_by_step_notebook_runs_under_ipywidgets_7(tmp_path):
     assert versions == {"1.5.0"}, versions
     assert {"TextModel", "ButtonModel", "FloatProgressModel"} <= names, names  # captions, bar
     text = _text(nb)
-    assert "12 image(s)" in text and "one file: StableDiffusionPipeline" in text
-    assert (tmp_path / "step-by-step" / "run" / "model_index.json").is_file()
+    _clean(nb)
+    assert "No GPU: the toy world on the CPU" in text
+    assert "12 image(s)" in text and "0 problem(s)" in text  # the photos, checked
+    assert "2 class images of 'a photo of a toy'" in text
+    assert "best step: step " in text  # scored while training, the rule named a step
+    assert _images(nb) >= 6  # photos, doctor grid, class images, curves, samples, comparisons
+    run = tmp_path / "step-by-step" / "run"
+    assert (run / "model_index.json").exists() and (run / "scores.json").exists()
+    assert [e["step"] for e in json.loads((run / "scores.json").read_text())["curve"]] == [5, 10]
+    # try your model: the pictures shown are saved, with their settings, and open
+    from PIL import Image
+    tried = sorted((run / "generated").glob("*/*.png"))
+    assert len(tried) == 4 and Image.open(tried[0]).text["guidance"] == "7.5"
+    # export: one file in the original layout (fp16) that diffusers loads back
+    from diffusers import StableDiffusionPipeline
+    export = tmp_path / "step-by-step" / "run-export"
+    pipe = StableDiffusionPipeline.from_single_file(str(export / "model.safetensors"),
+                                                    config=str(export), local_files_only=True)
+    assert pipe.unet.config.sample_size == 16 and "one file: StableDiffusionPipeline" in text
+    # free Drive space: what the folder holds, before and after
+    assert "the run folder holds:" in text and "freed " in text
