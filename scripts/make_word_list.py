@@ -26,12 +26,8 @@ from pathlib import Path
 import better_profanity
 from wordfreq import get_frequency_dict
 
-from dreamkit.models.tokens import (
-    POOL_RULES,
-    frequent_merge,
-    is_pool_candidate,
-    sd_vocabulary_tokenizer,
-)
+from dreamkit.models.tokens import frequent_merge, sd_vocabulary_tokenizer
+from dreamkit.models.words import POOL_RULES, is_pool_candidate
 
 OUT = Path(__file__).resolve().parents[1] / "dreamkit" / "models" / "vocab"
 LARGE = ["ca", "cs", "de", "en", "es", "fi", "fr", "it", "nb", "nl", "pl", "pt", "sv"]

@@ -69,12 +69,17 @@ def test_the_real_vocabulary_flags_splits_meanings_words_and_abbreviations(sd):
 
 
 def test_suggestions_are_rare_single_tokens_that_are_no_words(sd):
-    from dreamkit.models.tokens import ABBREVIATIONS, _known_words, _meanings, identifier_pool
+    from dreamkit.models.words import (
+        ABBREVIATIONS,
+        identifier_pool,
+        known_words,
+        meanings,
+    )
     pool = identifier_pool()
     assert len(pool) >= 200, len(pool)
     for word in pool:  # in no word list, no meaning, no family; one token of 3-7 letters
         assert 3 <= len(word) <= 7 and word.isalpha(), word
-        assert word not in _known_words() and word not in _meanings() and word not in DENY
+        assert word not in known_words() and word not in meanings() and word not in DENY
         assert not any(p.fullmatch(word) for p in ABBREVIATIONS), word
         assert sd.tokenize(word) == [f"{word}</w>"], word
     found = suggest_identifiers(sd, 15, class_noun="dog")

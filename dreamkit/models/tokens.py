@@ -33,17 +33,17 @@ import functools
 import gzip
 import hashlib
 import json
-import re
 import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from .words import DENY, identifier_pool, is_known_word, word_info
+
 # transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["TokenCheck", "check_identifier", "suggest_identifiers", "KNOWN_MEANINGS",
-           "COMMON_WORDS", "DENY", "is_known_word", "word_info", "identifier_pool",
-           "is_pool_candidate", "frequent_merge", "POOL_RULES", "sd_vocabulary_tokenizer", "bytes_to_unicode",
-           "SD_VOCABULARY", "REAL_VOCABULARY_SIZE"]
+           "COMMON_WORDS", "DENY", "is_known_word", "frequent_merge", "sd_vocabulary_tokenizer",
+           "bytes_to_unicode", "SD_VOCABULARY", "REAL_VOCABULARY_SIZE"]
 
 SD_VOCABULARY = "sd-vocabulary"  # load_tokenizer's name for the shipped CLIP vocabulary
 # A tokenizer trained on real text has tens of thousands of tokens (CLIP: 49,408); the toy
@@ -76,90 +76,6 @@ red blue green yellow black white pink purple orange brown gray grey gold silver
 big small large little new old good best beautiful cute one two three first last
 """.split())
 VOWELS = set("aeiou")
-# Not to be suggested or used as a name, whatever the lists say (profanity, NSFW words).
-DENY = frozenset("""fck fuk fuc fk wtf stfu fml fkn sht shyt btch dmn cnt prn xxx sex nsfw
-nude porn milf thot""".split())
-# Abbreviation and hashtag families at the rare end of CLIP's vocabulary that lists miss.
-ABBREVIATIONS = (re.compile(r"[a-z]{1,3}fc"),  # football clubs: swfc, bwfc, cpfc
-                 re.compile(r"[a-z]{2,3}wx"),  # US state weather hashtags: ncwx, ohwx
-                 re.compile(r"y[a-z]{2}"),  # Canadian airport codes: yyj, yqr
-                 re.compile(r"[a-z]{2,3}fb"),  # high-school football: txhsfb, hsfb
-                 re.compile(r"[a-z]{2,3}hs"),  # high schools: cchs, bhs
-                 re.compile(r"afc[a-z]{1,2}|coy[a-z]"),  # more clubs and their chants: afcb, coyi
-                 re.compile(r"bbc[a-z]{1,3}|[a-z]{1,3}tv"),  # broadcasters: bbcqt, foxtv
-                 re.compile(r"[a-z]{1,4}pol|elxn|[a-z]{0,2}conf"))  # politics, conferences
-# The identifier pool's rules (scripts/make_word_list.py applies them with wordfreq's lists)
-POOL_RULES = {"letters": (3, 7),  # short, as the paper's
-              "phrase_zipf": 4.0,  # two words this frequent glued together: a hashtag
-              "fragment_zipf": 4.5}  # the start or end of a word this frequent: a fragment
-
-
-def is_pool_candidate(word: str, common: set, starts_ends: set) -> bool:
-    """POOL_RULES for a token that is in no word list. `common`: the words of at least
-    phrase_zipf (what glued hashtags are made of); `starts_ends`: the first and last 3-7
-    letters of the words of at least fragment_zipf that are 2 or more letters longer."""
-    low, high = POOL_RULES["letters"]
-    if not (low <= len(word) <= high and word.isascii() and word.isalpha() and word.islower()):
-        return False
-    if re.search(r"(.)\1\1", word) or any(p.fullmatch(word) for p in ABBREVIATIONS):
-        return False
-    if any(word[:k] in common and word[k:] in common for k in range(2, len(word) - 1)):
-        return False
-    return word not in starts_ends
-
-
-def _vocab_file(name: str) -> bytes:
-    return resources.files("dreamkit.models").joinpath(f"vocab/{name}").read_bytes()
-
-
-@functools.lru_cache(maxsize=1)
-def _known_words() -> dict:
-    """{word: (zipf, language)}: the whole-word tokens of SD's vocabulary that people write."""
-    rows = gzip.decompress(_vocab_file("known_words.tsv.gz")).decode().splitlines()
-    return {w: (float(z), lang) for w, z, lang in (r.split("\t") for r in rows)}
-
-
-@functools.lru_cache(maxsize=1)
-def _meanings() -> dict:
-    return dict(r.split("\t") for r in _vocab_file("meanings.tsv").decode().splitlines())
-
-
-@functools.lru_cache(maxsize=1)
-def identifier_pool() -> tuple:
-    """Rare single tokens of SD's vocabulary that decode to short non-words (shortest first)."""
-    return tuple(_vocab_file("identifier_pool.txt").decode().split())
-
-
-_LANGUAGES = {"ca": "Catalan", "cs": "Czech", "de": "German", "en": "English",
-              "es": "Spanish", "fi": "Finnish", "fr": "French", "it": "Italian",
-              "nb": "Norwegian", "nl": "Dutch", "pl": "Polish", "pt": "Portuguese",
-              "sv": "Swedish", "da": "Danish", "hu": "Hungarian", "id": "Indonesian",
-              "is": "Icelandic", "lt": "Lithuanian", "lv": "Latvian", "ms": "Malay",
-              "ro": "Romanian", "sh": "Serbo-Croatian", "sk": "Slovak", "sl": "Slovenian",
-              "tr": "Turkish", "vi": "Vietnamese", "fil": "Filipino"}
-
-
-def word_info(word: str) -> str | None:
-    """What a word means to people, as the check says it; None for a non-word."""
-    w = word.lower()
-    category = _meanings().get(w)
-    known = _known_words().get(w)
-    if category is None and known is None and w not in DENY \
-            and not any(p.fullmatch(w) for p in ABBREVIATIONS):
-        return None
-    what = category or ("profanity or a term that should not name a subject" if w in DENY
-                        else "an abbreviation or hashtag family" if known is None
-                        else "a word, name or abbreviation people write")
-    if known is not None:
-        zipf, lang = known
-        what += (f" (written about {10 ** zipf:,.0f} times per billion words, in "
-                 f"{_LANGUAGES.get(lang, lang)} text)")
-    return what
-
-
-def is_known_word(word: str) -> bool:
-    """A word, name, abbreviation or term people write (any length), or a denied one."""
-    return word_info(word) is not None
 
 
 def bytes_to_unicode() -> list[str]:
@@ -174,6 +90,7 @@ def bytes_to_unicode() -> list[str]:
             cs.append(256 + n)
             n += 1
     return [chr(c) for c in cs]
+
 
 
 @functools.lru_cache(maxsize=1)
@@ -232,7 +149,7 @@ def check_identifier(tokenizer, identifier: str, class_noun: str = "",
     ident = identifier.strip().lower()  # CLIP's tokenizer lower-cases too
     tokens = tokenizer.tokenize(ident)
     check = TokenCheck(identifier, tokens)
-    vocab = tokenizer.get_vocab()
+    vocab = _Vocab(tokenizer)
     if len(tokens) > 1:
         check.warnings.append(f"splits into {len(tokens)} tokens ({', '.join(tokens)}), so its "
                               f"meaning is spread over pieces that mean other things; use a "
@@ -266,10 +183,31 @@ def check_identifier(tokenizer, identifier: str, class_noun: str = "",
     return check
 
 
-def frequent_merge(vocab: dict, token: str) -> bool:
+class _Vocab:
+    """A tokenizer's ids by lookup: the slow CLIPTokenizer copies its 49,408-entry vocabulary
+    on every get_vocab(), which a check of hundreds of names would pay each time."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    def __len__(self) -> int:
+        return len(self.tokenizer)
+
+    def __getitem__(self, token: str) -> int:
+        return self.tokenizer.convert_tokens_to_ids(token)
+
+
+def frequent_merge(vocab, token: str) -> bool:
     """BPE merges are learned in order of frequency, so a low id is a frequent token: the
     first quarter of the merges (the first 512 ids are the single bytes)."""
     return 0 <= vocab[token] - 512 < (len(vocab) - 512) // 4
+
+
+@functools.lru_cache(maxsize=64)
+def _pool_order(seed: str) -> tuple:
+    """The pool, 3-4 letters first, in an order of its own for each class noun."""
+    return tuple(sorted(identifier_pool(), key=lambda w: (len(w) > 4, hashlib.sha256(
+        f"{seed}:{w}".encode()).digest())))
 
 
 def _close(word: str, noun: str) -> bool:
@@ -285,20 +223,22 @@ def suggest_identifiers(tokenizer, n: int = 5, exclude=(), class_noun: str = "")
     their own for each class noun, leaving out tokens close to it; fewer than `n` only when the
     vocabulary has no more (check_identifier says so). A small vocabulary (the toy world's):
     its rarest 3-4 letter words without vowels."""
-    vocab = tokenizer.get_vocab()
     nouns = [w for w in class_noun.lower().split() if len(w) >= 3]
     skip = set(exclude) | set(KNOWN_MEANINGS) | COMMON_WORDS | DENY
 
     def fits(word: str) -> bool:
         return word not in skip and not any(_close(word, noun) for noun in nouns) \
             and len(tokenizer.tokenize(word)) == 1  # it comes back as the same one token
-    if len(vocab) >= REAL_VOCABULARY_SIZE:
-        seed = class_noun.strip().lower()
-        order = sorted(identifier_pool(), key=lambda w: (len(w) > 4, hashlib.sha256(
-            f"{seed}:{w}".encode()).digest()))  # 3-4 letters first, each noun its own order
-        return [w for w in order if fits(w)][:n]
+    if len(tokenizer) >= REAL_VOCABULARY_SIZE:
+        found = []
+        for w in _pool_order(class_noun.strip().lower()):
+            if len(found) >= n:
+                break
+            if fits(w):
+                found.append(w)
+        return found
     found = []
-    for token, _ in sorted(vocab.items(), key=lambda kv: -kv[1]):
+    for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda kv: -kv[1]):
         word = _word(token)
         if word and 3 <= len(word) <= 4 and word.isascii() and word.isalpha() \
                 and word.islower() and not VOWELS & set(word) and fits(word):
