@@ -18,6 +18,7 @@ from ..core.prompts import safe_filename
 from ..models.loading import load_pipeline
 from ..models.lora import has_trained_model
 from ..storage.checkpoint import find_checkpoints, trained_weights
+from .schedulers import SCHEDULERS
 from .viewer import image_grid
 
 # diffusers: imported where used (heavy or optional), so `import dreamkit` stays quick
@@ -25,16 +26,6 @@ __all__ = ["generate", "sample_rows", "save_sample_grid", "save_images", "safe_f
            "output_folder",
            "use_scheduler", "SCHEDULERS", "checkpoint_grid"]
 
-# Samplers by the names the tools show. The trained weights do not change with the sampler;
-# the pictures do (DPM-Solver++ is good in 20-25 steps, Euler a adds fresh noise every step).
-SCHEDULERS = {
-    "ddim": ("DDIMScheduler", {}),
-    "dpm++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
-    "euler_a": ("EulerAncestralDiscreteScheduler", {}),
-    "euler": ("EulerDiscreteScheduler", {}),
-    "pndm": ("PNDMScheduler", {}),
-    "ddpm": ("DDPMScheduler", {}),
-}
 
 
 def use_scheduler(pipe, name: str | None):

@@ -24,10 +24,8 @@ import sys
 from pathlib import Path
 
 from ..core.config import TrainConfig
-from ..core.env import check, format_env_report
 from ..core.errors import DreamkitError
-from ..outputs.sample import SCHEDULERS
-from . import commands as cmd
+from ..outputs.schedulers import SCHEDULERS
 
 __all__ = ["main", "build_parser"]
 
@@ -97,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         add(sub)
     e = sub.add_parser("env", help="what this machine can run: GPU, 8-bit AdamW, attention, "
                        "precision, with the fallbacks dreamkit will use")
-    e.set_defaults(func=lambda args: (print(format_env_report()), check(report=print), 0)[-1])
+    e.set_defaults(func="cmd_env")
     return p
 
 
@@ -106,7 +104,7 @@ def _training_commands(sub) -> None:
     _add_config_flags(t)
     t.add_argument("--overwrite", action="store_true",
                    help="replace a trained model already in output_dir")
-    t.set_defaults(func=cmd.cmd_train)
+    t.set_defaults(func="cmd_train")
     m = sub.add_parser("plan-memory", help="will this training fit the GPU? the estimated peak, "
                        "its parts and the changes that make it fit (exit 1 if it does not)")
     _add_config_flags(m)
@@ -114,10 +112,10 @@ def _training_commands(sub) -> None:
                    "A100-40GB, A100-80GB, H100; default: the GPU here")
     m.add_argument("--recipes", action="store_true", help="also plan the usual small-GPU "
                    "recipes with this model and rank those that fit by their time floor")
-    m.set_defaults(func=cmd.cmd_plan_memory)
+    m.set_defaults(func="cmd_plan_memory")
     c = sub.add_parser("class-images", help="generate the class images for prior preservation")
     _add_config_flags(c)
-    c.set_defaults(func=cmd.cmd_class_images)
+    c.set_defaults(func="cmd_class_images")
 
 
 def _generate_command(sub) -> None:
@@ -146,7 +144,7 @@ def _generate_command(sub) -> None:
                    help="also draw the base model at the same seeds: before_after.png")
     g.add_argument("--checkpoints", action="store_true", help="also a grid with one row per "
                    "kept checkpoint of the run and the final model: checkpoints.png")
-    g.set_defaults(func=cmd.cmd_generate)
+    g.set_defaults(func="cmd_generate")
 
 
 def _export_command(sub) -> None:
@@ -167,7 +165,7 @@ def _export_command(sub) -> None:
                    "(default: private)")
     x.add_argument("--overwrite", action="store_true", help="replace the files of a model "
                    "already in --out")
-    x.set_defaults(func=cmd.cmd_export)
+    x.set_defaults(func="cmd_export")
 
 
 def _check_commands(sub) -> None:
@@ -180,7 +178,7 @@ def _check_commands(sub) -> None:
     k.add_argument("--grid", default=None, help="write a thumbnail grid with the flags here (PNG)")
     k.add_argument("--fix", default=None, metavar="OUT_DIR",
                    help="write upright, flattened copies of the usable photos into OUT_DIR")
-    k.set_defaults(func=cmd.cmd_check_data)
+    k.set_defaults(func="cmd_check_data")
     tk = sub.add_parser("check-token", help="is the identifier one rare token for the model? "
                         "suggests rare ones; exit code 1 when it is not")
     tk.add_argument("identifier", help="the rare word that will name your subject, e.g. zshq")
@@ -188,7 +186,7 @@ def _check_commands(sub) -> None:
                     help="the base model (hub id or folder) whose tokenizer decides")
     tk.add_argument("--class_noun", default="", help="your class noun (dog, person, ...)")
     tk.add_argument("--suggest", type=int, default=5, help="how many alternatives (5)")
-    tk.set_defaults(func=cmd.cmd_check_token)
+    tk.set_defaults(func="cmd_check_token")
 
 
 def _evaluate_command(sub) -> None:
@@ -206,7 +204,7 @@ def _evaluate_command(sub) -> None:
     ev.add_argument("--dino", default=None, help="DINO model id or folder (facebook/dino-vits16)")
     ev.add_argument("--clip", default=None,
                     help="CLIP model id or folder (openai/clip-vit-base-patch32)")
-    ev.set_defaults(func=cmd.cmd_evaluate)
+    ev.set_defaults(func="cmd_evaluate")
 
 
 def _demo_and_toy_commands(sub) -> None:
@@ -220,7 +218,7 @@ def _demo_and_toy_commands(sub) -> None:
                         "gradient, the T4 trick)")
     d.add_argument("--overwrite", action="store_true", help="replace an earlier demo's output")
     d.add_argument("--seed", type=int, default=0, help="seed of the run (default 0)")
-    d.set_defaults(func=cmd.cmd_demo)
+    d.set_defaults(func="cmd_demo")
     toy = sub.add_parser("toy", help="the CPU toy world: pretrain its base model, its photos")
     toy_sub = toy.add_subparsers(dest="toy_command", required=True)
     tp = toy_sub.add_parser("pretrain", help="train the toy base model from scratch (CPU, ~50 min)")
@@ -231,19 +229,23 @@ def _demo_and_toy_commands(sub) -> None:
     tp.add_argument("--unet-steps", type=int, default=4000, help="UNet steps, batch 64 (4000)")
     tph = toy_sub.add_parser("photos", help="write the toy subject's photos into a folder")
     tph.add_argument("out", help="folder to write into")
-    toy.set_defaults(func=cmd.cmd_toy)
+    toy.set_defaults(func="cmd_toy")
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        # the handlers load torch and diffusers: only now, so `--help` and mistakes are quick
+        from . import commands
+        return getattr(commands, args.func)(args)
     except DreamkitError as e:
         if args.debug:
             raise
         print(f"dreamkit {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the output went to a pipe that closed early (`| head`)
+        return 0
     except KeyboardInterrupt:
         print(f"dreamkit {args.command}: interrupted", file=sys.stderr)
         return 130

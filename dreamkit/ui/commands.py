@@ -15,7 +15,7 @@ import torch
 from ..core import checks
 from ..core.concepts import class_jobs
 from ..core.config import TrainConfig
-from ..core.env import device, inference_dtype
+from ..core.env import check, device, format_env_report, inference_dtype
 from ..core.errors import DreamkitError
 from ..evaluation.evaluate import METRICS
 from ..evaluation.scoring import evaluate_run
@@ -38,7 +38,7 @@ from ..training.step import settled_step_mode
 
 __all__ = ["config_from", "plan_for_training", "cmd_train", "cmd_plan_memory",
            "cmd_class_images", "cmd_generate", "cmd_export", "cmd_check_data",
-           "cmd_check_token", "cmd_evaluate", "cmd_demo", "cmd_toy"]
+           "cmd_check_token", "cmd_evaluate", "cmd_demo", "cmd_env", "cmd_toy"]
 
 
 def config_from(args, ready: bool = True) -> TrainConfig:
@@ -198,6 +198,12 @@ def cmd_demo(args) -> int:
     checks.check_demo(args)
     run_demo(args.out, steps=args.steps, with_prior_preservation=not args.no_prior,
              step_mode=args.step_mode, overwrite=args.overwrite, seed=args.seed)
+    return 0
+
+
+def cmd_env(args) -> int:
+    print(format_env_report())
+    check(report=print)
     return 0
 
 
