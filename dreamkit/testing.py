@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from .models.portable import make_portable
 from .toy.tokenizer import write_clip_tokenizer_files
 
 # diffusers, transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
@@ -75,6 +76,7 @@ def make_tiny_sd(folder, *, prediction_type: str = "epsilon", seed: int = 0,
                                    unet=unet, scheduler=scheduler, safety_checker=None,
                                    feature_extractor=None, requires_safety_checker=False)
     pipe.save_pretrained(folder)
+    make_portable(folder)  # as the Hub's models: the files older releases read too
     return folder
 
 

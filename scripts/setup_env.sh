@@ -32,5 +32,10 @@ pip_install --no-deps -e .
 # Colab ships ipywidgets 7.7: a second copy of it, beside the venv's 8.x, for the tests that run
 # the widget code under both majors (tests/test_widgets_7.py puts it first on PYTHONPATH)
 pip_install --no-deps --target "$VENV/ipywidgets7" "ipywidgets==7.7.5" "ipython_genutils==0.2.0"
+# The older stack some users still run (diffusers 0.32, transformers 4.54, peft 0.14), beside the
+# venv with the venv's torch, for tests/test_export_advice.py: exports must load there exactly
+pip_install --no-deps --target "$VENV/oldstack" "diffusers==0.32.2" "transformers==4.54.0" \
+  "peft==0.14.0" "tokenizers==0.21.4" "huggingface_hub==0.34.4" \
+  || echo "note: the older stack did not install; tests/test_export_advice.py skips its check"
 touch "$VENV/.installed"
 echo "environment ready: $VENV"

@@ -91,6 +91,10 @@ CASES = {
                                  "my-dog"), ["push_to_hub='my-dog'", "USER/NAME"]),
     "export-push-offline": (_cmd("export", "{run}", "--out", "{tmp}/x", "--push_to_hub",
                                  "me/my-dog"), ["HF_HUB_OFFLINE=1", "nothing can be uploaded"]),
+    "export-nothing-to-write": (_cmd("export", "{run}", "--out", "{tmp}/x", "--no_diffusers"),
+                                ["no_diffusers=True", "nothing to export", "--single_file"]),
+    "export-bad-lora-name": (_cmd("export", "{run}", "--out", "{tmp}/x", "--name", "my/dog"),
+                             ["name='my/dog'", "letters, digits"]),
     "export-single-file-of-a-folder-that-is-no-model": (
         _cmd("export", "{photos}", "--out", "{tmp}/x", "--single_file"), ["model_index.json"]),
     # check-data

@@ -293,7 +293,7 @@ def test_exported_folder_uses_the_hubs_names_and_files_older_releases_read(tiny_
     assert files and all(p.stat().st_mode & 0o777 == 0o666 & ~mask for p in files)
     text = capsys.readouterr().out  # the advice that works offline, and honest
     assert f"from_single_file({str(out / 'model.safetensors')!r}, config={str(out)!r})" in text
-    assert "AUTOMATIC1111 and ComfyUI cannot load this file" in text  # tiny: not SD 1.5 shapes
+    assert "not Stable Diffusion 1.5's own shapes" in text  # tiny: not SD 1.5 shapes
     assert "models/Stable-diffusion" not in text
 
 

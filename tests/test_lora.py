@@ -78,7 +78,7 @@ def test_saved_lora_renders_like_the_trained_model(lora_run, tiny_model):
 
 def test_kohya_file_has_the_tools_key_names_and_loads(lora_run, tiny_model):
     run, _ = lora_run
-    kohya = run / "lora_kohya.safetensors"
+    kohya = run / "run.safetensors"  # named after the run folder (AUTOMATIC1111: <lora:run:1>)
     with safe_open(str(kohya), "pt") as f:
         keys = list(f.keys())
         alphas = {k: f.get_tensor(k).item() for k in keys if k.endswith(".alpha")}
@@ -95,7 +95,7 @@ def test_kohya_file_has_the_tools_key_names_and_loads(lora_run, tiny_model):
     assert meta["ss_base_model_version"] == "sd_v1" and meta["ss_v2"] == "False"
     assert meta["ss_network_module"] == "networks.lora" and meta["ss_network_dim"] == "4"
     assert meta["ss_network_alpha"] == "8.0" and meta["ss_resolution"] == "(32, 32)"
-    assert meta["ss_sd_model_name"] == str(tiny_model) and meta["ss_max_train_steps"] == "6"
+    assert meta["ss_sd_model_name"] == tiny_model.name and meta["ss_max_train_steps"] == "6"
     for f in (kohya, run / "pytorch_lora_weights.safetensors"):
         assert oct(f.stat().st_mode & 0o777) == oct(0o666 & ~_umask()), f  # others can read
     with safe_open(str(run / "pytorch_lora_weights.safetensors"), "pt") as f:
@@ -140,7 +140,7 @@ def test_export_of_a_lora_run_bakes_it_in_and_keeps_the_files(lora_run, tmp_path
     run, _ = lora_run
     out = tmp_path / "export"
     written = export_all(run, out, single_file=True)
-    assert {p.name for p in written} == {LORA_WEIGHTS, "lora_kohya.safetensors",
+    assert {p.name for p in written} == {LORA_WEIGHTS, "run.safetensors",
                                          "model_index.json", "model.safetensors"}
     expected = _pixels(load_pipeline(str(run)))
     fused = _pixels(load_pipeline(str(out)))  # a plain diffusers folder now
@@ -209,4 +209,4 @@ def test_export_cli_takes_a_lora_run(lora_run, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "weight_name='pytorch_lora_weights.safetensors'" in text
     assert (tmp_path / "e" / "model_index.json").is_file()
-    assert (tmp_path / "e" / "lora_kohya.safetensors").is_file()
+    assert (tmp_path / "e" / "run.safetensors").is_file()

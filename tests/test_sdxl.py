@@ -48,7 +48,7 @@ def test_sdxl_lora_trains_with_prior_and_loads_back(mode, tiny_sdxl, photos, tmp
     result = train(_config(tiny_sdxl, photos, tmp_path / "run", step_mode=mode), callbacks=[])
     run = tmp_path / "run"
     assert result.step_mode == mode and all(h["prior_loss"] is not None for h in result.history)
-    assert (run / LORA_WEIGHTS).is_file() and (run / "lora_kohya.safetensors").is_file()
+    assert (run / LORA_WEIGHTS).is_file() and (run / "run.safetensors").is_file()
     comps = load_components(str(tiny_sdxl))
     kw = dict(num_images=1, num_inference_steps=3, seed=1, height=32, width=32,
               scheduler="ddim")
@@ -59,13 +59,13 @@ def test_sdxl_lora_trains_with_prior_and_loads_back(mode, tiny_sdxl, photos, tmp
     diff = np.abs(np.asarray(live, dtype=float) - np.asarray(loaded, dtype=float)).max()
     assert diff <= 2.0, diff
     from safetensors import safe_open
-    with safe_open(str(run / "lora_kohya.safetensors"), "pt") as f:
+    with safe_open(str(run / "run.safetensors"), "pt") as f:
         keys, meta = list(f.keys()), f.metadata()
     assert meta["ss_base_model_version"] == "sdxl_base_v1-0"  # AUTOMATIC1111 files it as SDXL
     # kohya's SDXL networks use the original block names, not diffusers' (down_blocks_...)
     assert keys and all(k.startswith(("lora_unet_input_blocks_", "lora_unet_middle_block_",
                                       "lora_unet_output_blocks_")) for k in keys), keys[:3]
-    kohya = generate(load_pipeline(str(tiny_sdxl), lora=str(run / "lora_kohya.safetensors")),
+    kohya = generate(load_pipeline(str(tiny_sdxl), lora=str(run / "run.safetensors")),
                      "a photo of sks toy", **kw)[0]
     assert np.abs(np.asarray(kohya, dtype=float) - np.asarray(loaded, dtype=float)).max() <= 2.0
 

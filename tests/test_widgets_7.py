@@ -71,6 +71,6 @@ def test_the_step_by_step_notebook_runs_whole_under_ipywidgets_7(tmp_path):
     export = tmp_path / "step-by-step" / "run-export"
     pipe = StableDiffusionPipeline.from_single_file(str(export / "model.safetensors"),
                                                     config=str(export), local_files_only=True)
-    assert pipe.unet.config.sample_size == 16 and "one file: StableDiffusionPipeline" in text
+    assert pipe.unet.config.sample_size == 16 and "one file: pipe = StableDiffusionPipeline" in text
     # free Drive space: what the folder holds, before and after
     assert "the run folder holds:" in text and "freed " in text

@@ -82,6 +82,14 @@ def check_export(args) -> None:
     if (out / "model_index.json").is_file() and not args.overwrite:
         raise ConfigError("out", args.out, "already holds a model; choose an empty folder, or "
                           "pass --overwrite to replace its files")
+    if args.no_diffusers and not args.single_file and not (Path(args.model) /
+                                                           "pytorch_lora_weights.safetensors"
+                                                           ).is_file():
+        raise ConfigError("no_diffusers", True, "leaves nothing to export for a full model: add "
+                          "--single_file, or drop --no_diffusers")
+    if getattr(args, "name", None) is not None and not re.fullmatch(r"[\w.-]{1,80}", args.name):
+        raise ConfigError("name", args.name, "use letters, digits, '-', '_' or '.', e.g. "
+                          "my-dog (it names the LoRA file)")
     if args.push_to_hub is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+", args.push_to_hub):
         raise ConfigError("push_to_hub", args.push_to_hub, "give USER/NAME, e.g. me/my-dog")
 

@@ -7,12 +7,13 @@ DreamBooth with LoRA is the same training step (dreamkit.train) with different w
 trainable; the adapters come from peft, the file formats from diffusers:
 
     pytorch_lora_weights.safetensors   diffusers' format: pipe.load_lora_weights(run_dir)
-    <name>_kohya.safetensors           kohya's key names: AUTOMATIC1111, ComfyUI, InvokeAI
+    <run name>.safetensors             kohya's key names: AUTOMATIC1111, ComfyUI, InvokeAI
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -26,7 +27,8 @@ from .sdxl import is_sdxl
 
 # diffusers, peft: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["add_lora", "lora_state", "is_lora_run", "has_trained_model", "save_lora", "to_kohya",
-           "kohya_state", "kohya_metadata", "base_model_version",
+           "kohya_state", "kohya_metadata", "base_model_version", "fold_alpha", "model_name",
+           "lora_file_name", "kohya_files",
            "LORA_WEIGHTS", "UNET_TARGETS", "TEXT_ENCODER_TARGETS"]
 
 LORA_WEIGHTS = "pytorch_lora_weights.safetensors"  # the name load_lora_weights looks for
@@ -83,10 +85,32 @@ def is_lora_run(folder) -> bool:
     return (folder / LORA_WEIGHTS).is_file() and not (folder / "model_index.json").is_file()
 
 
-def save_lora(folder, unet, text_encoder=None, kohya_name: str = "lora_kohya",
-              sdxl: bool = False, about: dict | None = None) -> list[Path]:
-    """Write the diffusers LoRA file and its kohya twin into `folder`; return both paths.
-    `about`: what the run was (base model, resolution, steps) for kohya's ss_* metadata."""
+def lora_file_name(run_name: str) -> str:
+    """The kohya file's name: the run's, so AUTOMATIC1111 lists it as <lora:NAME:1> and a
+    second run's file sits beside the first instead of replacing it."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", run_name).strip("-.") or "dreambooth"
+    reserved = {Path(LORA_WEIGHTS).stem, "model", "diffusion_pytorch_model"}
+    return f"{name}-lora.safetensors" if name in reserved else f"{name}.safetensors"
+
+
+def kohya_files(folder) -> list[Path]:
+    """The kohya LoRA files of a folder: the safetensors with kohya's ss_* metadata."""
+    found = []
+    for f in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            with safe_open(str(f), "pt") as g:
+                if "ss_network_module" in (g.metadata() or {}):
+                    found.append(f)
+        except Exception:  # noqa: BLE001 - a damaged file is not a kohya file
+            continue
+    return found
+
+
+def save_lora(folder, unet, text_encoder=None, name: str = "dreambooth", sdxl: bool = False,
+              about: dict | None = None) -> list[Path]:
+    """Write the diffusers LoRA file and its kohya twin (`name`.safetensors) into `folder`;
+    return both paths. `about`: what the run was (base model, resolution, steps) for kohya's
+    ss_* metadata."""
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     folder = Path(folder)
@@ -97,17 +121,54 @@ def save_lora(folder, unet, text_encoder=None, kohya_name: str = "lora_kohya",
         text_encoder_lora_adapter_metadata=_metadata(text_encoder)
         if text_encoder is not None else None, safe_serialization=True)
     diffusers_file = folder / LORA_WEIGHTS
-    with safe_open(str(diffusers_file), "pt") as f:  # the Hub's text-encoder names (older
-        meta = f.metadata()                           # diffusers need them, newer read them)
-        state = lora_hub_names({k: f.get_tensor(k) for k in f.keys()})
-    save_file(state, str(diffusers_file), metadata=meta)
     alphas = {"unet": _metadata(unet)["lora_alpha"]}
     if text_encoder is not None:
         alphas["text_encoder"] = _metadata(text_encoder)["lora_alpha"]
-    kohya = folder / f"{kohya_name}.safetensors"
-    to_kohya(diffusers_file, kohya, alphas, unet_config=dict(unet.config), about=about)
+    kohya = folder / lora_file_name(name)
+    to_kohya(diffusers_file, kohya, alphas, unet_config=dict(unet.config),
+             about={**(about or {}), "output_name": Path(kohya).stem})
+    with safe_open(str(diffusers_file), "pt") as f:  # the Hub's text-encoder names (older
+        meta = f.metadata()                           # diffusers need them, newer read them)
+        state = lora_hub_names({k: f.get_tensor(k) for k in f.keys()})
+    state, meta = fold_alpha(state, meta)
+    save_file(state, str(diffusers_file), metadata=meta)
     readable(diffusers_file, kohya)
     return [diffusers_file, kohya]
+
+
+def fold_alpha(state: dict, metadata: dict | None) -> tuple[dict, dict]:
+    """LoRA scales each update by alpha / rank. diffusers keeps alpha in the file's header
+    only, which older releases (0.32 and before) ignore: they would apply alpha = rank, the
+    wrong strength. So the scale goes into the up (B) weights and the header says alpha =
+    rank: every loader, reading the header or not, applies the same update. The base model's
+    local path is left out of the header (a Drive path would travel with a shared file)."""
+    meta = dict(metadata or {})
+    info = json.loads(meta.get("lora_adapter_metadata", "{}") or "{}")
+    scale = {}
+    for part in ("unet", "text_encoder", "text_encoder_2"):
+        rank, alpha = info.get(f"{part}.r"), info.get(f"{part}.lora_alpha")
+        if rank and alpha and alpha != rank:
+            scale[part] = alpha / rank
+            info[f"{part}.lora_alpha"] = rank
+        if info.get(f"{part}.base_model_name_or_path"):
+            info[f"{part}.base_model_name_or_path"] = model_name(
+                info[f"{part}.base_model_name_or_path"])
+    out = {}
+    for key, value in state.items():
+        part = key.split(".", 1)[0]
+        up = ".lora_B." in key or ".lora.up." in key or ".lora_linear_layer.up." in key \
+            or key.endswith("lora_B.weight")
+        out[key] = value * scale[part] if up and part in scale else value
+    if info:
+        meta["lora_adapter_metadata"] = json.dumps(info, indent=2, sort_keys=True)
+    return out, meta
+
+
+def model_name(name_or_path: str) -> str:
+    """What kohya records of a base model: its name, never the local path to it
+    ('/content/drive/MyDrive/models/sd15' -> 'sd15'; a hub id keeps its repository name)."""
+    text = str(name_or_path).rstrip("/\\")
+    return Path(text).name if text else ""
 
 
 def base_model_version(unet_config: dict) -> str:
@@ -123,11 +184,13 @@ def to_kohya(diffusers_file, out_file, alphas: dict | None = None, unet_config=N
     """Write a diffusers LoRA file as a kohya file: kohya's names (kohya_state) and the ss_*
     metadata its scripts, AUTOMATIC1111 and ComfyUI read."""
     unet_config = dict(unet_config or {})
+    size = unet_config.get("sample_size")
+    about = {**({"model_size": size * 8} if isinstance(size, int) else {}), **(about or {})}
     out = kohya_state(load_file(str(diffusers_file)), alphas, unet_config)
     rank = next((v.shape[0] for k, v in out.items() if k.endswith("lora_down.weight")), 0)
     out_file = Path(out_file)
     save_file(out, str(out_file), metadata=kohya_metadata(
-        base_model_version(unet_config), rank, (alphas or {}).get("unet", rank), about or {},
+        base_model_version(unet_config), rank, (alphas or {}).get("unet", rank), about,
         Path(diffusers_file).name))
     return out_file
 
@@ -179,18 +242,28 @@ def _original_unet_key(key: str, unet_config: dict) -> str:
     return f"{head}.{original_module(module, unet_config)}{sep}{tail}"
 
 
+def _architecture(version: str, about: dict) -> str:
+    """modelspec's name of the base model: SD 2.x is 512 px, or 768 px with v-prediction."""
+    if version == "sd_v2":
+        return "stable-diffusion-v2-768-v" if about.get("model_size") == 768 \
+            else "stable-diffusion-v2-512"
+    return {"sd_v1": "stable-diffusion-v1", "sdxl_base_v1-0": "stable-diffusion-xl-v1-base"}[
+        version]
+
+
 def kohya_metadata(version: str, rank: int, alpha, about: dict, source: str) -> dict:
     """The ss_* keys kohya's scripts write and AUTOMATIC1111, ComfyUI and kohya read."""
     resolution = about.get("resolution")
     meta = {"ss_network_module": "networks.lora", "ss_network_dim": str(rank),
             "ss_network_alpha": str(float(alpha)), "ss_base_model_version": version,
             "ss_v2": str(version == "sd_v2"),
-            "ss_sd_model_name": str(about.get("base_model", "")),
+            "ss_sd_model_name": model_name(about.get("base_model", "")),
+            "ss_output_name": str(about.get("output_name", "")),
             "ss_resolution": f"({resolution}, {resolution})" if resolution else "",
             "ss_max_train_steps": str(about.get("steps", "")),
             "ss_training_comment": "made with dreamkit (DreamBooth LoRA)",
-            "modelspec.architecture": {"sd_v1": "stable-diffusion-v1", "sd_v2":
-                                       "stable-diffusion-v2-512", "sdxl_base_v1-0":
-                                       "stable-diffusion-xl-v1-base"}[version] + "/lora",
+            "modelspec.architecture": _architecture(version, about) + "/lora",
+            "modelspec.resolution": f"{about['model_size']}x{about['model_size']}"
+            if about.get("model_size") else "",
             "dreamkit": json.dumps({"from": source})}
     return {k: v for k, v in meta.items() if v != ""}

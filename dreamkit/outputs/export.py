@@ -20,17 +20,18 @@ import json
 import shutil
 from pathlib import Path
 
+from safetensors import safe_open
 from safetensors.torch import save_file
 
 from ..core.errors import DreamkitError
 from ..models.layouts import RESNET_NAMES, split_key, unet_prefixes
 from ..models.loading import load_pipeline
-from ..models.lora import LORA_WEIGHTS, is_lora_run
+from ..models.lora import LORA_WEIGHTS, is_lora_run, kohya_files, lora_file_name
 from ..models.portable import make_portable, readable
 from ..models.sdxl import is_sdxl
 
 __all__ = ["unet_to_original", "vae_to_original", "text_encoder_to_original",
-           "to_original_state_dict", "export_single_file", "export_all", "loading_advice",
+           "to_original_state_dict", "export_single_file", "export_all",
            "single_file_problem", "is_sd15_architecture"]
 
 def unet_to_original(state: dict, config) -> dict:
@@ -148,10 +149,12 @@ def is_sd15_architecture(folder) -> bool:
 
 
 def export_all(model, out, single_file: bool = False, half: bool = False,
-               diffusers: bool = True, base: str | None = None) -> list[Path]:
+               diffusers: bool = True, base: str | None = None,
+               name: str | None = None) -> list[Path]:
     """`dreamkit export`: the diffusers folder (a LoRA baked in), the LoRA files of a LoRA run,
     and optionally the single file. Returns what was written (readable by other users, in
-    names older releases read too: portable.py)."""
+    names older releases read too: portable.py). `name`: the kohya LoRA file's name (and its
+    ss_output_name); default: the run's."""
     model, out = Path(model), Path(out)
     written = []
     pipe = load_pipeline(str(model), base=base)
@@ -161,9 +164,10 @@ def export_all(model, out, single_file: bool = False, half: bool = False,
                             f"--single_file), which diffusers, ComfyUI and InvokeAI load")
     out.mkdir(parents=True, exist_ok=True)
     if is_lora_run(model):
-        for f in [LORA_WEIGHTS, *sorted(p.name for p in model.glob("*_kohya.safetensors"))]:
-            shutil.copy2(model / f, out / f)
-            written.append(out / f)
+        shutil.copy2(model / LORA_WEIGHTS, out / LORA_WEIGHTS)
+        written.append(out / LORA_WEIGHTS)
+        for kohya in kohya_files(model):
+            written.append(_copy_kohya(kohya, out, name))
         pipe.fuse_lora()
         pipe.unload_lora_weights()
     if diffusers:
@@ -176,24 +180,13 @@ def export_all(model, out, single_file: bool = False, half: bool = False,
     return written
 
 
-def loading_advice(out, written, source) -> list[str]:
-    """The lines that load this export, as they work offline; tools' folders only where the
-    architecture is one they recognise. `source`: the exported model's own folder."""
-    out, names = Path(out), {Path(p).name for p in written}
-    standard = is_sd15_architecture(out if "model_index.json" in names else source)
-    lines = []
-    if "model_index.json" in names:
-        lines.append(f"diffusers: DiffusionPipeline.from_pretrained({str(out)!r})")
-    if "model.safetensors" in names:
-        config = out if "model_index.json" in names else Path(source or out)
-        lines.append(f"one file: StableDiffusionPipeline.from_single_file("
-                     f"{str(out / 'model.safetensors')!r}, config={str(config)!r})")
-        lines.append("  AUTOMATIC1111: models/Stable-diffusion/; ComfyUI: models/checkpoints/"
-                     if standard else "  (not Stable Diffusion 1.5's own shapes: AUTOMATIC1111 "
-                     "and ComfyUI cannot load this file; diffusers with config= can)")
-    if LORA_WEIGHTS in names:
-        # weight_name: older diffusers need it offline; newer ones accept it
-        lines.append(f"LoRA: pipe.load_lora_weights({str(out)!r}, weight_name={LORA_WEIGHTS!r});"
-                     f" the *_kohya file goes to AUTOMATIC1111's models/Lora/ or ComfyUI's "
-                     f"models/loras/")
-    return lines
+def _copy_kohya(kohya: Path, out: Path, name: str | None) -> Path:
+    """The kohya file into `out`, renamed (with its ss_output_name) when `name` is given."""
+    if not name:
+        shutil.copy2(kohya, out / kohya.name)
+        return out / kohya.name
+    target = out / lora_file_name(name)
+    with safe_open(str(kohya), "pt") as f:
+        meta = {**(f.metadata() or {}), "ss_output_name": target.stem}
+        save_file({k: f.get_tensor(k) for k in f.keys()}, str(target), metadata=meta)
+    return target

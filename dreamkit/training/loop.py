@@ -205,8 +205,8 @@ def _finish(run: Run) -> TrainResult:
             about = {"base_model": config.pretrained_model_name_or_path,
                      "resolution": config.resolution, "steps": step}  # kohya's metadata
             save_final(run, lambda folder: save_lora(
-                folder, unet, te if config.train_text_encoder else None, sdxl=comps.is_sdxl,
-                about=about))
+                folder, unet, te if config.train_text_encoder else None, name=run.out.name,
+                sdxl=comps.is_sdxl, about=about))
         else:
             save_final(run, lambda folder: (
                 build_pipeline(comps, unet=unet, text_encoder=te).save_pretrained(folder),

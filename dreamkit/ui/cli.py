@@ -165,6 +165,8 @@ def _export_command(sub) -> None:
                    "(default: private)")
     x.add_argument("--overwrite", action="store_true", help="replace the files of a model "
                    "already in --out")
+    x.add_argument("--name", default=None, help="a LoRA run's kohya file name (AUTOMATIC1111 "
+                   "lists it as <lora:NAME:1>); default: the run folder's name")
     x.set_defaults(func="cmd_export")
 
 

@@ -24,7 +24,8 @@ from ..inputs.prior import class_image_settings, generate_class_images
 from ..models.loading import check_model_source, load_pipeline, load_tokenizer
 from ..models.lora import is_lora_run
 from ..models.tokens import check_identifier
-from ..outputs.export import export_all, loading_advice
+from ..outputs.advice import loading_advice
+from ..outputs.export import export_all
 from ..outputs.hub import push_to_hub
 from ..outputs.sample import checkpoint_grid, generate, output_folder, save_images
 from ..outputs.viewer import image_grid
@@ -136,10 +137,15 @@ def cmd_export(args) -> int:
         check_model_source(args.model, setting="model")
     checks.check_export(args)
     written = export_all(args.model, args.out, single_file=args.single_file, half=args.half,
-                         diffusers=not args.no_diffusers, base=args.base)
+                         diffusers=not args.no_diffusers, base=args.base, name=args.name)
     for path in written:
         print(f"wrote {path}")
-    for line in loading_advice(args.out, written, args.model):
+    base = args.base or (_base_of(args.model) if is_lora_run(args.model) else None)
+    advice = loading_advice(args.out, written, args.model, base)
+    if any(a.code for a in advice):
+        print("to load it (Python, after: from diffusers import DiffusionPipeline, "
+              "StableDiffusionPipeline):")
+    for line in advice:
         print(line)
     if args.push_to_hub:
         saved = Path(args.model) / "config.json"
@@ -147,6 +153,12 @@ def cmd_export(args) -> int:
             (Path(args.out) / "config.json").write_text(saved.read_text())  # for the card
         print(f"uploaded to {push_to_hub(args.out, args.push_to_hub, private=not args.public)}")
     return 0
+
+
+def _base_of(run) -> str | None:
+    """The base model a run was trained on (its config.json), if it says."""
+    saved = Path(run) / "config.json"
+    return TrainConfig.load(saved).pretrained_model_name_or_path if saved.is_file() else None
 
 
 def cmd_check_data(args) -> int:
