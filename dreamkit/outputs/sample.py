@@ -17,7 +17,7 @@ from ..core.errors import ConfigError, DreamkitError
 from ..core.prompts import safe_filename
 from ..models.loading import load_pipeline
 from ..models.lora import has_trained_model
-from ..storage.checkpoint import find_checkpoints, trained_weights
+from ..storage.checkpoint import checkpoint_config, find_checkpoints, trained_weights
 from .schedulers import SCHEDULERS
 from .viewer import image_grid
 
@@ -141,6 +141,18 @@ def output_folder(model, prompt: str, out=None) -> Path:
     raise DreamkitError(f"{root} holds 999 folders named {stem}*; give --out")
 
 
+def _as_loaded_adapter(state: dict, model, adapter: str, config: dict) -> dict:
+    """A checkpoint's LoRA weights, renamed and scaled for the adapter the final model loaded.
+    The loaded adapter has its own name ("default_0"), and the export folded alpha / rank into
+    its up weights (its header says alpha = rank); the checkpoint's weights are as trained."""
+    rank = config.get("lora_rank") or 1
+    trained = (config.get("lora_alpha") or rank) / rank
+    loaded = model.peft_config[adapter]
+    scale = trained / (loaded.lora_alpha / loaded.r)
+    return {k.replace(".default.", f".{adapter}."): v * scale if ".lora_B." in k else v
+            for k, v in state.items()}
+
+
 def checkpoint_grid(run_dir, prompt: str, num_images: int = 2, seed: int = 0, **kw):
     """One row per kept checkpoint of a run, then the final model, at the same seeds: where
     the subject appears, and where it starts to swallow the prompt. Returns (grid, labels)."""
@@ -150,8 +162,8 @@ def checkpoint_grid(run_dir, prompt: str, num_images: int = 2, seed: int = 0, **
         for part, state in trained_weights(ckpt).items():
             model = getattr(pipe, part)
             adapters = list(getattr(model, "peft_config", {}))
-            if adapters:  # LoRA: the loaded adapter has its own name ("default_0")
-                state = {k.replace(".default.", f".{adapters[0]}."): v for k, v in state.items()}
+            if adapters:
+                state = _as_loaded_adapter(state, model, adapters[0], checkpoint_config(ckpt))
             model.load_state_dict(state, strict=not adapters)
         rows += generate(pipe, prompt, num_images=num_images, seed=seed, **kw)
         labels.append(f"step {ckpt.step}")

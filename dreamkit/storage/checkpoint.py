@@ -33,7 +33,7 @@ from .rng import restore_rng, rng_state
 
 __all__ = ["Checkpoint", "TrainingState", "save_checkpoint", "load_checkpoint",
            "find_checkpoints", "latest_checkpoint", "prune_checkpoints", "check_free_disk",
-           "trained_weights", "checkpoint_problem", "clear_leftovers", "CHECKPOINT_DIR"]
+           "trained_weights", "checkpoint_config", "checkpoint_problem", "clear_leftovers", "CHECKPOINT_DIR"]
 
 CHECKPOINT_DIR = "checkpoints"
 _MANIFEST = "manifest.json"
@@ -262,6 +262,11 @@ def trained_weights(ckpt: Checkpoint) -> dict:
         part, _, name = key.partition(".")
         parts.setdefault(part, {})[name] = value
     return parts
+
+
+def checkpoint_config(ckpt: Checkpoint) -> dict:
+    """The training settings a checkpoint was saved with (as TrainConfig fields)."""
+    return json.loads((Path(ckpt.path) / "progress.json").read_text()).get("config", {})
 
 
 def load_checkpoint(ckpt: Checkpoint, models: dict, optimizer, lr_scheduler,
