@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from dreamkit.inputs.doctor import check_photos, crop_box, fix_photos
 
@@ -56,10 +56,81 @@ def test_clean_synthetic_photos_have_no_remarks(tmp_path):
 @pytest.mark.skipif(not SHARED.exists(), reason="../shared/data/dreambooth is not present")
 @pytest.mark.parametrize("subject", SUBJECTS)
 def test_real_photos_raise_no_false_alarm(subject):
-    report = check_photos(SHARED / subject, progress=False)
-    assert report.all_flags() == [], report.text()
-    for p in report.photos:  # the measures themselves sit clear of the thresholds
-        assert p.laplacian_var > 60 and p.blur < 0.45
+    from dreamkit.inputs.doctor import MAX_BLUR
+
+    # cat2's 00, 01 and 04 are padded to squares with black bars, which training would learn:
+    # that warning is the only remark the real photos get, at 512 and at 1024 (besides 1024's
+    # "upscaled" for photos under 1024 px)
+    bars = {"00.jpg", "01.jpg", "04.jpg"} if subject == "cat2" else set()
+    for resolution in (512, 1024):
+        report = check_photos(SHARED / subject, resolution=resolution, progress=False)
+        remarks = [(p.name, f.kind) for p, f in report.all_flags() if f.kind != "upscaled"]
+        assert {name for name, kind in remarks if kind == "frame"} <= bars, report.text()
+        assert all(kind == "frame" for _, kind in remarks), report.text()
+        for p in report.photos:
+            assert p.blur < MAX_BLUR, (p.path, p.blur)
+    if bars:
+        report = check_photos(SHARED / subject, progress=False)
+        assert {p.name for p, f in report.all_flags() if f.kind == "frame"} == bars
+        assert "flat bars around the photo (top 17%, bottom 17%)" in report.text()
+
+
+def _upscaled(img, side):
+    s = side / min(img.size)
+    return img.resize((round(img.width * s), round(img.height * s)), Image.Resampling.BICUBIC)
+
+
+def _motion(img, share=0.015):
+    n = round(img.width * share) | 1
+    a = np.asarray(img, np.float32)
+    pad = np.pad(a, ((0, 0), (n // 2, n // 2), (0, 0)), mode="edge")
+    out = sum(pad[:, i:i + a.shape[1]] for i in range(n)) / n
+    return Image.fromarray(out.astype(np.uint8))
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/data/dreambooth is not present")
+def test_degraded_real_photos_phone_size(tmp_path):
+    """Blur judged at training size, whatever the original size; dark and low-contrast copies
+    are not blurry; writing over the photo and a screenshot's frame are named."""
+    from dreamkit.inputs.doctor import _check_one
+
+    def kinds(img, name, resolution=512):
+        img.save(tmp_path / name, quality=92)
+        return {f.kind for f in _check_one(tmp_path / name, resolution, True).flags}
+
+    for k, path in enumerate(sorted((SHARED / "dog").glob("*.jpg"))[:3]):
+        photo = Image.open(path).convert("RGB")
+        phone = _upscaled(photo, 2048)
+        assert "blurry" in kinds(phone.filter(ImageFilter.GaussianBlur(3)), f"b{k}.jpg")
+        assert "blurry" in kinds(_motion(phone), f"m{k}.jpg")
+        assert "blurry" in kinds(_upscaled(photo, 4000).filter(ImageFilter.GaussianBlur(3)),
+                                 f"b4k{k}.jpg", 1024)
+        dark = Image.fromarray((np.asarray(photo, np.float32) * 0.22).astype(np.uint8))
+        low = Image.fromarray((np.asarray(photo, np.float32) * 0.3 + 90).astype(np.uint8))
+        for resolution in (512, 1024):
+            assert kinds(dark, f"d{k}.jpg", resolution) <= {"upscaled"}
+            assert kinds(low, f"l{k}.jpg", resolution) <= {"upscaled"}
+        marked = photo.copy()
+        font = ImageFont.load_default(size=marked.height // 11)
+        ImageDraw.Draw(marked).text((40, marked.height * 0.4), "© STOCK PREVIEW", font=font,
+                                    fill=(255, 255, 255))
+        assert kinds(marked, f"w{k}.jpg") == {"text"}
+        page = Image.new("RGB", (1080, 2340), (255, 255, 255))
+        d = ImageDraw.Draw(page)
+        d.text((40, 25), "9:41", font=ImageFont.load_default(size=42), fill=(0, 0, 0))
+        d.text((140, 160), "some.user  · Follow", font=ImageFont.load_default(size=40),
+               fill=(0, 0, 0))
+        page.paste(photo.resize((1080, 1080)), (0, 260))
+        d.text((40, 1400), "1,234 likes", font=ImageFont.load_default(size=38), fill=(0, 0, 0))
+        d.rectangle((0, 2200, 1080, 2340), fill=(240, 240, 240))  # the phone's navigation bar
+        found = _check_one(_saved(page, tmp_path / f"s{k}.png"), 512, True).flags
+        assert sorted(f.kind for f in found) == ["aspect", "frame"]
+        assert any("looks like a screenshot" in f.message for f in found)
+
+
+def _saved(img, path):
+    img.save(path)
+    return path
 
 
 def test_each_defect_is_flagged(tmp_path):

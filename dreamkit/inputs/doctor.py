@@ -6,7 +6,8 @@ resolution) and flags what tends to go wrong, each flag with what to do:
 
     problem  unreadable, far too small, blurry, a near-duplicate, fewer than 3 photos
     warning  upscaled, an extreme aspect ratio (the centre crop cuts the subject), grayscale,
-             a transparent background, more than 20 photos
+             a transparent background, bars or a screenshot's frame around the photo, text
+             or a watermark over it, more than 20 photos
     note     a rotation stored in EXIF (dreamkit applies it; other tools may not)
 
 `report.grid()` draws the thumbnails as training will see them (outside the crop dimmed) with
@@ -27,15 +28,19 @@ from tqdm.auto import tqdm
 
 from ..core.errors import ImageError
 from ..outputs.viewer import image_grid
-from .photo_measures import blur_effect, gradient_hash, hash_distance, sharpness
+from .overlays import border_bands, text_lines
+from .photo_measures import gradient_hash, hash_distance, sharpest_part_blur, sharpness
 from .photos import find_images, open_image
 
 __all__ = ["Flag", "PhotoCheck", "DataReport", "check_photos", "crop_box", "crop_preview",
            "fix_photos", "SEVERITIES", "PHOTOS_MIN"]
 
 SEVERITIES = ("problem", "warning", "note")
-MIN_LAPLACIAN_VAR = 40.0  # clean DreamBooth photos measure 81-1200 here; a 4 px blur 2-26
-MAX_BLUR_EFFECT = 0.5  # Crete et al. 2007: 0 sharp .. 1 blurry; clean photos 0.21-0.42
+# sharpest_part_blur at training size: the shared photos (and dark, low-contrast copies) measure
+# 0.30-0.58 at 512 and 1024, a radius-3 blur 0.71-0.84; calibrated on three subjects, checked
+# on two (docs/data-doctor.md)
+MAX_BLUR = 0.60
+FRAME_MIN = 0.02  # a band of flat colour over 2 % of the picture on a side is a frame, not a photo
 DUPLICATE_BITS = 0.15  # share of differing hash signs; distinct photos of one subject >= 0.28
 MAX_ASPECT = 1.5  # the centre crop keeps 1/aspect of the long side: below 67% the subject may go
 # The paper's subjects have 4-6 photos; guides say 5-20. Fewer than 3 cannot show what is
@@ -59,8 +64,8 @@ class PhotoCheck:
     path: Path
     size: tuple | None = None  # upright (width, height); None when unreadable
     flags: list = field(default_factory=list)
-    laplacian_var: float | None = None
-    blur: float | None = None
+    laplacian_var: float | None = None  # texture as much as focus: shown, not judged on
+    blur: float | None = None  # sharpest_part_blur at training size
     hash: np.ndarray | None = None
 
     @property
@@ -121,13 +126,32 @@ def crop_box(size, offset: float = 0.0) -> tuple:
     return (left, top, left + s, top + s)
 
 
-def _gray(img: Image.Image, resolution: int) -> np.ndarray:
-    """Grey, at the size training sees it (short side = resolution; a smaller photo at its
-    own size, so that upscaling does not blur it further: it is flagged for its size)."""
+def _as_trained(img: Image.Image, resolution: int) -> Image.Image:
+    """The photo at the size training sees it (short side = resolution; a smaller photo at its
+    own size, so that upscaling does not blur it further: it is flagged for its size).
+    A blur that vanishes at this size is one training never sees."""
     s = min(resolution, min(img.size)) / min(img.size)
-    g = img.convert("L").resize((max(1, round(img.width * s)), max(1, round(img.height * s))),
-                                Image.Resampling.BICUBIC)
-    return np.asarray(g)
+    return img.resize((max(1, round(img.width * s)), max(1, round(img.height * s))),
+                      Image.Resampling.BICUBIC)
+
+
+def _overlays(rgb: np.ndarray, gray: np.ndarray, add) -> None:
+    """Warnings for bars or app chrome around the photo and text written over it."""
+    found = {side: band for side, band in border_bands(rgb).items() if band[0] >= FRAME_MIN}
+    bands = {side: depth for side, (depth, _) in found.items()}
+    inked = any(ink for _, ink in found.values())
+    if len(bands) >= 2:
+        where = ", ".join(f"{side} {depth:.0%}" for side, depth in bands.items())
+        what = ("looks like a screenshot: flat bands with writing around the photo" if inked
+                else "has flat bars around the photo")
+        add("frame", "warning", f"{what} ({where})", "the model learns them as part of the "
+            "subject: crop to the photo itself (fix_photos with crops=)")
+    lines = text_lines(gray)
+    if lines:
+        top = min(t for t, _, _ in lines) / gray.shape[0]
+        add("text", "warning", f"has writing over it ({len(lines)} line(s) of letters, the "
+            f"first {top:.0%} from the top)", "the model learns a watermark or caption as part "
+            "of the picture: use the original photo, or crop the writing away")
 
 
 def _check_one(path: Path, resolution: int, center_crop: bool) -> PhotoCheck:
@@ -155,12 +179,14 @@ def _check_one(path: Path, resolution: int, center_crop: bool) -> PhotoCheck:
             f"upscaled {resolution / min(w, h):.1f}×", "a larger original is better")
     if min(w, h) < 16:  # a line of pixels: flagged as too small, nothing else to measure
         return check
-    gray = _gray(img, resolution)
-    check.laplacian_var, check.blur = sharpness(gray), blur_effect(gray)
-    if check.laplacian_var < MIN_LAPLACIAN_VAR or check.blur >= MAX_BLUR_EFFECT:
-        add("blurry", "problem", f"looks blurry (Laplacian variance {check.laplacian_var:.0f}, "
-            f"blur {check.blur:.2f}; sharp photos measure >= {MIN_LAPLACIAN_VAR:.0f} and "
-            f"< {MAX_BLUR_EFFECT})", "the model learns the blur too: use a sharp photo")
+    seen = _as_trained(img, resolution)
+    gray = np.asarray(seen.convert("L"))
+    check.laplacian_var, check.blur = sharpness(gray), sharpest_part_blur(gray)
+    if check.blur >= MAX_BLUR:
+        add("blurry", "problem", f"looks blurry at the training size {seen.width}×{seen.height} "
+            f"(blur {check.blur:.2f} in its sharpest part; sharp photos measure < {MAX_BLUR})",
+            "the model learns the blur too: use a sharp photo")
+    _overlays(np.asarray(seen), gray, add)
     aspect = max(w, h) / min(w, h)
     if center_crop and aspect > MAX_ASPECT:
         add("aspect", "warning", f"aspect ratio {aspect:.2f}: the centre crop keeps only "

@@ -1,0 +1,129 @@
+"""What is not the photo: bars and screenshot frames around it, text written over it.
+
+Both are learned as part of the subject ("sks dog" comes with black bars or a watermark), and
+neither is a matter of taste, so the doctor warns. Both are heuristics on the picture at the
+size training sees it (calibration and misses: docs/data-doctor.md):
+
+- `border_bands`: how deep a band of one flat, neutral colour (black, white, grey: bars and app
+  chrome, never sky) runs in from each side and ends at a straight edge across the picture, and
+  whether the band holds ink (a status bar's clock, a caption, a user name).
+- `text_lines`: rows of letter-sized marks, each much brighter or darker than its surroundings,
+  of one height, on one line, close together: a watermark, a meme caption, a date stamp.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["border_bands", "text_lines", "BAND_MATCH", "BAND_NEUTRAL"]
+
+BAND_MATCH = 12  # levels: a pixel within this of the band's colour (in every channel) is band
+BAND_NEUTRAL = 16  # levels between a band colour's channels: black, white or grey, not sky
+
+
+def _band_depth(rgb: np.ndarray) -> tuple[int, bool]:
+    """Rows (from row 0 down) of one flat neutral colour, and whether some hold ink. 0 when the
+    band does not end in a straight edge (the photo's own plain background, a wall, a table)."""
+    ref = np.median(rgb[0], axis=0)
+    if np.ptp(ref) > BAND_NEUTRAL:
+        return 0, False
+    match = (np.abs(rgb.astype(np.int16) - ref).max(axis=2) <= BAND_MATCH).mean(axis=1)
+    depth = int(np.argmax(match < 0.6)) if (match < 0.6).any() else len(match)
+    if depth == 0 or depth >= len(match) - 2:
+        return 0, False
+    if match[depth:depth + 2].max() > 0.3:  # no straight edge: the band fades into the scene
+        return 0, False
+    band = match[:depth]
+    inked = ((band < 0.97) & (band >= 0.6)).mean() >= 0.15
+    return depth, bool(inked)
+
+
+def border_bands(rgb: np.ndarray) -> dict:
+    """{side: (fraction of the picture, holds ink)} for top, bottom, left and right."""
+    views = {"top": rgb, "bottom": rgb[::-1], "left": rgb.transpose(1, 0, 2),
+             "right": rgb.transpose(1, 0, 2)[::-1]}
+    out = {}
+    for side, view in views.items():
+        depth, inked = _band_depth(view)
+        out[side] = (depth / view.shape[0], inked)
+    return out
+
+
+def _box_mean(a: np.ndarray, r: int) -> np.ndarray:
+    """Mean over a (2r+1)² window (edges repeated), by summed-area table."""
+    p = np.pad(a, r + 1, mode="edge").cumsum(0).cumsum(1)
+    k = 2 * r + 1
+    s = p[k:, k:] - p[:-k, k:] - p[k:, :-k] + p[:-k, :-k]
+    return s[:a.shape[0], :a.shape[1]] / (k * k)
+
+
+def _components(mask: np.ndarray) -> list:
+    """Bounding boxes and areas of the 8-connected parts of a mask, by runs per row
+    (union-find over runs: fast enough for the sparse masks text gives)."""
+    parent: list = []
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    runs, prev = [], []
+    for y, row in enumerate(mask):
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], row.view(np.int8), [0]))))
+        cur = []
+        for x0, x1 in zip(edges[::2], edges[1::2]):
+            i = len(parent)
+            parent.append(i)
+            runs.append((y, x0, x1))
+            for j, (a0, a1) in prev:
+                if a0 <= x1 and a1 >= x0:  # touching, diagonals included
+                    parent[find(j)] = find(i)
+            cur.append((i, (x0, x1)))
+        prev = cur
+    boxes: dict = {}
+    for i, (y, x0, x1) in enumerate(runs):
+        r = find(i)
+        b = boxes.get(r)
+        boxes[r] = ([y, x0, y, x1 - 1, x1 - x0] if b is None else
+                    [min(b[0], y), min(b[1], x0), max(b[2], y), max(b[3], x1 - 1),
+                     b[4] + x1 - x0])
+    return list(boxes.values())
+
+
+def text_lines(gray: np.ndarray, min_letters: int = 6) -> list:
+    """Lines of text written over the picture: [(top, bottom, letters)] in pixels.
+    A mark is letter-sized (1.5-12 % of the picture's height, no wider than 1.6× its height,
+    strokes filling 12-70 % of its box) and 40 levels brighter or darker than what is around
+    it (1/35 of the short side); a line is `min_letters` such marks of one height side by
+    side, gaps under 1.5 heights (hair, foliage and logos on the subject made shorter lines)."""
+    a = gray.astype(np.float32)
+    h = a.shape[0]
+    local = _box_mean(a, max(7, round(min(a.shape) / 70)))  # wider than a letter's stroke
+    found = []
+    for mask in (a - local > 40, local - a > 40):
+        marks = []
+        for y0, x0, y1, x1, area in _components(mask):
+            mh, mw = y1 - y0 + 1, x1 - x0 + 1
+            if 0.015 * h <= mh <= 0.12 * h and mh >= 6 and mw <= 1.6 * mh \
+                    and 0.12 <= area / (mh * mw) <= 0.7:
+                marks.append((x0, x1, y0, y1, mh))
+        marks.sort()
+        used = set()
+        for i, (x0, x1, y0, y1, mh) in enumerate(marks):
+            if i in used:
+                continue
+            line, right = [i], x1
+            for j in range(i + 1, len(marks)):
+                u0, u1, v0, v1, nh = marks[j]
+                if u0 - right > 1.5 * mh:
+                    break
+                if j not in used and abs((v0 + v1) - (y0 + y1)) / 2 <= 0.2 * mh \
+                        and 0.7 <= nh / mh <= 1.4:
+                    line.append(j)
+                    right = max(right, u1)
+            if len(line) >= min_letters:
+                used.update(line)
+                found.append((min(marks[k][2] for k in line), max(marks[k][3] for k in line),
+                              len(line)))
+    return found
