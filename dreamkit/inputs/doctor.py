@@ -36,9 +36,7 @@ __all__ = ["Flag", "PhotoCheck", "DataReport", "check_photos", "crop_box", "crop
            "fix_photos", "SEVERITIES", "PHOTOS_MIN"]
 
 SEVERITIES = ("problem", "warning", "note")
-# sharpest_part_blur at training size: the shared photos (and dark, low-contrast copies) measure
-# 0.30-0.58 at 512 and 1024, a radius-3 blur 0.71-0.84; calibrated on three subjects, checked
-# on two (docs/data-doctor.md)
+# sharpest_part_blur at training size; set on three subjects, checked on two (docs/data-doctor.md)
 MAX_BLUR = 0.60
 FRAME_MIN = 0.02  # a band of flat colour over 2 % of the picture on a side is a frame, not a photo
 DUPLICATE_BITS = 0.15  # share of differing hash signs; distinct photos of one subject >= 0.28
