@@ -37,7 +37,7 @@ def test_subjects_of_one_class_share_class_images(tmp_path):
                                                     {"instance_dir": "b", "identifier": "zwx",
                                                      "num_class_images": 6}])
     jobs = class_jobs(cfg.resolved_concepts, True)
-    assert jobs == [(str(tmp_path / "class_images" / "a_photo_of_toy"), "a photo of toy", 6)]
+    assert jobs == [(str(tmp_path / "class_images" / "a_photo_of_toy"), ("a photo of toy",), 6)]
 
 
 @pytest.mark.parametrize("concepts, where, words", [

@@ -54,3 +54,39 @@ def test_user_images_count_and_damaged_ones_are_redone(pipe, tmp_path):
     paths = _gen(pipe, folder, 3)
     assert sorted(p.name for p in paths) == [class_image_name(0), class_image_name(1), "mine.jpg"]
     Image.open(folder / class_image_name(0)).load()  # now a real image
+
+
+def test_class_prompt_variants_draw_in_turn_and_train_with_their_own_prompt(pipe, tiny_model,
+                                                                           photos, tmp_path):
+    """Several class prompts: image i comes from prompt i mod n, its prompt is written beside
+    it, and the dataset pairs each class image with that prompt (not the first one)."""
+    from dreamkit import TrainConfig
+    from dreamkit.core.errors import ConfigError
+    from dreamkit.inputs.photos import build_dataset, find_images
+
+    prompts = ["a photo of toy", "a photo of toy on the beach", "a photo of toy at night"]
+    paths = generate_class_images(pipe, prompts, tmp_path / "cls", 5, seed=3, batch_size=2,
+                                  num_inference_steps=3, resolution=32, progress=False)
+    assert [p.with_suffix(".txt").read_text().strip() for p in paths] == \
+        [prompts[i % 3] for i in range(5)]
+    single = generate_class_images(pipe, "a photo of toy", tmp_path / "one", 2, seed=3,
+                                   batch_size=2, num_inference_steps=3, resolution=32,
+                                   progress=False)
+    # drawn from its prompt: image 0 matches a single-prompt run's image 0, image 1 does not
+    assert np.array_equal(np.asarray(Image.open(paths[0])), np.asarray(Image.open(single[0])))
+    assert not np.array_equal(np.asarray(Image.open(paths[1])), np.asarray(Image.open(single[1])))
+
+    cfg = TrainConfig(pretrained_model_name_or_path=str(tiny_model), instance_dir=str(photos),
+                      class_noun="toy", with_prior_preservation=True, num_class_images=5,
+                      class_dir=str(tmp_path / "cls"), output_dir=str(tmp_path / "run"),
+                      class_prompt_variants=["a photo of {class} on the beach",
+                                             "a photo of {class} at night"])
+    concept = cfg.resolved_concepts[0]
+    assert concept.class_prompts == tuple(prompts)
+    scans = [find_images(photos, setting="instance_dir")]
+    data = build_dataset(cfg, cfg.resolved_concepts, scans, {str(tmp_path / "cls"): paths})
+    assert data.class_prompts == [prompts[i % 3] for i in range(5)]
+    with pytest.raises(ConfigError, match="class_prompt_variants"):
+        TrainConfig(instance_dir=str(photos), class_prompt_variants=["ok", " "])
+    with pytest.raises(ConfigError, match="class_prompt_variants"):
+        TrainConfig(instance_dir=str(photos), class_prompt_variants="a photo of a toy")

@@ -35,6 +35,11 @@ class Concept:
     class_prompt: str  # resolved: "" when the concept has no class (no prior preservation)
     class_dir: str  # resolved folder of its class images
     num_class_images: int
+    class_prompt_variants: tuple = ()  # resolved; class images are drawn from all, in turn
+
+    @property
+    def class_prompts(self) -> tuple:
+        return (self.class_prompt, *self.class_prompt_variants) if self.class_prompt else ()
 
 
 CONCEPT_KEYS = tuple(f.name for f in fields(Concept))
@@ -77,7 +82,14 @@ def _one(config, raw: dict, where: str, many: bool) -> Concept:
         root = Path(config.output_dir) / "class_images"
         # One folder per class prompt: subjects of the same class share their class images.
         class_dir = str(root / prompts.safe_filename(klass)) if many else str(root)
-    return Concept(str(get("instance_dir")), ident, noun, instance, klass, class_dir, num)
+    if not isinstance(get("class_prompt_variants"), list) or not all(
+            isinstance(v, str) and v.strip() for v in get("class_prompt_variants")):
+        raise ConfigError(f"{where}class_prompt_variants", get("class_prompt_variants"),
+                          "give a list of non-empty prompts (or an empty list)")
+    variants = tuple(prompts.fill_template(v, ident, noun, setting=f"{where}class_prompt_variants")
+                     for v in get("class_prompt_variants")) if klass else ()
+    return Concept(str(get("instance_dir")), ident, noun, instance, klass, class_dir, num,
+                   variants)
 
 
 def resolve_concepts(config) -> list[Concept]:
@@ -100,8 +112,8 @@ def resolve_concepts(config) -> list[Concept]:
     return out
 
 
-def class_jobs(concepts, with_prior: bool) -> list[tuple[str, str, int]]:
-    """(class_dir, class_prompt, how many) per class-image folder; shared folders merged."""
+def class_jobs(concepts, with_prior: bool) -> list[tuple[str, tuple, int]]:
+    """(class_dir, class prompts, how many) per class-image folder; shared folders merged."""
     if not with_prior:
         return []
     jobs: dict[str, tuple[str, int]] = {}
@@ -110,10 +122,10 @@ def class_jobs(concepts, with_prior: bool) -> list[tuple[str, str, int]]:
             raise ConfigError(f"concepts[{i}].class_prompt", c.class_prompt,
                               "prior preservation needs a class prompt: give class_noun or "
                               "class_prompt, or turn with_prior_preservation off")
-        prompt, num = jobs.get(c.class_dir, (c.class_prompt, 0))
-        if prompt != c.class_prompt:
+        prompt, num = jobs.get(c.class_dir, (c.class_prompts, 0))
+        if prompt != c.class_prompts:
             raise ConfigError(f"concepts[{i}].class_dir", c.class_dir,
-                              f"another concept fills this folder with {prompt!r}; give this "
-                              f"one ({c.class_prompt!r}) its own class_dir")
+                              f"another concept fills this folder with {prompt[0]!r}; give "
+                              f"this one ({c.class_prompt!r}) its own class_dir")
         jobs[c.class_dir] = (prompt, max(num, c.num_class_images))
     return [(d, p, n) for d, (p, n) in jobs.items()]

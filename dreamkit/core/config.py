@@ -100,6 +100,11 @@ class TrainConfig:
                                     "keeps more of the subject, higher keeps more of the class "
                                     "(only with with_prior_preservation)")
     class_prompt: str = knob("", "prompt for the class images; empty = 'a photo of {class_noun}'")
+    class_prompt_variants: list = knob([], "more class prompts, drawn in turn with "
+                                       "class_prompt ('a photo of a {class} on the beach'): "
+                                       "prior preservation keeps the class only in the prompts "
+                                       "its images were drawn with, so add the places and "
+                                       "styles you will ask for")
     class_dir: str = knob("", "folder of class images (yours are used as they are, missing ones "
                               "are generated); empty = <output_dir>/class_images",
                          aliases=("class_data_dir",))
@@ -313,6 +318,9 @@ class TrainConfig:
                               ("mixed_precision", MIXED_PRECISION),
                               ("save_precision", SAVE_PRECISIONS)):
             need(getattr(self, name) in choices, name, f"choose one of {', '.join(choices)}")
+        need(isinstance(self.class_prompt_variants, list)
+             and all(isinstance(p, str) and p.strip() for p in self.class_prompt_variants),
+             "class_prompt_variants", "give a list of non-empty prompts (or an empty list)")
         need(isinstance(self.sample_prompts, list)
              and all(isinstance(p, str) and p.strip() for p in self.sample_prompts),
              "sample_prompts", "give a list of non-empty prompts (or an empty list)")
@@ -368,7 +376,7 @@ class TrainConfig:
             for d, prompt, num in class_jobs(concepts, self.with_prior_preservation):
                 if num <= 0:
                     raise ConfigError("num_class_images", num, f"prior preservation needs "
-                                      f"class images of {prompt!r}: use 100-200")
+                                      f"class images of {prompt[0]!r}: use 100-200")
             self._check_folders()
             return
         if not str(self.instance_dir).strip():

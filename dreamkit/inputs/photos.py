@@ -252,7 +252,8 @@ def build_dataset(config, concepts, scans, class_sets: dict) -> DreamBoothDatase
     for d, prompt, _ in class_jobs(concepts, prior):  # shared class folders are loaded once
         folders[d] = list(range(len(class_images), len(class_images) + len(class_sets[d])))
         class_images += class_sets[d]
-        class_prompts += [prompt] * len(class_sets[d])
+        # each class image with the prompt it was drawn from (several: its .txt beside it)
+        class_prompts += photo_captions(class_sets[d], prompt[0], "", "")
     instance, defaults, captions, pools = [], [], [], []
     for c, scan in zip(concepts, scans):
         n = len(scan.images)

@@ -53,17 +53,20 @@ def missing_class_indices(class_dir, num_class_images: int) -> list[int]:
 
 
 @torch.no_grad()
-def generate_class_images(pipe, class_prompt: str, class_dir, num_class_images: int, *,
+def generate_class_images(pipe, class_prompt, class_dir, num_class_images: int, *,
                           seed: int = 0, batch_size: int = 4, num_inference_steps: int = 30,
                           guidance_scale: float = 7.5, resolution: int | None = None,
                           negative_prompt: str | None = None, progress: bool = True,
                           device=None) -> list[Path]:
     """Fill `class_dir` up to `num_class_images` images of `class_prompt`; return all paths.
 
+    `class_prompt` may be several prompts: image i is drawn from prompt i mod their number and
+    gets its prompt beside it (class_0007.txt), which training pairs it with.
     `pipe` is a StableDiffusionPipeline (see models.build_pipeline / load_pipeline).
     """
     from tqdm.auto import tqdm
 
+    prompts = [class_prompt] if isinstance(class_prompt, str) else list(class_prompt)
     class_dir = Path(class_dir)
     class_dir.mkdir(parents=True, exist_ok=True)
     todo = missing_class_indices(class_dir, num_class_images)
@@ -74,13 +77,16 @@ def generate_class_images(pipe, class_prompt: str, class_dir, num_class_images: 
             idx = todo[start:start + batch_size]
             # One generator per image: image i is the same whatever the batch size or restart.
             gens = [torch.Generator(device="cpu").manual_seed(seed + i) for i in idx]
-            images = pipe([class_prompt] * len(idx), num_inference_steps=num_inference_steps,
+            asked = [prompts[i % len(prompts)] for i in idx]
+            images = pipe(asked, num_inference_steps=num_inference_steps,
                           guidance_scale=guidance_scale, generator=gens, height=resolution,
                           width=resolution,
                           negative_prompt=[negative_prompt] * len(idx) if negative_prompt else None
                           ).images
-            for i, img in zip(idx, images):
+            for i, img, prompt in zip(idx, images, asked):
                 final = class_dir / class_image_name(i)
+                if len(prompts) > 1:  # written first: an image is never without its prompt
+                    final.with_suffix(".txt").write_text(prompt + "\n", encoding="utf-8")
                 tmp = class_dir / f".{final.name}.tmp"
                 with open(tmp, "wb") as f:
                     img.save(f, format="PNG")
@@ -104,7 +110,7 @@ def class_image_settings(config) -> dict:
 def prepare_class_images(config, comps, accelerator, jobs) -> dict:
     """Make the run's missing class images (main process only); {class_dir: images}.
 
-    `jobs` is concepts.class_jobs(...): (class_dir, class_prompt, how many) per folder.
+    `jobs` is concepts.class_jobs(...): (class_dir, class prompts, how many) per folder.
     """
     if accelerator.is_main_process and jobs:
         pipe = build_pipeline(comps)

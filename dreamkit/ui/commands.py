@@ -92,7 +92,8 @@ def cmd_class_images(args) -> int:
     for class_dir, prompt, num in class_jobs(cfg.resolved_concepts, True):
         paths = generate_class_images(pipe, prompt, class_dir, num,
                                       **class_image_settings(cfg))
-        print(f"{len(paths)} class images of {prompt!r} in {class_dir}")
+        what = repr(prompt[0]) + (f" and {len(prompt) - 1} variant(s)" if len(prompt) > 1 else "")
+        print(f"{len(paths)} class images of {what} in {class_dir}")
     return 0
 
 
