@@ -23,6 +23,8 @@ def room(tmp_path, monkeypatch):
         received.append(config)
         n = len(received)
         measures = {"subject_fidelity": 0.1 * n, "prompt_fidelity": 0.9, "class_drift": 0.05 * n,
+                    "class_drift_mean": 0.05 * n, "class_drift_worst": 0.25 * n,
+                    "class_drift_worst_prompt": f"a photo of a toy at night {n}",
                     "class_diversity": 0.5}
         grid = tmp_path / f"grid{n}.png"
         from PIL import Image
@@ -73,11 +75,13 @@ def test_runs_land_side_by_side_in_chart_and_table(room):
     room.train(with_prior_preservation=False)
     data = room.chart_data()
     assert list(data) == ["base model", "run 1", "run 2"]
-    assert data["run 2"]["class_drift"] == pytest.approx(0.1)
+    assert data["run 2"]["class_drift_mean"] == pytest.approx(0.1)
+    assert data["run 2"]["class_drift_worst"] == pytest.approx(0.5)
     table = room.table()
     assert "run 1: prior 1, text encoder on, 8 steps, seed 3, 'sks'" in table
     assert "run 2: no prior, text encoder on, 8 steps, seed 3, 'sks'" in table
     assert table.count("<tr>") == 3 and "<td>0.20</td>" in table  # header + a row per run
+    assert "worst class prompt" in table and "a photo of a toy at night 2" in table
     from matplotlib.figure import Figure
     assert isinstance(classroom.compare_runs(data), Figure)
     # and under the panel: the chart as a picture, the same table

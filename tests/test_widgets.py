@@ -12,7 +12,7 @@ def _refused(panel, field):
     try:
         panel.config
     except ConfigError as e:
-        assert e.field == field and "the panel shows this refused value" in str(e), str(e)
+        assert e.field == field and "The panel shows this refused value" in str(e), str(e)
         return str(e)
     raise AssertionError(f"panel.config gave a config while {field} is refused")
 
@@ -136,3 +136,51 @@ def test_empty_prompts_show_the_prompt_they_stand_for():
     assert panel.button.layout.display == "none"  # no Run button until it has a job
     panel.run(lambda cfg: None)
     assert panel.button.layout.display is None
+
+
+def test_back_to_the_defaults_estimate_templates_and_messages_for_the_button(tmp_path):
+    start = TrainConfig(instance_dir=str(tmp_path), class_noun="toy", max_train_steps=500,
+                        with_prior_preservation=True)
+    panel = ConfigPanel(start, fields=("identifier", "class_prompt", "max_train_steps",
+                                       "with_prior_preservation", "prior_loss_weight"),
+                        seconds_per_step=0.08)
+    # the time as you type
+    assert panel.message("max_train_steps") == "training takes about 40 s here (0.080 s a step)"
+    panel.set("max_train_steps", 3000)
+    assert "about 4 min" in panel.message("max_train_steps")
+    panel.set("max_train_steps", 10**9)  # a typo: refused with the bound, not trained for days
+    assert "more than 1,000,000 steps" in panel.message("max_train_steps")
+    # a template checked as you type
+    panel.set("class_prompt", "a photo of a {foo}")
+    assert "'{foo}' is not a template field" in panel.message("class_prompt")
+    # pressing the button with refused values: worded for the button, not for a cell
+    got = []
+    panel.run(got.append, description="Train")
+    panel.button.click()
+    assert got == [] and "press Train again" in panel.output.value
+    assert "run this cell again" not in panel.output.value
+    panel.set("with_prior_preservation", False)
+    assert panel.output.value == ""  # the old message goes once a value changes
+    assert panel.controls["prior_loss_weight"].disabled
+    # back to the defaults: every control, its messages, the config
+    panel.reset_button.click()
+    assert {n: c.value for n, c in panel.controls.items()} == {
+        "identifier": start.identifier, "class_prompt": "", "max_train_steps": 500,
+        "with_prior_preservation": True, "prior_loss_weight": start.prior_loss_weight}
+    assert panel.errors == {} and panel.message("class_prompt") == ""
+    assert not panel.controls["prior_loss_weight"].disabled
+    assert panel.config == start
+    panel.button.click()
+    assert got == [start]
+
+
+def test_the_identifier_warning_keeps_its_sentences_apart():
+    from dreamkit.models.loading import load_tokenizer
+    from dreamkit.toy import base_model_dir
+
+    panel = ConfigPanel(TrainConfig(class_noun="toy"), fields=("identifier",),
+                        tokenizer=load_tokenizer(str(base_model_dir())))
+    panel.set("identifier", "red")
+    first, second = panel.message("identifier").split("\n")
+    assert first.endswith("everyone's red") and second.startswith("rare single tokens")
+    assert "<br>" in panel.messages["identifier"].value

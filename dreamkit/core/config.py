@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import checks
+from . import checks, prompts
 from .concepts import Concept, class_jobs, resolve_concepts
 from .errors import ConfigError
 from .precision import Precision
@@ -44,6 +44,9 @@ def prior_weight_error(weight) -> ConfigError:
 def _number(v) -> bool:
     """A finite int or float (True/False and NaN/inf are not settings)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+MAX_STEPS = 1_000_000  # a bound for typos (an extra 0 or three); real runs use 400-2000
 
 
 def knob(default: Any, why: str, aliases: tuple = (), **kw):
@@ -278,6 +281,12 @@ class TrainConfig:
                      "gradient_accumulation_steps", "num_sample_images", "sample_steps",
                      "sample_batch_size", "class_inference_steps"):
             checks.whole(name, getattr(self, name), 1)
+        need(self.max_train_steps <= MAX_STEPS, "max_train_steps",
+             f"more than {MAX_STEPS:,} steps is a typo, not a DreamBooth run (400-2000 is usual)")
+        for name in ("instance_prompt", "class_prompt"):  # templates checked as they are typed
+            if isinstance(getattr(self, name), str) and getattr(self, name).strip():
+                prompts.fill_template(getattr(self, name), ident, self.class_noun or "x",
+                                      setting=name)
         need(self.resolution % 8 == 0, "resolution",
              f"must be a multiple of 8 (the VAE shrinks images 8×); try "
              f"{max(8, self.resolution // 8 * 8)} or {self.resolution // 8 * 8 + 8}")

@@ -28,11 +28,12 @@ from .metrics import (
     gini_simpson,
     subject_prompts,
 )
+from ..outputs.sample import generate
 from .oracle import read_picture
-from .world import CONTEXTS, IDENTIFIER, SIZE, SUBJECTS
+from .world import CLASS_NOUN, COLOURS, CONTEXTS, IDENTIFIER, SIZE, SUBJECTS
 
 __all__ = ["ToyScorer", "toy_prompts", "TOY_EVAL", "evaluate_toy", "evaluate_subjects",
-           "choose_scorer"]
+           "choose_scorer", "drift_prompts", "class_drift_over_prompts", "DRIFT_PER_PROMPT"]
 
 # How toy pictures are drawn for scoring (the same seeds and settings everywhere)
 TOY_EVAL = dict(num_inference_steps=EVAL_STEPS, guidance_scale=EVAL_GUIDANCE)
@@ -91,15 +92,49 @@ class ToyScorer:
                                  "class_diversity": "Gini-Simpson of colour x context"}}
 
 
+DRIFT_PER_PROMPT = 12  # pictures per class prompt for the drift over prompts
+
+
+def drift_prompts() -> dict:
+    """Where learners look for the class: the plain class prompt, the class in every place
+    and in every colour the world has. {label: prompt}."""
+    out = {"plain": class_prompt()}
+    out.update({c: f"{class_prompt()} {phrase}" for c, (phrase, _, _) in CONTEXTS.items()})
+    out.update({c: f"a photo of a {c} {CLASS_NOUN}" for c in COLOURS})
+    return out
+
+
+def class_drift_over_prompts(pipe, who: str = IDENTIFIER, per_prompt: int = DRIFT_PER_PROMPT,
+                             seed: int = 1000) -> dict:
+    """Class drift (share of class pictures that show the subject) on every drift prompt:
+    {"by_prompt": {prompt: share}, "mean": .., "worst": .., "worst_prompt": ..}."""
+    pipe.set_progress_bar_config(disable=True)
+    by = {}
+    for prompt in drift_prompts().values():
+        images = generate(pipe, prompt, num_images=per_prompt, seed=seed + 5000, **TOY_EVAL)
+        by[prompt] = _mean(read_picture(im).shows(who) for im in images)
+    worst = max(by, key=by.get)
+    return {"by_prompt": by, "mean": round(sum(by.values()) / len(by), 3),
+            "worst": by[worst], "worst_prompt": worst}
+
+
 def evaluate_toy(pipe, per_context: int = 6, n_class: int = 24, seed: int = 1000,
-                 identifier: str = IDENTIFIER, subject: str | None = None) -> dict:
+                 identifier: str = IDENTIFIER, subject: str | None = None,
+                 over_prompts: bool = True) -> dict:
     """Subject fidelity, prompt fidelity, class drift and class diversity of a toy model, at
-    fixed seeds (the demo's before and after). `subject`: see ToyScorer."""
+    fixed seeds (the demo's before and after). `subject`: see ToyScorer. `over_prompts`: also
+    the class drift on every class prompt of drift_prompts() (mean, worst, each)."""
     r = evaluate_pipeline(pipe, ToyScorer(subject), toy_prompts(identifier), class_prompt(),
                           identifier, per_prompt=per_context, n_class=n_class, seed=seed,
                           **TOY_EVAL)
     r.pop("metric_names")
-    return {**r, "n_subject_samples": per_context * len(CONTEXTS), "n_class_samples": n_class}
+    r = {**r, "n_subject_samples": per_context * len(CONTEXTS), "n_class_samples": n_class}
+    if over_prompts:
+        who = subject or (identifier if identifier in SUBJECTS else IDENTIFIER)
+        d = class_drift_over_prompts(pipe, who, seed=seed)
+        r.update(class_drift_mean=d["mean"], class_drift_worst=d["worst"],
+                 class_drift_worst_prompt=d["worst_prompt"], class_drift_by_prompt=d["by_prompt"])
+    return r
 
 
 def evaluate_subjects(pipe, identifiers=tuple(SUBJECTS), per_context: int = 6,

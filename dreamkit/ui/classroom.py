@@ -36,7 +36,11 @@ __all__ = ["Classroom", "CLASSROOM_FIELDS", "run_label"]
 
 CLASSROOM_FIELDS = ("identifier", "class_prompt", "max_train_steps", "with_prior_preservation",
                     "prior_loss_weight", "train_text_encoder", "seed")
-_MEASURES = ("subject_fidelity", "prompt_fidelity", "class_drift", "class_diversity")
+# The toy demo's training steps on a 2-core CPU (benchmarks/toy_seeds.json); the panel's time
+# estimate uses it until a run here measures this machine
+SECONDS_PER_STEP = 0.08
+_MEASURES = ("subject_fidelity", "prompt_fidelity", "class_drift_mean", "class_drift_worst",
+             "class_diversity")
 
 
 def run_label(n: int, config) -> str:
@@ -60,7 +64,8 @@ class Classroom:
         start = demo_config(self.out, self.out / "photos", steps=steps, seed=seed)
         start = start.replace(**settings) if settings else start
         self.panel = ConfigPanel(start, fields=fields,
-                                 tokenizer=load_tokenizer(str(base_model_dir())))
+                                 tokenizer=load_tokenizer(str(base_model_dir())),
+                                 seconds_per_step=SECONDS_PER_STEP)
         self.panel.run(self._clicked, description="Train")
         self.runs: list[dict] = []  # run_demo's summaries, with "label"
         self.view = w.Output()  # a button's run shows here
@@ -101,7 +106,10 @@ class Classroom:
                            overwrite=True,
                            callbacks=[ProgressBar(), LiveView(every=25, widget=in_widget)])
         print("upper rows: base model; lower rows: fine-tuned (same seeds)")
-        display(Image(filename=summary["grid"], width=420))
+        display(Image(filename=summary["grid"], width=860))  # labels readable at this size
+        trained = summary.get("seconds_by_stage", {}).get("training steps")
+        if trained:  # this machine's speed, for the panel's estimate from now on
+            self.panel.seconds_per_step = trained / config.max_train_steps
         summary["label"] = label
         self.runs.append(summary)
         png = io.BytesIO()
@@ -117,9 +125,11 @@ class Classroom:
 
     def table(self) -> str:
         """The runs as an HTML table: settings and the four measures, one row per run."""
-        head = "".join(f"<th>{k.replace('_', ' ')}</th>" for k in ("run",) + _MEASURES)
+        head = "".join(f"<th>{k.replace('_', ' ')}</th>" for k in ("run",) + _MEASURES
+                       + ("worst class prompt",))
         rows = [f"<tr><td>{html.escape(r['label'], quote=False)}</td>"
-                + "".join(f"<td>{r['after'][k]:.2f}</td>" for k in _MEASURES) + "</tr>"
+                + "".join(f"<td>{r['after'][k]:.2f}</td>" for k in _MEASURES)
+                + f"<td>{html.escape(r['after']['class_drift_worst_prompt'])}</td></tr>"
                 for r in self.runs]
         return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 

@@ -34,12 +34,13 @@ class ConfigPanel:
     """Controls for some TrainConfig fields; `.config` is always a valid TrainConfig."""
 
     def __init__(self, config: TrainConfig | None = None, fields=DEFAULT_FIELDS,
-                 tokenizer=None):
+                 tokenizer=None, seconds_per_step: float | None = None):
+        """`seconds_per_step`: shown under max_train_steps as the run's time, as you type."""
         import ipywidgets as w
 
         self._w = w
-        self.tokenizer = tokenizer
-        self._config = config or TrainConfig()
+        self.tokenizer, self.seconds_per_step = tokenizer, seconds_per_step
+        self._config = self._start = config or TrainConfig()
         self.errors, self.concepts_error = {}, ""  # refused values shown: field -> ConfigError
         self.controls, self.messages = {}, {}
         meta = {f.name: f for f in dataclasses.fields(TrainConfig)}
@@ -67,22 +68,46 @@ class ConfigPanel:
         # Shown once `run(fn)` gives it something to do.
         self.button = w.Button(description="Run", button_style="primary",
                                layout=w.Layout(display="none"))
+        self.reset_button = w.Button(description="Back to the defaults",
+                                     tooltip="every control back to the value it started with")
+        self.reset_button.on_click(lambda _: self.reset())
         self.concept_rows, self.concepts_message = [], w.HTML("")
         self.concepts_box = w.VBox([])
         add = w.Button(description="Add a subject", tooltip=knob_help("concepts"))
         add.on_click(lambda _: self.add_concept())
         self.widget = w.VBox(rows + [w.HTML("<b>Several subjects</b> (optional)"),
                                      self.concepts_box, add, self.concepts_message,
-                                     self.button, self.output])
+                                     w.HBox([self.button, self.reset_button]), self.output])
         for c in self._config.concepts:
             self.add_concept(**c)
         self._check_token()
         self._placeholders()
         self._sync_prior()
+        self._estimate()
+
+    def reset(self) -> None:
+        """Every control back to the value the panel started with (messages go with them)."""
+        for name, ctl in self.controls.items():
+            ctl.value = getattr(self._start, name)
+        self.output.value = ""
+
+    def _estimate(self) -> None:
+        """The run's training time under max_train_steps, as you type."""
+        steps = self.controls.get("max_train_steps")
+        if steps is None or not self.seconds_per_step or "max_train_steps" in self.errors:
+            return
+        secs = steps.value * self.seconds_per_step
+        when = f"{secs:.0f} s" if secs < 120 else f"{secs / 60:.0f} min" if secs < 7200 \
+            else f"{secs / 3600:.1f} h"
+        self.messages["max_train_steps"].value = (
+            f"<span style='color:#666'>training takes about {when} here "
+            f"({self.seconds_per_step:.3f} s a step)</span>")
 
     def _changed(self, name: str, value) -> None:
+        self.output.value = ""  # what the last click said is about values since changed
         self._revalidate()  # TrainConfig decides (the prior rule too); the panel shows it
         self._sync_prior()
+        self._estimate()
 
     def _revalidate(self) -> None:
         """Check every value the panel shows, together. A value TrainConfig refuses keeps its
@@ -109,14 +134,17 @@ class ConfigPanel:
     def config(self) -> TrainConfig:
         """The TrainConfig of exactly what the panel shows; a ConfigError naming the field while
         any shown value is refused (fix it in the panel, or put the old value back)."""
+        return self._checked("run this cell again")
+
+    def _checked(self, then: str) -> TrainConfig:
         if self.errors:
             field, e = next(iter(self.errors.items()))
-            raise ConfigError(field, e.value, f"{e.fix} (the panel shows this refused value: "
+            raise ConfigError(field, e.value, f"{e.fix}. The panel shows this refused value: "
                                               f"fix it there, or put the old one back, then "
-                                              f"run this cell again)")
+                                              f"{then}")
         if self.concepts_error:  # the subject rows: their message is under them
-            raise DreamkitError(f"{self.concepts_error} (the panel shows these subjects: fix "
-                                f"them there, then run this cell again)")
+            raise DreamkitError(f"{self.concepts_error}. The panel shows these subjects: fix "
+                                f"them there, then {then}")
         return self._config
 
     @config.setter
@@ -154,7 +182,8 @@ class ConfigPanel:
         check = check_identifier(self.tokenizer, self._config.identifier,
                                  self._config.class_noun)
         self.messages["identifier"].value = "" if check.ok else \
-            f"<span style='color:#b36b00'>{html.escape(check.text())}</span>"
+            "<span style='color:#b36b00'>" + "<br>".join(  # one line per sentence, as printed
+                html.escape(line.strip()) for line in check.text().splitlines()) + "</span>"
 
     # --- several subjects (TrainConfig.concepts) ---------------------------------------------
     def add_concept(self, instance_dir: str = "", identifier: str = "", class_noun: str = "",
@@ -208,7 +237,7 @@ class ConfigPanel:
         def click(_=None):
             self.output.value = ""
             try:
-                fn(self.config)
+                fn(self._checked(f"press {self.button.description} again"))
             except DreamkitError as e:
                 self.output.value = _red(str(e))
         self.button.on_click(click)
@@ -227,4 +256,4 @@ def _red(text: str) -> str:
 
 def _strip_tags(text: str) -> str:
     import re
-    return re.sub(r"<[^>]+>", "", text)
+    return re.sub(r"<[^>]+>", "", text.replace("<br>", "\n"))
