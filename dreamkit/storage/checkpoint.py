@@ -31,9 +31,9 @@ from ..core.callbacks import warn
 from ..core.errors import DreamkitError
 from .rng import restore_rng, rng_state
 
-__all__ = ["Checkpoint", "TrainingState", "save_checkpoint", "load_checkpoint",
+__all__ = ["Checkpoint", "TrainingState", "save_checkpoint", "load_checkpoint", "CHECKPOINT_DIR",
            "find_checkpoints", "latest_checkpoint", "prune_checkpoints", "check_free_disk",
-           "trained_weights", "checkpoint_config", "checkpoint_problem", "clear_leftovers", "CHECKPOINT_DIR"]
+           "trained_weights", "checkpoint_config", "checkpoint_problem", "clear_leftovers"]
 
 CHECKPOINT_DIR = "checkpoints"
 _MANIFEST = "manifest.json"

@@ -7,7 +7,8 @@ __all__ = ["compare_runs"]
 
 _KEYS = (("subject_fidelity", "subject fidelity"), ("prompt_fidelity", "prompt fidelity"),
          ("class_drift_mean", "class drift\n(mean of 8 prompts)"),
-         ("class_drift_worst", "class drift\n(worst prompt)"), ("class_diversity", "class diversity"))
+         ("class_drift_worst", "class drift\n(worst prompt)"),
+         ("class_diversity", "class diversity"))
 
 
 def compare_runs(runs: dict, path=None):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..core.errors import DreamkitError
 from ..evaluation.evaluate import CLIP_ID, DINO_ID, ModelScorer, evaluate_pipeline
+from ..outputs.sample import generate
 from .assets import base_model_dir
 from .metrics import (
     EVAL_GUIDANCE,
@@ -28,7 +29,6 @@ from .metrics import (
     gini_simpson,
     subject_prompts,
 )
-from ..outputs.sample import generate
 from .oracle import read_picture
 from .world import CLASS_NOUN, COLOURS, CONTEXTS, IDENTIFIER, SIZE, SUBJECTS
 
