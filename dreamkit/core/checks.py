@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["whole", "seed", "size", "not_inside", "writable_file", "check_generate", "check_export",
+__all__ = ["whole", "seed", "size", "prompt_list", "not_inside", "writable_file", "check_generate", "check_export",
            "check_check_data", "check_check_token", "check_evaluate", "check_demo",
            "SEED_MAX"]
 
@@ -24,6 +24,11 @@ def whole(name: str, value, minimum: int = 1, maximum: int | None = None) -> Non
             (maximum is not None and value > maximum):
         limit = f" and at most {maximum}" if maximum is not None else ""
         raise ConfigError(name, value, f"must be a whole number of at least {minimum}{limit}")
+
+
+def prompt_list(name: str, value) -> None:
+    if not isinstance(value, list) or not all(isinstance(p, str) and p.strip() for p in value):
+        raise ConfigError(name, value, "give a list of non-empty prompts (or an empty list)")
 
 
 def seed(name: str, value) -> None:

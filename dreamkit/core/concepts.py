@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from . import prompts
+from . import checks, prompts
 from .errors import ConfigError
 
 __all__ = ["Concept", "resolve_concepts", "class_jobs", "CONCEPT_KEYS"]
@@ -82,10 +82,7 @@ def _one(config, raw: dict, where: str, many: bool) -> Concept:
         root = Path(config.output_dir) / "class_images"
         # One folder per class prompt: subjects of the same class share their class images.
         class_dir = str(root / prompts.safe_filename(klass)) if many else str(root)
-    if not isinstance(get("class_prompt_variants"), list) or not all(
-            isinstance(v, str) and v.strip() for v in get("class_prompt_variants")):
-        raise ConfigError(f"{where}class_prompt_variants", get("class_prompt_variants"),
-                          "give a list of non-empty prompts (or an empty list)")
+    checks.prompt_list(f"{where}class_prompt_variants", get("class_prompt_variants"))
     variants = tuple(prompts.fill_template(v, ident, noun, setting=f"{where}class_prompt_variants")
                      for v in get("class_prompt_variants")) if klass else ()
     return Concept(str(get("instance_dir")), ident, noun, instance, klass, class_dir, num,

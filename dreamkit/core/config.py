@@ -283,10 +283,12 @@ class TrainConfig:
             checks.whole(name, getattr(self, name), 1)
         need(self.max_train_steps <= MAX_STEPS, "max_train_steps",
              f"more than {MAX_STEPS:,} steps is a typo, not a DreamBooth run (400-2000 is usual)")
-        for name in ("instance_prompt", "class_prompt"):  # templates checked as they are typed
-            if isinstance(getattr(self, name), str) and getattr(self, name).strip():
-                prompts.fill_template(getattr(self, name), ident, self.class_noun or "x",
-                                      setting=name)
+        checks.prompt_list("class_prompt_variants", self.class_prompt_variants)
+        for name in ("instance_prompt", "class_prompt", "class_prompt_variants"):
+            texts = getattr(self, name)  # templates checked as they are typed
+            for text in texts if isinstance(texts, list) else [texts]:
+                if isinstance(text, str) and text.strip():
+                    prompts.fill_template(text, ident, self.class_noun or "x", setting=name)
         need(self.resolution % 8 == 0, "resolution",
              f"must be a multiple of 8 (the VAE shrinks images 8×); try "
              f"{max(8, self.resolution // 8 * 8)} or {self.resolution // 8 * 8 + 8}")
@@ -327,12 +329,7 @@ class TrainConfig:
                               ("mixed_precision", MIXED_PRECISION),
                               ("save_precision", SAVE_PRECISIONS)):
             need(getattr(self, name) in choices, name, f"choose one of {', '.join(choices)}")
-        need(isinstance(self.class_prompt_variants, list)
-             and all(isinstance(p, str) and p.strip() for p in self.class_prompt_variants),
-             "class_prompt_variants", "give a list of non-empty prompts (or an empty list)")
-        need(isinstance(self.sample_prompts, list)
-             and all(isinstance(p, str) and p.strip() for p in self.sample_prompts),
-             "sample_prompts", "give a list of non-empty prompts (or an empty list)")
+        checks.prompt_list("sample_prompts", self.sample_prompts)
         self._check_combinations(need)
 
     def _check_types(self, need) -> None:
