@@ -47,6 +47,16 @@ def _cmd(*argv):
     return lambda c: [a.format(**c) for a in argv]
 
 
+def _with_model(folder, make):
+    """`make`'s argv, after putting a model's marker in `folder` (someone else's model)."""
+    def run(c):
+        path = Path(folder.format(**c))
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "model_index.json").write_text("{}")
+        return make(c)
+    return run
+
+
 def _config_with(**fields):
     def make(c):
         path = Path(c["tmp"]) / "cfg.json"
@@ -81,8 +91,11 @@ CASES = {
                                 ["out=", "is the model folder"]),
     "export-out-inside-the-model": (_cmd("export", "{run}", "--out", "{run}/export"),
                                     ["out=", "is inside the model folder"]),
-    "export-over-another-model": (_cmd("export", "{run}", "--out", "{model}"),
+    "export-over-another-model": (_with_model("{tmp}/other", _cmd("export", "{run}", "--out",
+                                                                   "{tmp}/other")),
                                   ["out=", "already holds a model", "--overwrite"]),
+    "export-over-its-base-model": (_cmd("export", "{run}", "--out", "{model}"),
+                                   ["out=", "is its base model"]),
     "export-out-is-a-file": (_cmd("export", "{run}", "--out", "{tmp}/note.txt"),
                              ["out=", "is a file"]),
     "export-missing-model": (_cmd("export", "{tmp}/nowhere", "--out", "{tmp}/x"),

@@ -125,7 +125,8 @@ def test_full_disk_fails_before_writing(tmp_path, monkeypatch):
     model, opt, sched = _small_state()
     save_checkpoint(tmp_path, {"unet": model}, opt, sched, None, TrainingState(1, 0, 1, []), "{}")
     monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10, 10, 1000))
-    with pytest.raises(DreamkitError, match="GiB free but the checkpoint needs.*untouched"):
+    with pytest.raises(DreamkitError, match="GiB free but the checkpoint needs.*Nothing of "
+                                            "this checkpoint was written"):
         save_checkpoint(tmp_path, {"unet": model}, opt, sched, None,
                         TrainingState(2, 0, 2, []), "{}")
     assert [c.step for c in find_checkpoints(tmp_path)] == [1]
@@ -141,10 +142,14 @@ def test_drive_errors_are_reported_plainly(tmp_path, monkeypatch):
         raise OSError(errno.EDQUOT, "Disk quota exceeded")
 
     monkeypatch.setattr(torch, "save", quota)
-    with pytest.raises(DreamkitError, match="step 2 .*Disk quota exceeded.*Earlier checkpoints "
-                                            "are intact.*resume='auto'"):
+    with pytest.raises(DreamkitError, match="step 2 .*Disk quota exceeded.*The checkpoint of "
+                                            "step 1 is intact.*resume='auto'"):
         save_checkpoint(tmp_path, {"unet": model}, opt, sched, None,
                         TrainingState(2, 0, 2, []), "{}")
+    with pytest.raises(DreamkitError, match="step 1 .*No checkpoint was written before: .*"
+                                            "start again"):  # none to speak of: not "intact"
+        save_checkpoint(tmp_path / "fresh", {"unet": model}, opt, sched, None,
+                        TrainingState(1, 0, 1, []), "{}")
     monkeypatch.setattr(torch, "save", real_save)
     assert [c.step for c in find_checkpoints(tmp_path)] == [1]
 
@@ -241,6 +246,10 @@ def test_sigkill_at_random_moments_then_resume_matches(tiny_model, photos, tmp_p
             if any(p.name >= f"step_{target:06d}" for p in ckdir.glob("step_*")):
                 break
             time.sleep(0.02)
+        if not kills and proc.poll() is None:  # a second run on the folder is refused
+            with pytest.raises(DreamkitError, match=f"in use by another training run "
+                                                    f"\\(process {proc.pid} on "):
+                train(cfg, callbacks=[])
         time.sleep(rng.uniform(0.0, 0.3))  # somewhere in the next step or checkpoint write
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -248,6 +257,9 @@ def test_sigkill_at_random_moments_then_resume_matches(tiny_model, photos, tmp_p
     r = subprocess.run(_cli(cfg_path), env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "resuming from step" in r.stdout
+    assert f"taking over .dreamkit-run.lock of a run that is gone (process {proc.pid}" in \
+        r.stdout + r.stderr  # the killed run's lock: taken over with a message
+    assert not (tmp_path / "killed" / ".dreamkit-run.lock").exists()  # released at the end
     from safetensors.torch import load_file
     a = load_file(str(tmp_path / "killed" / "unet" / "diffusion_pytorch_model.safetensors"))
     b = load_file(str(tmp_path / "reference" / "unet" / "diffusion_pytorch_model.safetensors"))

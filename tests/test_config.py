@@ -64,8 +64,24 @@ def test_json_round_trip(tmp_path):
                     sample_prompts=["a photo of zwx cat in the snow"], step_mode="two_pass")
     path = c.save(tmp_path / "run" / "config.json")
     assert json.loads(path.read_text())["max_train_steps"] == 123
-    assert TrainConfig.load(path) == c
+    assert TrainConfig.load(path) == c.with_absolute_paths()
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_saved_config_works_from_another_folder(tmp_path, monkeypatch):
+    """config.json holds full paths: `--config run/config.json` works from anywhere."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    c = TrainConfig(instance_dir="photos", output_dir="runs/a", class_noun="cat",
+                    concepts=[], class_dir="classes")
+    path = c.save(tmp_path / "runs" / "a" / "config.json")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    back = TrainConfig.load(path)
+    assert back.instance_dir == str(tmp_path / "photos")
+    assert back.output_dir == str(tmp_path / "runs" / "a")
+    assert back.class_dir == str(tmp_path / "classes")
+    assert back.pretrained_model_name_or_path == c.pretrained_model_name_or_path  # a hub id
 
 
 def test_load_errors(tmp_path):

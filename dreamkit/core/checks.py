@@ -7,16 +7,23 @@ Training settings are checked by TrainConfig itself; these are the other command
 
 from __future__ import annotations
 
+import json
+import math
+import os
 import re
+import tempfile
 from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["whole", "seed", "size", "prompt_list", "not_inside", "writable_file", "check_generate", "check_export",
-           "check_check_data", "check_check_token", "check_evaluate", "check_demo",
-           "SEED_MAX"]
+__all__ = ["whole", "number", "seed", "size", "text", "identifier", "prompt_list", "not_inside",
+           "writable", "output_folder", "output_file", "inputs_of", "writable_file",
+           "generate_settings", "generated_out", "check_generate", "check_resolution", "check_export", "check_check_data",
+           "check_check_token", "check_evaluate", "check_demo", "SEED_MAX",
+           "PICTURE_SUFFIXES"]
 
 SEED_MAX = 2**32 - 1  # numpy's generators take seeds up to here
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
 def whole(name: str, value, minimum: int = 1, maximum: int | None = None) -> None:
@@ -24,6 +31,30 @@ def whole(name: str, value, minimum: int = 1, maximum: int | None = None) -> Non
             (maximum is not None and value > maximum):
         limit = f" and at most {maximum}" if maximum is not None else ""
         raise ConfigError(name, value, f"must be a whole number of at least {minimum}{limit}")
+
+
+def number(name: str, value, minimum: float | None = None, above: float | None = None,
+           hint: str = "") -> None:
+    """A finite number (True/False, text, NaN and inf are refused), at least `minimum` or
+    above `above`."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (minimum is not None and value < minimum) or (above is not None and
+                                                                value <= above):
+        bound = f", {minimum:g} or more" if minimum is not None else \
+            f" above {above:g}" if above is not None else ""
+        raise ConfigError(name, value, f"must be a finite number{bound}{hint}")
+
+
+def text(name: str, value, example: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(name, value, f"give some text, e.g. {example!r}")
+
+
+def identifier(name: str, value) -> None:
+    """One rare word: no space, tab or newline (it must stay one word in every prompt)."""
+    if not isinstance(value, str) or not value.strip() or re.search(r"\s", value):
+        raise ConfigError(name, value, "use one rare word without spaces, e.g. 'zshq' "
+                          "(`dreamkit check-token` suggests more)")
 
 
 def prompt_list(name: str, value) -> None:
@@ -56,34 +87,127 @@ def not_inside(name: str, out, inputs: dict) -> None:
                               f"it, so your inputs stay as they were")
 
 
-def writable_file(name: str, path) -> None:
+def writable(name: str, path, shown=None) -> None:
+    """Whether `path` (a folder, made later if missing) can be written, tried in its nearest
+    existing folder so that nothing is made before the work starts."""
+    shown = str(path if shown is None else shown)
+    where = Path(path).expanduser().absolute()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    if not where.is_dir():
+        raise ConfigError(name, shown, f"is not writable: {where} is a file, not a "
+                          f"folder; choose a folder you can write to")
+    try:
+        with tempfile.TemporaryFile(dir=where):
+            pass
+    except OSError as e:
+        raise ConfigError(name, shown, f"is not writable ({e.strerror or e}); choose a "
+                          f"folder you can write to") from None
+
+
+def output_folder(name: str, out, inputs: dict | None = None, model_ok: bool = False) -> Path:
+    """The output rule, for every face that writes a folder: a name (an empty one would write
+    into the current folder), not a file, never among its inputs (`not_inside`), not a folder
+    holding a model unless `model_ok`, and writable."""
+    if not isinstance(out, (str, os.PathLike)) or not str(out).strip():
+        raise ConfigError(name, out, "give a folder name, e.g. 'runs/my-dog' (an empty name "
+                          "would write into the current folder)")
+    path = Path(out).expanduser()
+    if path.is_file():
+        raise ConfigError(name, str(out), "is a file; give a folder")
+    not_inside(name, path, inputs or {})
+    if not model_ok and (path / "model_index.json").is_file():
+        raise ConfigError(name, str(out), "holds a model (model_index.json); choose a new "
+                          "folder, so that no model is mixed with other files")
+    writable(name, path)
+    return path
+
+
+def output_file(name: str, path, inputs: dict | None = None, suffixes: tuple = ()) -> Path:
+    """The output rule for one file: not a folder, never among its inputs, a known suffix,
+    its folder writable."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise ConfigError(name, path, "give a file name, e.g. 'checks.png'")
+    writable_file(name, path, f"out{suffixes[0]}" if suffixes else "checks.png")
+    p = Path(path).expanduser()
+    if suffixes and p.suffix.lower() not in suffixes:
+        raise ConfigError(name, str(path), f"name a file ending in {' or '.join(suffixes)}")
+    not_inside(name, p, inputs or {})
+    writable(name, p.parent, shown=path)
+    return p
+
+
+def inputs_of(model, include_model: bool = True) -> dict:
+    """What a model folder was made from, named as the folder rule names them: the folder
+    itself (`include_model`) and, for a dreamkit run (its config.json), its photo and class
+    folders and a local base model."""
+    folder = Path(str(model)).expanduser()
+    found = {"the model folder": str(folder)} if include_model and folder.is_dir() else {}
+    try:
+        saved = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return found
+    if not isinstance(saved, dict) or "instance_dir" not in saved:
+        return found
+    entries = [saved] + [c for c in saved.get("concepts") or [] if isinstance(c, dict)]
+    for i, entry in enumerate(entries):
+        label = "its " if i == 0 else f"its concepts[{i - 1}] "
+        for key, what in (("instance_dir", "photo folder"), ("class_dir", "class folder")):
+            if isinstance(entry.get(key), str) and entry[key].strip():
+                found[label + what] = entry[key]
+    base = saved.get("pretrained_model_name_or_path")
+    if isinstance(base, str) and (Path(base).expanduser() / "model_index.json").is_file():
+        found["its base model"] = base
+    return found
+
+
+def writable_file(name: str, path, example: str = "checks.png") -> None:
     """A file to write: not an existing folder, its folder not a file."""
     p = Path(path)
     if p.is_dir():
-        raise ConfigError(name, str(p), "is a folder; give a file name such as checks.png")
+        raise ConfigError(name, str(p), f"is a folder; give a file name such as {example}")
     if p.parent.exists() and not p.parent.is_dir():
         raise ConfigError(name, str(p), f"{p.parent} is a file, not a folder")
 
 
+def generate_settings(prompt, num_images, steps, seed_value, height, width, guidance_scale,
+                      negative_prompt=None, steps_name: str = "steps") -> None:
+    """What `generate` takes, checked the same way from the CLI, the notebooks and Python."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ConfigError("prompt", prompt, "say what to draw, e.g. 'a photo of zshq dog'")
+    if negative_prompt is not None and not isinstance(negative_prompt, str):
+        raise ConfigError("negative_prompt", negative_prompt, "give text, or None")
+    whole("num_images", num_images, 1, 64)
+    whole(steps_name, steps, 1, 1000)
+    seed("seed", seed_value)
+    for name, value in (("height", height), ("width", width)):
+        if value is not None:
+            whole(name, value, -2**31)  # a whole number before its size is judged
+            size(name, value)
+            whole(name, value, 8, 4096)
+    number("guidance_scale", guidance_scale, 0, hint=" (7.5 is usual; 0 turns guidance off)")
+
+
 def check_generate(args) -> None:
-    whole("num_images", args.num_images, 1, 64)
-    whole("steps", args.steps, 1, 1000)
-    seed("seed", args.seed)
-    size("height", args.height)
-    size("width", args.width)
-    if args.guidance_scale < 0:
-        raise ConfigError("guidance_scale", args.guidance_scale, "must be 0 or more (7.5 is usual)")
-    if not args.prompt.strip():
-        raise ConfigError("prompt", args.prompt, "say what to draw, e.g. 'a photo of zshq dog'")
-    if args.out is not None and Path(args.out).is_file():
-        raise ConfigError("out", args.out, "is a file; give a folder for the pictures")
+    generate_settings(args.prompt, args.num_images, args.steps, args.seed, args.height,
+                      args.width, args.guidance_scale, args.negative_prompt)
+    if args.base is not None and not (Path(args.base).expanduser() / "model_index.json"
+                                      ).is_file() and Path(args.base).expanduser().exists():
+        raise ConfigError("base", args.base, "is not a diffusers model folder (no "
+                          "model_index.json); give the base model the LoRA was trained on")
+    if args.out is not None:
+        generated_out(args.model, args.out)
+
+
+def generated_out(model, out) -> Path:
+    """Where pictures of `model` may go: never among what a run was made from, nor inside a
+    model folder of others (a run's own folder may hold its pictures)."""
+    run = (Path(str(model)).expanduser() / "config.json").is_file()  # dreamkit writes it
+    return output_folder("out", out, inputs_of(model, include_model=not run))
 
 
 def check_export(args) -> None:
-    out = Path(args.out)
-    if out.is_file():
-        raise ConfigError("out", args.out, "is a file; give a folder to export into")
-    not_inside("out", out, {"the model folder": args.model if Path(args.model).exists() else ""})
+    out = output_folder("out", args.out, inputs_of(args.model), model_ok=True)
     if (out / "model_index.json").is_file() and not args.overwrite:
         raise ConfigError("out", args.out, "already holds a model; choose an empty folder, or "
                           "pass --overwrite to replace its files")
@@ -99,24 +223,22 @@ def check_export(args) -> None:
         raise ConfigError("push_to_hub", args.push_to_hub, "give USER/NAME, e.g. me/my-dog")
 
 
+def check_resolution(name: str, value) -> None:
+    whole(name, value, 8, 4096)
+    size(name, value)
+
+
 def check_check_data(args) -> None:
-    whole("resolution", args.resolution, 8)
-    size("resolution", args.resolution)
+    check_resolution("resolution", args.resolution)
+    photos = {"the photo folder": args.folder}  # what lands there is read as a photo next run
     if args.grid:
-        writable_file("grid", args.grid)
-        if Path(args.grid).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
-            raise ConfigError("grid", args.grid, "name a picture file ending in .png or .jpg")
+        output_file("grid", args.grid, photos, PICTURE_SUFFIXES)
     if args.fix:
-        if Path(args.fix).is_file():
-            raise ConfigError("fix", args.fix, "is a file; give a new folder for the copies")
-        # inside the photo folder the copies would be read as photos by the next run
-        not_inside("fix", args.fix, {"the photo folder": args.folder})
+        output_folder("fix", args.fix, photos)
 
 
 def check_check_token(args) -> None:
-    ident = args.identifier
-    if not ident.strip() or ident != ident.strip() or " " in ident:
-        raise ConfigError("identifier", ident, "use one rare word without spaces, e.g. 'zshq'")
+    identifier("identifier", args.identifier)
     whole("suggest", args.suggest, 0, 100)
 
 
@@ -131,3 +253,4 @@ def check_demo(args) -> None:
     if args.steps is not None:
         whole("steps", args.steps, 1, 100_000)
     seed("seed", args.seed)
+    output_folder("out", args.out, model_ok=True)

@@ -11,42 +11,28 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import checks, prompts
-from .concepts import Concept, class_jobs, resolve_concepts
+from .concepts import Concept, resolve_concepts
 from .errors import ConfigError
 from .precision import Precision
+from .validate import (
+    DEFAULT_PRIOR_LOSS_WEIGHT,
+    LR_SCHEDULERS,
+    MAX_STEPS,
+    MIXED_PRECISION,
+    SAVE_PRECISIONS,
+    STEP_MODES,
+    check_ready,
+    prior_weight_error,
+    validate,
+)
 
 __all__ = ["TrainConfig", "knob_help", "prior_weight_error", "STEP_MODES", "LR_SCHEDULERS",
-           "MIXED_PRECISION", "DEFAULT_PRIOR_LOSS_WEIGHT"]
+           "MIXED_PRECISION", "SAVE_PRECISIONS", "DEFAULT_PRIOR_LOSS_WEIGHT", "MAX_STEPS"]
 
-STEP_MODES = ("auto", "one_pass", "two_pass")
-LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts",
-                 "polynomial")
-MIXED_PRECISION = ("no", "fp16", "bf16")
-SAVE_PRECISIONS = ("auto", "fp16", "fp32")
-DEFAULT_PRIOR_LOSS_WEIGHT = 1.0
-
-
-def prior_weight_error(weight) -> ConfigError:
-    """The one prior-preservation rule, as CLI, widgets and Python say it: a weight other than
-    the default without the switch would be silently ignored, so it is refused."""
-    return ConfigError("prior_loss_weight", weight,
-                       "has no effect while with_prior_preservation is off: turn prior "
-                       "preservation on (--with_prior_preservation), or leave "
-                       f"prior_loss_weight at {DEFAULT_PRIOR_LOSS_WEIGHT}")
-
-
-def _number(v) -> bool:
-    """A finite int or float (True/False and NaN/inf are not settings)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-MAX_STEPS = 1_000_000  # a bound for typos (an extra 0 or three); real runs use 400-2000
 
 
 def knob(default: Any, why: str, aliases: tuple = (), **kw):
@@ -259,164 +245,15 @@ class TrainConfig:
             out += [c.instance_prompt, c.instance_prompt + " on the beach"]
         return out
 
-    # --- validation ---------------------------------------------------------------------------
+    # --- validation (core/validate.py: the rules in one place) -------------------------------
     def validate(self) -> None:
         """Raise ConfigError naming the first field that cannot work, its value and the fix."""
-        def need(ok: bool, name: str, fix: str):
-            if not ok:
-                raise ConfigError(name, getattr(self, name), fix)
-
-        self._check_types(need)
-
-        need(isinstance(self.pretrained_model_name_or_path, str)
-             and self.pretrained_model_name_or_path.strip() != "",
-             "pretrained_model_name_or_path", "give a hub id such as "
-             "'stable-diffusion-v1-5/stable-diffusion-v1-5' or a local diffusers folder")
-        ident = self.identifier
-        need(isinstance(ident, str) and ident.strip() != "" and ident == ident.strip()
-             and " " not in ident, "identifier",
-             "use one rare word without spaces, e.g. 'zshq' "
-             "(`dreamkit check-token` suggests more)")
-        for name in ("resolution", "max_train_steps", "train_batch_size",
-                     "gradient_accumulation_steps", "num_sample_images", "sample_steps",
-                     "sample_batch_size", "class_inference_steps"):
-            checks.whole(name, getattr(self, name), 1)
-        need(self.max_train_steps <= MAX_STEPS, "max_train_steps",
-             f"more than {MAX_STEPS:,} steps is a typo, not a DreamBooth run (400-2000 is usual)")
-        checks.prompt_list("class_prompt_variants", self.class_prompt_variants)
-        for name in ("instance_prompt", "class_prompt", "class_prompt_variants"):
-            texts = getattr(self, name)  # templates checked as they are typed
-            for text in texts if isinstance(texts, list) else [texts]:
-                if isinstance(text, str) and text.strip():
-                    prompts.fill_template(text, ident, self.class_noun or "x", setting=name)
-        need(self.resolution % 8 == 0, "resolution",
-             f"must be a multiple of 8 (the VAE shrinks images 8×); try "
-             f"{max(8, self.resolution // 8 * 8)} or {self.resolution // 8 * 8 + 8}")
-        for name in ("num_class_images", "lr_warmup_steps", "sample_every",
-                     "text_encoder_steps", "checkpointing_steps", "checkpoints_total_limit"):
-            checks.whole(name, getattr(self, name), 0)
-        checks.seed("seed", self.seed)
-        for name in ("learning_rate", "max_grad_norm", "adam_epsilon"):
-            v = getattr(self, name)
-            need(_number(v) and v > 0, name, "must be a finite number above 0")
-        need(self.text_encoder_lr is None or (isinstance(self.text_encoder_lr, (int, float))
-                                              and self.text_encoder_lr > 0),
-             "text_encoder_lr", "must be a number above 0, or empty to use learning_rate")
-        need(isinstance(self.lora_rank, int) and not isinstance(self.lora_rank, bool)
-             and self.lora_rank > 0, "lora_rank", "must be a whole number above 0 (4-32 is usual)")
-        need(self.lora_alpha is None or (isinstance(self.lora_alpha, (int, float))
-                                         and self.lora_alpha > 0),
-             "lora_alpha", "must be a number above 0, or empty to use lora_rank")
-        need(isinstance(self.lora_target_modules, list)
-             and all(isinstance(m, str) and m for m in self.lora_target_modules),
-             "lora_target_modules", "give a list of layer names such as ['to_q', 'to_v'], or "
-             "an empty list for the default")
-        need(isinstance(self.resume, str), "resume",
-             "use 'auto', a checkpoint folder, or an empty string")
-        need(_number(self.prior_loss_weight) and self.prior_loss_weight >= 0,
-             "prior_loss_weight", "must be 0 or more (0.1-1.0 is usual)")
-        if self.with_prior_preservation:
-            need(self.prior_loss_weight > 0, "prior_loss_weight", "is 0 while "
-                 "with_prior_preservation is on: give a weight above 0 (0.1-1.0 is usual), or "
-                 "turn with_prior_preservation off")
-        elif self.prior_loss_weight != DEFAULT_PRIOR_LOSS_WEIGHT:
-            raise prior_weight_error(self.prior_loss_weight)
-        need(self.adam_weight_decay >= 0, "adam_weight_decay", "must be 0 or more")
-        need(0 <= self.adam_beta1 < 1, "adam_beta1", "must be in [0, 1)")
-        need(0 <= self.adam_beta2 < 1, "adam_beta2", "must be in [0, 1)")
-        need(self.guidance_scale >= 0, "guidance_scale", "must be 0 or more (7.5 is usual)")
-        for name, choices in (("lr_scheduler", LR_SCHEDULERS), ("step_mode", STEP_MODES),
-                              ("mixed_precision", MIXED_PRECISION),
-                              ("save_precision", SAVE_PRECISIONS)):
-            need(getattr(self, name) in choices, name, f"choose one of {', '.join(choices)}")
-        checks.prompt_list("sample_prompts", self.sample_prompts)
-        self._check_combinations(need)
-
-    def _check_types(self, need) -> None:
-        """A switch must be true or false and text must be text (a config file may say
-        "false" in quotes, which Python would take as true)."""
-        for f in dataclasses.fields(self):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            v = getattr(self, f.name)
-            if isinstance(default, bool):
-                need(isinstance(v, bool), f.name, "must be true or false (without quotes in a "
-                     "config file)")
-            elif isinstance(default, str) and f.metadata.get("type") is None:
-                need(isinstance(v, str), f.name, "must be text")
-            elif isinstance(default, list):
-                need(isinstance(v, list), f.name, "must be a list")
-
-    def _check_combinations(self, need) -> None:
-        """Settings that are fine alone but not together."""
-        if self.optimizer_in_backward:
-            need(self.step_mode != "two_pass", "step_mode", "optimizer_in_backward updates "
-                 "weights during backward, so both halves must be in one pass: use one_pass or "
-                 "auto, or turn optimizer_in_backward off")
-            need(self.gradient_accumulation_steps == 1, "gradient_accumulation_steps",
-                 "optimizer_in_backward cannot add up gradients over steps: use 1")
-        if self.concepts:
-            self.resolved_concepts  # each concept's keys and types, named by index
-            own = [isinstance(c, dict) and bool({"instance_dir", "instance_data_dir"} & set(c))
-                   for c in self.concepts]
-            need(not str(self.instance_dir).strip() or not all(own), "instance_dir",
-                 "is not used: every entry of concepts has its own instance_dir; add this "
-                 "folder to concepts as one more subject, or leave instance_dir empty")
-        if self.with_prior_preservation and not self.concepts:
-            need(self.num_class_images > 0, "num_class_images",
-                 "prior preservation needs class images: use 100-200, or turn "
-                 "with_prior_preservation off")
+        validate(self)
 
     def check_ready(self) -> None:
-        """Raise ConfigError if something training needs is still unset.
-
-        Separate from `validate` so that a config being filled in (a widget panel, a CLI
-        default) can exist before the photos and the class are known.
-        """
-        self.validate()
-        if self.concepts:
-            concepts = self.resolved_concepts
-            for i, c in enumerate(concepts):
-                if not c.instance_dir.strip():
-                    raise ConfigError(f"concepts[{i}].instance_dir", c.instance_dir,
-                                      "give the folder with this subject's photos")
-            for d, prompt, num in class_jobs(concepts, self.with_prior_preservation):
-                if num <= 0:
-                    raise ConfigError("num_class_images", num, f"prior preservation needs "
-                                      f"class images of {prompt[0]!r}: use 100-200")
-            self._check_folders()
-            return
-        if not str(self.instance_dir).strip():
-            raise ConfigError("instance_dir", self.instance_dir,
-                              "give the folder with 3-20 photos of your subject")
-        self._check_folders()
-        if not self.instance_prompt.strip() and not self.class_noun.strip():
-            raise ConfigError("class_noun", self.class_noun,
-                              "say what the subject is ('dog', 'person', 'backpack') so the "
-                              "prompt 'a photo of zshq dog' can be made, or give instance_prompt")
-        if self.with_prior_preservation and not (self.class_prompt.strip()
-                                                 or self.class_noun.strip()):
-            raise ConfigError("class_prompt", self.class_prompt,
-                              "prior preservation needs a class prompt such as 'a photo of a "
-                              "dog': set class_prompt or class_noun, or turn "
-                              "with_prior_preservation off")
-        # Templates: an unknown {field} or a {class} without class_noun fails here, not later.
-        self.resolved_instance_prompt
-        if self.with_prior_preservation:
-            self.resolved_class_prompt
-
-    def _check_folders(self) -> None:
-        """Inputs are read-only: no output or class folder that is, is inside, or holds a
-        photo folder or a local base model (samples and class images would land among the
-        photos, and the next run would train on them)."""
-        inputs = {f"concepts[{i}].instance_dir" if self.concepts else "instance_dir":
-                  c.instance_dir for i, c in enumerate(self.resolved_concepts)}
-        model = Path(self.pretrained_model_name_or_path).expanduser()
-        if (model / "model_index.json").is_file():  # a local model folder
-            inputs["pretrained_model_name_or_path"] = str(model)
-        outputs = {"output_dir": self.output_dir,
-                   **{"class_dir": c.class_dir for c in self.resolved_concepts}}
-        for out_name, out in outputs.items():
-            checks.not_inside(out_name, out, inputs)
+        """validate(), and what training needs that a config being filled in may still lack
+        (the photos, the class): ConfigError naming it."""
+        check_ready(self)
 
     # --- saving and loading -------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -425,11 +262,29 @@ class TrainConfig:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
+    def with_absolute_paths(self) -> "TrainConfig":
+        """The same settings with every local folder as a full path, so a saved config.json
+        works from any folder (`--config run/config.json`) and names what the run read."""
+        def full(p: str, local_only: bool = False) -> str:
+            if not p or not isinstance(p, str) or Path(p).is_absolute():
+                return p
+            q = Path(p).expanduser()
+            return str(q.resolve()) if (q.exists() or not local_only) else p
+        folders = ("instance_dir", "instance_data_dir", "class_dir", "class_data_dir")
+        concepts = [{k: full(v) if k in folders else v for k, v in c.items()}
+                    if isinstance(c, dict) else c for c in self.concepts]
+        return dataclasses.replace(
+            self, instance_dir=full(self.instance_dir), class_dir=full(self.class_dir),
+            output_dir=full(self.output_dir), concepts=concepts,
+            pretrained_model_name_or_path=full(self.pretrained_model_name_or_path, True),
+            pretrained_vae_model_name_or_path=full(self.pretrained_vae_model_name_or_path,
+                                                   True))
+
     def save(self, path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json() + "\n")
+        tmp.write_text(self.with_absolute_paths().to_json() + "\n")
         tmp.replace(path)  # atomic: a crash never leaves half a config
         return path
 

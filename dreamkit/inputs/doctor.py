@@ -26,6 +26,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
+from ..core import checks
+from ..core.checks import PICTURE_SUFFIXES as PICTURES
 from ..core.errors import ImageError
 from ..outputs.viewer import image_grid
 from .overlays import border_bands, text_lines
@@ -209,6 +211,7 @@ def _check_one(path: Path, resolution: int, center_crop: bool) -> PhotoCheck:
 def check_photos(folder, resolution: int = 512, center_crop: bool = True,
                  progress: bool = True) -> DataReport:
     """Check every photo under `folder` for what spoils DreamBooth; see the module doc."""
+    checks.check_resolution("resolution", resolution)  # as `dreamkit check-data` checks it
     scan = find_images(folder, setting="instance_dir")
     photos = [_check_one(p, resolution, center_crop)
               for p in tqdm(scan.images, desc="checking photos", unit="photo",
@@ -265,8 +268,9 @@ def _grid(report: DataReport, thumb: int, path=None) -> Image.Image:
         tiles.append(tile)
     tiles = tiles or [Image.new("RGB", (thumb + 8, thumb + 44), (255, 255, 255))]
     grid = image_grid(tiles, cols=min(5, len(tiles)), pad=6)
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if path is not None:  # never among the photos: the next run would learn from it
+        path = checks.output_file("path", path, {"the photo folder": report.folder}, PICTURES)
+        path.parent.mkdir(parents=True, exist_ok=True)
         grid.save(path)
     return grid
 
@@ -276,10 +280,7 @@ def fix_photos(report: DataReport, out, crops: dict | None = None,
     """Write upright, flattened RGB PNGs of the readable photos into `out` (with their .txt
     captions). `crops` maps a file name to a box (left, top, right, bottom) in upright pixels,
     or to an offset -1..1 for the square crop (see crop_box). Returns the written paths."""
-    out = Path(out)
-    if out.resolve() == report.folder.resolve():
-        raise ImageError(f"fix_photos: out={str(out)!r} is the photo folder itself; give a new "
-                         f"folder so the originals stay as they are")
+    out = checks.output_folder("out", out, {"the photo folder": report.folder})  # never among them
     out.mkdir(parents=True, exist_ok=True)
     crops = crops or {}
     written = []

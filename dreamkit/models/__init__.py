@@ -1,5 +1,6 @@
 """models: Stable Diffusion's parts, loaded, adapted and written in other tools' layouts.
 
+    source.py    is a path a model folder? (checked before anything loads)
     loading.py   tokenizer, text encoder, VAE, UNet, scheduler; freezing; pipelines
     sdxl.py      SDXL's second text encoder and extra conditions
     lora.py      LoRA adapters (peft): added, saved as diffusers and kohya files, loaded

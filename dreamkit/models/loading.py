@@ -21,6 +21,7 @@ from ..core.errors import DreamkitError, ModelError
 from ..core.prompts import token_ids
 from .lora import is_lora_run
 from .sdxl import encode_sdxl, is_sdxl, load_sdxl_encoders
+from .source import check_model_source
 from .tokens import SD_VOCABULARY, sd_vocabulary_tokenizer
 
 # diffusers, transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
@@ -28,7 +29,6 @@ __all__ = ["Components", "load_components", "freeze", "build_pipeline", "load_pi
            "encode_prompts", "text_states", "place_for_training", "offload_text_encoders",
            "check_model_source", "load_tokenizer"]
 
-PARTS = ("tokenizer", "text_encoder", "vae", "unet", "scheduler")
 
 
 @dataclass
@@ -45,51 +45,6 @@ class Components:
     @property
     def is_sdxl(self) -> bool:
         return is_sdxl(self.unet)
-
-
-def check_model_source(name_or_path: str, setting: str = "pretrained_model_name_or_path",
-                       allow_pickle: bool = False) -> None:
-    """Fail early, with the fix, when a local path is not a diffusers Stable Diffusion folder."""
-    path = Path(name_or_path).expanduser()
-    looks_local = path.exists() or name_or_path.startswith((".", "/", "~")) \
-        or name_or_path.count("/") > 1 or "\\" in name_or_path
-    if not looks_local:
-        return  # a hub id: from_pretrained will fetch (or find it in the cache)
-    if not path.is_dir():
-        raise ModelError(f"{setting}={name_or_path!r} is not a folder; give a hub id like "
-                         f"'stable-diffusion-v1-5/stable-diffusion-v1-5' or a folder in the "
-                         f"diffusers layout (with model_index.json)")
-    if not (path / "model_index.json").is_file():
-        hint = " (a single .safetensors/.ckpt file must be converted first)" \
-            if any(path.glob("*.ckpt")) or any(path.glob("*.safetensors")) else ""
-        raise ModelError(f"{setting}={name_or_path!r} is not a diffusers model folder: it has no "
-                         f"model_index.json{hint}; give the folder that holds model_index.json, "
-                         f"unet/, vae/, text_encoder/, tokenizer/ and scheduler/")
-    try:
-        kind = json.loads((path / "model_index.json").read_text()).get("_class_name", "")
-    except (ValueError, OSError, AttributeError):
-        raise ModelError(f"{setting}={name_or_path!r}: model_index.json is not valid JSON; "
-                         f"restore it from the model's source") from None
-    if "Flux" in kind or "StableDiffusion3" in kind or ("XL" in kind and "Img2Img" in kind):
-        raise ModelError(f"{setting}={name_or_path!r} is a {kind} model; this trainer handles "
-                         f"Stable Diffusion 1.x/2.x and SDXL text-to-image folders")
-    xl = is_sdxl(path)
-    parts = PARTS + (("tokenizer_2", "text_encoder_2") if xl else ())
-    missing = [p for p in parts if not (path / p).is_dir()]
-    if missing:
-        what = "an SDXL" if xl else "a Stable Diffusion 1.x/2.x"
-        raise ModelError(f"{setting}={name_or_path!r} lacks "
-                         f"{', '.join(p + '/' for p in missing)}; this needs {what} folder with "
-                         f"{', '.join(parts)}")
-    if not allow_pickle:
-        pickled = [p for p in ("text_encoder", "vae", "unet")
-                   if not any((path / p).glob("*.safetensors"))
-                   and any(f.suffix in (".bin", ".ckpt", ".pt") for f in (path / p).iterdir())]
-        if pickled:
-            raise ModelError(f"{setting}={name_or_path!r}: {', '.join(pickled)}/ hold(s) only "
-                             f"pickled weights (.bin), which can run code when loaded; convert "
-                             f"them to safetensors, or set allow_pickle=True if you trust where "
-                             f"the model came from")
 
 
 def load_tokenizer(name_or_path: str, revision: str | None = None):

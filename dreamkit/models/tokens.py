@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from ..core import checks
+from ..core.errors import ConfigError
 from .words import DENY, identifier_pool, is_known_word, word_info
 
 # transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
@@ -146,6 +148,10 @@ def _word(token: str) -> str | None:
 def check_identifier(tokenizer, identifier: str, class_noun: str = "",
                      n_suggestions: int = 5) -> TokenCheck:
     """Warnings about `identifier` for this tokenizer (a CLIPTokenizer), with suggestions."""
+    checks.identifier("identifier", identifier)  # one word, as training takes it
+    if not isinstance(class_noun, str):
+        raise ConfigError("class_noun", class_noun, "give the class as text, e.g. 'dog'")
+    checks.whole("n_suggestions", n_suggestions, 0, 100)
     ident = identifier.strip().lower()  # CLIP's tokenizer lower-cases too
     tokens = tokenizer.tokenize(ident)
     check = TokenCheck(identifier, tokens)

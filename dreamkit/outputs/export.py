@@ -23,6 +23,7 @@ from pathlib import Path
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from ..core.checks import inputs_of, output_file, output_folder
 from ..core.errors import DreamkitError
 from ..models.layouts import RESNET_NAMES, split_key, unet_prefixes
 from ..models.loading import load_pipeline
@@ -112,13 +113,14 @@ def to_original_state_dict(pipe) -> dict:
 def export_single_file(model, out_file, half: bool = False) -> Path:
     """Write `model` (a run folder, any diffusers folder, or a loaded pipeline) as one
     safetensors file in the original layout; `half` stores fp16 (about 2 GB for SD 1.5)."""
+    out_file = output_file("out_file", out_file, inputs_of(model) if isinstance(model, (str, Path))
+                           else {}, (".safetensors",))
     pipe = load_pipeline(str(model)) if isinstance(model, (str, Path)) else model
     if getattr(pipe.unet, "peft_config", None):
         pipe.fuse_lora()  # bake a LoRA into the weights: the file is a plain model
         pipe.unload_lora_weights()
     state = {k: (v.half() if half and v.is_floating_point() else v).contiguous()
              for k, v in to_original_state_dict(pipe).items()}
-    out_file = Path(out_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(out_file), metadata={"format": "pt", "dreamkit": json.dumps(
         {"layout": "original Stable Diffusion (LDM)", "dtype": "fp16" if half else "fp32"})})
@@ -155,7 +157,8 @@ def export_all(model, out, single_file: bool = False, half: bool = False,
     and optionally the single file. Returns what was written (readable by other users, in
     names older releases read too: portable.py). `name`: the kohya LoRA file's name (and its
     ss_output_name); default: the run's."""
-    model, out = Path(model), Path(out)
+    model = Path(model)
+    out = output_folder("out", out, inputs_of(model), model_ok=True)  # as the CLI checks it
     written = []
     pipe = load_pipeline(str(model), base=base)
     problem = single_file_problem(pipe) if single_file else None

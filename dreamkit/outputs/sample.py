@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from ..core.checks import seed as seed_check
-from ..core.checks import size, whole
+from ..core.checks import generate_settings, generated_out
+from ..core.checks import output_folder as checked_folder
 from ..core.errors import ConfigError, DreamkitError
 from ..core.prompts import safe_filename
 from ..models.loading import load_pipeline
@@ -41,6 +41,22 @@ def use_scheduler(pipe, name: str | None):
     return pipe
 
 
+def _check_device(device) -> None:
+    """A device this machine has (a notebook written on Colab, run on a laptop)."""
+    if device is None:
+        return
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError("device", device, "use 'cuda', 'cpu', 'mps', or None to choose") \
+            from None
+    have = {"cpu": True, "cuda": torch.cuda.is_available(),
+            "mps": torch.backends.mps.is_available()}
+    if not have.get(dev.type, False):
+        raise ConfigError("device", device, f"this machine has no {dev.type.upper()}; use "
+                          f"'cpu', or None to choose what there is")
+
+
 def _pipe(model, device=None):
     if isinstance(model, (str, Path)):
         return load_pipeline(str(model), device=device)
@@ -59,11 +75,9 @@ def generate(model, prompt: str, negative_prompt: str | None = None, num_images:
 
     `scheduler`: one of SCHEDULERS ("ddim", "dpm++", "euler_a", ...); None keeps the model's.
     """
-    whole("num_images", num_images, 1)  # the same checks as the CLI's
-    whole("num_inference_steps", num_inference_steps, 1)
-    seed_check("seed", seed)
-    size("height", height)
-    size("width", width)
+    generate_settings(prompt, num_images, num_inference_steps, seed, height, width,
+                      guidance_scale, negative_prompt, steps_name="num_inference_steps")
+    _check_device(device)
     pipe = use_scheduler(_pipe(model, device), scheduler)
     gens = [torch.Generator("cpu").manual_seed(seed + k) for k in range(num_images)]
     return pipe([prompt] * num_images, negative_prompt=[negative_prompt] * num_images
@@ -120,16 +134,16 @@ def output_folder(model, prompt: str, out=None) -> Path:
     ./generated/<time>_<prompt>/ for any other model (never inside a model someone gave us).
     An `out` that already holds pictures is refused.
     """
-    if out is not None:
-        out = Path(out)
-        if out.is_file() or (out.is_dir() and any(out.glob("*.png"))):
+    if out is not None:  # never among what the model was made from, nor in a model of others
+        out = generated_out(model, out)
+        if out.is_dir() and any(out.glob("*.png")):
             raise ConfigError("out", str(out), "already holds pictures (or is a file); leave "
                               "--out out (each call then gets its own folder) or give a new one")
         out.mkdir(parents=True, exist_ok=True)
         return out
     run = Path(str(model))
-    root = run / "generated" if (run / "config.json").is_file() and has_trained_model(run) \
-        else Path("generated")
+    root = run / "generated" if _is_run(run) else Path("generated")
+    checked_folder("out", root, model_ok=True)  # writable
     stem = f"{time.strftime('%Y%m%d-%H%M%S')}_{safe_filename(prompt, 40)}"
     for n in range(1, 1000):
         folder = root / (stem if n == 1 else f"{stem}-{n}")
@@ -139,6 +153,12 @@ def output_folder(model, prompt: str, out=None) -> Path:
         except FileExistsError:
             continue
     raise DreamkitError(f"{root} holds 999 folders named {stem}*; give --out")
+
+
+def _is_run(model) -> bool:
+    """A finished dreamkit run (its config.json and model): its pictures may stay with it."""
+    run = Path(str(model))
+    return (run / "config.json").is_file() and has_trained_model(run)
 
 
 def _as_loaded_adapter(state: dict, model, adapter: str, config: dict) -> dict:

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ..core.errors import ModelError
+from ..models.source import check_local_folder
 from ..models.sdxl import is_sdxl
 
 # diffusers, huggingface_hub, transformers: imported where used (heavy), so `import dreamkit` stays quick
@@ -67,6 +68,7 @@ def meta_models(model: str) -> ModelShapes:
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
+    check_local_folder(model)  # a mistyped path is refused, not planned as SD 1.5
     sources = {}
 
     def config(part: str) -> dict:

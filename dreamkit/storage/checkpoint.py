@@ -18,9 +18,7 @@ Only tensors, numbers and strings are stored, and they are read back with
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +27,7 @@ import torch
 
 from ..core.callbacks import warn
 from ..core.errors import DreamkitError
+from .files import fsync_write, sha256_of
 from .rng import restore_rng, rng_state
 
 __all__ = ["Checkpoint", "TrainingState", "save_checkpoint", "load_checkpoint", "CHECKPOINT_DIR",
@@ -55,38 +54,6 @@ class Checkpoint:
     step: int
 
 
-class _Hashing:
-    """A binary file that hashes what is written through it (SHA-256, while writing)."""
-
-    def __init__(self, f):
-        self.f, self.sha = f, hashlib.sha256()
-
-    def write(self, data) -> int:
-        self.sha.update(data)
-        return self.f.write(data)
-
-    def flush(self) -> None:
-        self.f.flush()
-
-
-def _sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 24), b""):
-            sha.update(block)
-    return sha.hexdigest()
-
-
-def _fsync_write(path: Path, write) -> str:
-    """Write, flush to disk; return the SHA-256 of what was written."""
-    with open(path, "wb") as raw:
-        f = _Hashing(raw)
-        write(f)
-        raw.flush()
-        os.fsync(raw.fileno())
-    return f.sha.hexdigest()
-
-
 def check_free_disk(folder: Path, needed_bytes: int, what: str = "checkpoint") -> None:
     """Refuse to start a write that cannot finish (a full Drive leaves half files)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -96,8 +63,8 @@ def check_free_disk(folder: Path, needed_bytes: int, what: str = "checkpoint") -
             f"output_dir={str(folder.parent if folder.name == CHECKPOINT_DIR else folder)!r} "
             f"has {free / 2**30:.2f} GiB free but the {what} needs about "
             f"{needed_bytes / 2**30:.2f} GiB; free space (on Drive: empty the bin), lower "
-            f"checkpoints_total_limit, or choose another output_dir. Earlier checkpoints are "
-            f"untouched")
+            f"checkpoints_total_limit, or choose another output_dir. Nothing of this {what} "
+            f"was written")
 
 
 def _trained_state(model) -> dict:
@@ -126,11 +93,14 @@ def save_checkpoint(out: Path, models: dict, optimizer, lr_scheduler, scaler,
         return _write_checkpoint(root, weights, opt_state, lr_scheduler, scaler, state,
                                  config_json, keep)
     except OSError as e:  # Drive full (quota), unmounted, or gone: say so plainly
+        kept = find_checkpoints(out, report=lambda m: None)
         raise DreamkitError(
             f"writing checkpoint step {state.step} into {root} failed ({e.strerror or e}); "
-            f"Drive may be full or disconnected. Earlier checkpoints are intact: free space or "
-            f"remount Drive (dreamkit.env.mount_drive()), then run again with resume='auto'"
-        ) from None
+            f"Drive may be full or disconnected. " + (
+                f"The checkpoint of step {kept[-1].step} is intact: free space or remount Drive "
+                f"(dreamkit.env.mount_drive()), then run again with resume='auto'" if kept else
+                "No checkpoint was written before: free space or remount Drive "
+                "(dreamkit.env.mount_drive()), then start again")) from None
 
 
 def _write_checkpoint(root, weights, opt_state, lr_scheduler, scaler, state, config_json,
@@ -142,19 +112,19 @@ def _write_checkpoint(root, weights, opt_state, lr_scheduler, scaler, state, con
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    sha = {_WEIGHTS: _fsync_write(tmp / _WEIGHTS, lambda f: f.write(safetensors_bytes(weights))),
-           "optimizer.pt": _fsync_write(tmp / "optimizer.pt", lambda f: torch.save(opt_state, f))}
+    sha = {_WEIGHTS: fsync_write(tmp / _WEIGHTS, lambda f: f.write(safetensors_bytes(weights))),
+           "optimizer.pt": fsync_write(tmp / "optimizer.pt", lambda f: torch.save(opt_state, f))}
     extra = {"lr_scheduler": lr_scheduler.state_dict(), "rng": rng_state(),
              "scaler": scaler.state_dict() if scaler is not None else None}
-    sha["state.pt"] = _fsync_write(tmp / "state.pt", lambda f: torch.save(extra, f))
+    sha["state.pt"] = fsync_write(tmp / "state.pt", lambda f: torch.save(extra, f))
     meta = {"step": state.step, "epoch": state.epoch, "batch_index": state.batch_index,
             "history": state.history, "config": json.loads(config_json)}
-    sha["progress.json"] = _fsync_write(tmp / "progress.json",
+    sha["progress.json"] = fsync_write(tmp / "progress.json",
                                         lambda f: f.write(json.dumps(meta).encode()))
     # sizes catch a cut-off write cheaply; the hashes, checked on resume, catch damage that
     # keeps the size (bit rot, a bad copy to or from Drive)
     files = {p.name: p.stat().st_size for p in tmp.iterdir()}
-    _fsync_write(tmp / _MANIFEST, lambda f: f.write(json.dumps({"files": files,
+    fsync_write(tmp / _MANIFEST, lambda f: f.write(json.dumps({"files": files,
                                                                 "sha256": sha}).encode()))
     final = root / name
     if final.exists():
@@ -173,16 +143,18 @@ def checkpoint_problem(path: Path, content: bool = False) -> str | None:
         return "no manifest (the write was interrupted)"
     try:
         data = json.loads(manifest.read_text())
-        files, hashes = data["files"], data.get("sha256", {})  # older checkpoints: sizes only
-    except (ValueError, KeyError, TypeError):
+        files, hashes = dict(data["files"]), dict(data.get("sha256", {}))  # older: sizes only
+    except (ValueError, KeyError, TypeError, AttributeError, OSError):
         return "its manifest is damaged"
+    if not {_WEIGHTS, "progress.json"} <= set(files):  # a manifest not written by dreamkit
+        return "its manifest does not list the weights and the progress"
     for name, size in files.items():
         f = path / name
         if not f.is_file():
             return f"{name} is missing"
         if f.stat().st_size != size:
             return f"{name} has {f.stat().st_size} bytes, the manifest says {size}"
-        if content and name in hashes and _sha256(f) != hashes[name]:
+        if content and name in hashes and sha256_of(f) != hashes[name]:
             return f"{name} is damaged (its SHA-256 differs from the one written with it)"
     return None
 
@@ -291,7 +263,8 @@ def load_checkpoint(ckpt: Checkpoint, models: dict, optimizer, lr_scheduler,
     except DreamkitError:
         raise
     except Exception as e:  # damaged despite matching sizes: bit rot, a bad copy
-        raise DreamkitError(f"checkpoint {path} cannot be read ({type(e).__name__}: {e}); "
+        why = (str(e).strip().splitlines() or [""])[0][:160]  # size mismatches run to pages
+        raise DreamkitError(f"checkpoint {path} cannot be read ({type(e).__name__}: {why}); "
                             f"delete that folder to resume from the one before") from None
     lr_scheduler.load_state_dict(extra["lr_scheduler"])
     if scaler is not None and extra["scaler"] is not None:

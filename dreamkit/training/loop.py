@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from ..core.callbacks import Callback, ProgressBar, StepInfo
+from ..core.callbacks import Callback, Events, ProgressBar, StepInfo
 from ..core.concepts import class_jobs
 from ..core.config import TrainConfig
 from ..core.errors import DreamkitError
@@ -50,6 +50,7 @@ from ..models.portable import halve_weights, make_portable
 from ..outputs.sample import save_sample_grid
 from ..outputs.viewer import plot_losses
 from ..storage.checkpoint import remove_checkpoints, save_checkpoint
+from ..storage.lock import heartbeat
 from .loss import divergence
 from .optim import prepare_trainables
 from .run import (
@@ -61,6 +62,7 @@ from .run import (
     save_final,
     start_run,
 )
+from .rundir import hold_run_folder
 from .step import choose_step_mode, dreambooth_backward
 
 __all__ = ["TrainResult", "train"]
@@ -89,8 +91,13 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *, plan=
     with the estimate. `callbacks` default to a progress bar.
     """
     config.check_ready()
-    run = start_run(config, overwrite, [ProgressBar()] if callbacks is None else callbacks,
-                    plan)
+    callbacks = [ProgressBar()] if callbacks is None else callbacks
+    with hold_run_folder(config.output_dir, report=Events(callbacks).say):  # one run a folder
+        return _train(config, callbacks, plan, overwrite, components)
+
+
+def _train(config, callbacks, plan, overwrite, components) -> TrainResult:
+    run = start_run(config, overwrite, callbacks, plan)
     run.comps = components or load_components(
         config.pretrained_model_name_or_path, config.revision, config.variant,
         config.allow_pickle, config.pretrained_vae_model_name_or_path, report=run.events.say)
@@ -171,6 +178,7 @@ def _step(run: Run, batch):
 def _after_step(run: Run) -> None:
     """After an update: the GPU memory actually used (step 1), checkpoints, samples."""
     config, step = run.config, run.progress.step
+    heartbeat(run.out)  # the run lock says this run is alive (now and then)
     if step == 1 and torch.cuda.is_available():
         peak = torch.cuda.max_memory_allocated() / 2**30
         estimate = f" (the plan estimated {run.plan.total:.1f} GiB with context and slack)" \

@@ -10,9 +10,7 @@ processes stay quiet.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,29 +18,27 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 
-from ..core.callbacks import Events, warn
+from ..core.callbacks import Events
 from ..core.config import TrainConfig
 from ..core.errors import DreamkitError
 from ..inputs.cache import StepInputs
 from ..inputs.photos import find_images
 from ..models.loading import Components
-from ..models.lora import LORA_WEIGHTS, has_trained_model
+from ..models.lora import LORA_WEIGHTS
 from ..models.tokens import check_identifier
 from ..storage.checkpoint import (
-    CHECKPOINT_DIR,
     Checkpoint,
     TrainingState,
-    checkpoint_problem,
     clear_leftovers,
-    find_checkpoints,
     latest_checkpoint,
     load_checkpoint,
 )
 from .optim import Trainer
+from .rundir import prepare_run_dir, refuse_other_settings, resume_point
 
 # accelerate: imported where used (heavy or optional), so `import dreamkit` stays quick
-__all__ = ["Run", "start_run", "describe_inputs", "resume_state", "prepare_run_dir",
-           "resume_point", "kept_checkpoint_note", "check_finite", "save_final"]
+__all__ = ["Run", "start_run", "describe_inputs", "resume_state", "kept_checkpoint_note",
+           "check_finite", "save_final"]
 
 
 @dataclass
@@ -132,6 +128,7 @@ def start_run(config, overwrite: bool, callbacks, plan=None) -> Run:
     accelerator.wait_for_everyone()
     if not main:
         resume_from = resume_point(out, config.resume, report=lambda m: None)
+    refuse_other_settings(resume_from, config)  # before anything loads
     if main:
         config.save(out / "config.json")
     set_seed(config.seed)
@@ -210,88 +207,3 @@ def save_final(run: Run, write) -> None:
         raise DreamkitError(f"saving the final model into {run.out} failed ({why}): the disk "
                             f"or Drive may be full or read-only; nothing half-written is left; "
                             f"{kept_checkpoint_note(run)}") from None
-
-
-def _finished_step(out: Path) -> int:
-    """The last step of the finished run whose model is in `out` (0 if unknown)."""
-    try:
-        history = json.loads((out / "history.json").read_text())
-        return int(history[-1]["step"]) if history else 0
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0
-
-
-def prepare_run_dir(out, overwrite: bool, resume: str, max_steps: int,
-                    report=warn) -> Checkpoint | None:
-    """Check the run folder before anything is written; return the checkpoint to resume from.
-
-    Nothing of a previous run is touched unless `overwrite` says so: a finished model or an
-    unfinished run's checkpoints stop a fresh start with a message that says what to do.
-    """
-    out = Path(out)
-    has_model = has_trained_model(out)
-    ckpt = resume_point(out, resume, report)
-    finished = _finished_step(out) if has_model else 0
-    if resume and finished >= max_steps and not overwrite:
-        raise DreamkitError(f"output_dir={str(out)!r} holds a run finished at step {finished}; "
-                            f"raise max_train_steps to train on from its last checkpoint, or "
-                            f"choose a new output_dir")
-    if ckpt is not None:
-        return ckpt
-    if resume and has_model and not overwrite:
-        raise DreamkitError(f"output_dir={str(out)!r} holds a run finished at step {finished} "
-                            f"whose checkpoints were removed at its end (keep_checkpoints="
-                            f"False), so it cannot train on; choose a new output_dir, or pass "
-                            f"overwrite=True to start again (keep_checkpoints=True keeps them)")
-    return _fresh_start(out, overwrite, has_model)
-
-
-def resume_point(out, resume: str, report=warn) -> Checkpoint | None:
-    """The checkpoint `resume` points at, if any: 'auto' or 'latest' (the newest whose files
-    match their SHA-256; a damaged one is skipped with a message), a checkpoint folder, or
-    diffusers' form 'checkpoint-N' (the checkpoint of step N); '' starts fresh."""
-    out = Path(out)
-    ckpt = None
-    if resume in ("auto", "latest"):
-        ckpt = latest_checkpoint(out, report, verify=True)
-        if ckpt is None:
-            report(f"resume={resume!r}: no complete checkpoint in {out}, starting from step 0")
-    elif resume:
-        named = re.fullmatch(r"checkpoint-(\d+)", Path(resume).name)
-        path = Path(resume).expanduser()
-        if named and not path.is_dir():  # diffusers' name for dreamkit's step_NNNNNN
-            path = out / CHECKPOINT_DIR / f"step_{int(named.group(1)):06d}"
-        why = checkpoint_problem(path, content=True) if path.is_dir() else "no such folder"
-        if why:
-            raise DreamkitError(f"resume={resume!r} cannot be used: {why}; give a folder such as "
-                                f"{out / CHECKPOINT_DIR / 'step_000250'}, 'checkpoint-250', "
-                                f"or 'auto'")
-        ckpt = Checkpoint(path, int(json.loads((path / "progress.json").read_text())["step"]))
-    return ckpt
-
-
-def _fresh_start(out: Path, overwrite: bool, has_model: bool) -> None:
-    unfinished = find_checkpoints(out, report=lambda msg: None)
-    if not overwrite:
-        if has_model:
-            raise DreamkitError(f"output_dir={str(out)!r} already holds a trained model; choose "
-                                f"a new output_dir, or pass overwrite=True (--overwrite) to "
-                                f"replace it")
-        if unfinished:
-            raise DreamkitError(f"output_dir={str(out)!r} holds an unfinished run (checkpoint at "
-                                f"step {unfinished[-1].step}); pass resume='auto' (--resume auto) "
-                                f"to continue it, or overwrite=True to start again")
-    else:  # starting again: old checkpoints, or an old model's marker, would mislead
-        if (out / CHECKPOINT_DIR).is_dir():
-            shutil.rmtree(out / CHECKPOINT_DIR)
-        for marker in ("model_index.json", LORA_WEIGHTS):
-            (out / marker).unlink(missing_ok=True)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write_test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise DreamkitError(f"output_dir={str(out)!r} is not writable ({e.strerror}); choose a "
-                            f"folder you can write to") from None
-    return None

@@ -44,6 +44,15 @@ class ConfigPanel:
         self.errors, self.concepts_error = {}, ""  # refused values shown: field -> ConfigError
         self.controls, self.messages = {}, {}
         meta = {f.name: f for f in dataclasses.fields(TrainConfig)}
+        if isinstance(fields, str) or not all(isinstance(n, str) for n in fields):
+            raise ConfigError("fields", fields, "give a list of setting names, e.g. "
+                              "['identifier', 'max_train_steps']")
+        unknown = [n for n in fields if n not in meta]
+        if unknown:
+            raise ConfigError("fields", unknown[0], "is not a TrainConfig setting; check the "
+                              "spelling (`dreamkit train --help` lists them)")
+        if config is not None and not isinstance(config, TrainConfig):
+            raise ConfigError("config", type(config).__name__, "give a TrainConfig, or None")
         rows = []
         for name in fields:
             value = getattr(self._config, name)
