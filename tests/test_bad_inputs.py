@@ -37,6 +37,12 @@ def _photo(path, mode="RGB", size=(48, 48), **save):
     img.save(path, **save)
 
 
+def _float_tiff(path, top):
+    """A 32-bit float greyscale TIFF (a scan or an HDR export) under a .png name."""
+    arr = np.random.default_rng(0).random((48, 48)).astype(np.float32) * top
+    Image.fromarray(arr, "F").save(path, format="TIFF")
+
+
 def _fake_model(change):
     """A copy of the tiny model's folder, changed."""
     def make(ctx):
@@ -80,7 +86,9 @@ def _unfinished_run(ctx):
     ck = ctx["tmp"] / "out" / "checkpoints" / "step_000010"
     ck.mkdir(parents=True)
     (ck / "progress.json").write_text("{}")
-    (ck / "manifest.json").write_text(json.dumps({"files": {"progress.json": 2}}))
+    (ck / "trained.safetensors").write_text("{}")
+    (ck / "manifest.json").write_text(json.dumps({"files": {"progress.json": 2,
+                                                            "trained.safetensors": 2}}))
 
 
 def _config_file(text):
@@ -144,6 +152,10 @@ CASES = {
         p, save_all=True, append_images=[Image.new("RGB", (8, 8), "red")])),
                      ["ok:", "skipped 1 non-image file(s): anim.gif"]),
     "16-bit-png": (_add("deep.png", lambda p: _photo(p, "I;16")), ["ok:", "model saved"]),
+    "float-tiff-named-png": (_add("scan.png", lambda p: _float_tiff(p, 1.0)),
+                             ["ok:", "model saved"]),
+    "float-tiff-with-nan": (_add("scan.png", lambda p: _float_tiff(p, float("nan"))),
+                            ["scan.png", "NaN or infinite", "8-bit"]),
     "cmyk-jpeg": (_add("print.jpg", lambda p: _photo(p, "CMYK", format="JPEG")),
                   ["ok:", "model saved"]),
     "la-png": (_add("grey_alpha.png", lambda p: _photo(p, "LA")), ["ok:", "model saved"]),
@@ -236,6 +248,7 @@ def test_the_docs_table_lists_every_case():
     from test_bad_inputs_commands import CASES as COMMAND_CASES
     rows = [line.split("|")[1].strip().strip("`") for line in DOC.read_text().splitlines()
             if line.startswith("| `")]
-    cases = {**CASES, **COMMAND_CASES}
+    from test_bad_inputs_api import CASES as API_CASES
+    cases = {**CASES, **COMMAND_CASES, **API_CASES}
     assert sorted(rows) == sorted(cases), set(rows) ^ set(cases)
     assert len(cases) >= 80

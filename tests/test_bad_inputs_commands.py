@@ -47,6 +47,85 @@ def _cmd(*argv):
     return lambda c: [a.format(**c) for a in argv]
 
 
+READ_ONLY = "/sys/dreamkit-out"  # root ignores chmod; the kernel's /sys refuses new files
+
+
+def _sys_read_only() -> bool:
+    import tempfile
+    try:
+        with tempfile.TemporaryFile(dir="/sys"):
+            return False
+    except OSError:
+        return True
+
+
+def _setup(prepare, make):
+    """`make`'s argv, after `prepare(ctx)` put something on disk (or patched the machine)."""
+    def run(c):
+        prepare(c)
+        return make(c)
+    return run
+
+
+def _other_lora(c):
+    """A LoRA file whose layers have other sizes than the tiny model's (another model's)."""
+    import torch
+    from safetensors.torch import save_file
+    key = "unet.down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q"
+    save_file({f"{key}.lora_A.weight": torch.zeros(4, 320),
+               f"{key}.lora_B.weight": torch.zeros(320, 4)},
+              str(Path(c["tmp"]) / "other_lora.safetensors"))
+
+
+def _checkpoint_of(**settings):
+    """A one-step run with a checkpoint in {tmp}/out, trained with `settings` changed."""
+    def prepare(c):
+        from dreamkit import TrainConfig, train
+        model = c["model"]
+        if settings.get("pretrained_model_name_or_path") == "copy":
+            import shutil
+            model = shutil.copytree(c["model"], Path(c["tmp"]) / "model-copy")
+        train(TrainConfig(**{"pretrained_model_name_or_path": str(model),
+                             "instance_dir": c["photos"], "class_noun": "toy", "resolution": 32,
+                             "max_train_steps": 1, "sample_steps": 1, "num_sample_images": 1,
+                             "checkpointing_steps": 1, "keep_checkpoints": True,
+                             "output_dir": c["tmp"] + "/out", "learning_rate": 1e-4,
+                             **{k: v for k, v in settings.items()
+                                if k != "pretrained_model_name_or_path"}}), callbacks=[])
+    return prepare
+
+
+def _fake_checkpoint(c):
+    ck = Path(c["tmp"]) / "ck"
+    ck.mkdir()
+    (ck / "manifest.json").write_text('{"files": [1, 2]}')
+
+
+def _lock(host=None):
+    """A run lock in {tmp}/out held by a live process (this one's parent) or another machine."""
+    def prepare(c):
+        import os
+        import socket
+        out = Path(c["tmp"]) / "out"
+        out.mkdir(exist_ok=True)
+        (out / ".dreamkit-run.lock").write_text(json.dumps(
+            {"pid": os.getppid(), "host": host or socket.gethostname(), "started": None,
+             "since": "2026-12-03 09:00:00"}))
+    return prepare
+
+
+def _small_disk(c):
+    import shutil
+    free = shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000)  # 1 kB free
+    c["patch"].setattr("dreamkit.training.bounds.shutil.disk_usage", lambda p: free)
+
+
+def _unreachable_hub(c):
+    c["patch"].delenv("HF_HUB_OFFLINE", raising=False)
+    c["patch"].setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # a closed port: no network
+    c["patch"].setenv("HF_TOKEN", "hf_made_up")
+
+
 def _with_model(folder, make):
     """`make`'s argv, after putting a model's marker in `folder` (someone else's model)."""
     def run(c):
@@ -197,6 +276,119 @@ CASES = {
     "config-list-as-text": (_config_with(sample_prompts="a photo"), ["sample_prompts="]),
     "resume-diffusers-name-missing": (_train("--resume_from_checkpoint", "checkpoint-7"),
                                       ["resume='checkpoint-7'", "no such folder"]),
+    # outputs among inputs, read-only folders, empty names (every face that writes)
+    "generate-out-read-only": (_gen("--out", READ_ONLY), ["out=", "is not writable"]),
+    "generate-out-in-the-photos": (_gen("--out", "{photos}/gen"),
+                                   ["out=", "is inside its photo folder"]),
+    "generate-out-is-the-photos": (_gen("--out", "{photos}"), ["out=", "is its photo folder"]),
+    "generate-out-empty": (_gen("--out", ""), ["out=''", "give a folder name"]),
+    "generate-base-not-a-model": (_gen("--base", "{tmp}"), ["base=", "model_index.json"]),
+    "generate-lora-of-another-model": (_setup(_other_lora, _gen("--lora",
+                                                                 "{tmp}/other_lora.safetensors")),
+                                       ["lora=", "other sizes", "another model"]),
+    "generate-nan-guidance": (_gen("--guidance_scale", "nan"), ["guidance_scale=nan", "finite"]),
+    "generate-huge-height": (_gen("--height", "100000"), ["height=100000", "at most 4096"]),
+    "generate-65-images": (_gen("--num_images", "65"), ["num_images=65", "at most 64"]),
+    "export-out-read-only": (_cmd("export", "{run}", "--out", READ_ONLY),
+                             ["out=", "is not writable"]),
+    "export-out-is-the-photos": (_cmd("export", "{run}", "--out", "{photos}"),
+                                 ["out=", "is its photo folder"]),
+    "export-out-inside-the-photos": (_cmd("export", "{run}", "--out", "{photos}/model"),
+                                     ["out=", "is inside its photo folder"]),
+    "export-out-holds-the-run-and-photos": (_cmd("export", "{run}", "--out", "{photos}/.."),
+                                            ["out=", "holds the model folder"]),
+    "export-out-empty": (_cmd("export", "{run}", "--out", ""), ["out=''", "give a folder name"]),
+    "export-push-no-network": (_setup(_unreachable_hub, _cmd(
+        "export", "{run}", "--out", "{tmp}/x", "--push_to_hub", "me/my-dog")),
+        ["push_to_hub", "network cannot be reached", "can be uploaded later"]),
+    "check-data-grid-among-the-photos": (_cmd("check-data", "{photos}", "--grid",
+                                              "{photos}/grid.png"),
+                                         ["grid=", "is inside the photo folder"]),
+    "check-data-grid-read-only": (_cmd("check-data", "{photos}", "--grid", READ_ONLY + "/g.png"),
+                                  ["grid=", "is not writable"]),
+    "check-data-fix-read-only": (_cmd("check-data", "{photos}", "--fix", READ_ONLY),
+                                 ["fix=", "is not writable"]),
+    "check-data-fix-into-a-model": (_cmd("check-data", "{photos}", "--fix", "{model}"),
+                                    ["fix=", "holds a model"]),
+    "check-data-fix-holds-the-photos": (_cmd("check-data", "{photos}", "--fix", "{photos}/.."),
+                                        ["fix=", "holds the photo folder"]),
+    "check-data-fix-is-a-file": (_cmd("check-data", "{photos}", "--fix", "{tmp}/note.txt"),
+                                 ["fix=", "is a file"]),
+    "check-data-resolution-huge": (_cmd("check-data", "{photos}", "--resolution", "100000"),
+                                   ["resolution=100000", "at most 4096"]),
+    "check-token-tab": (_cmd("check-token", "zs\tq", "--model", "{model}"),
+                        ["identifier=", "one rare word"]),
+    "check-token-newline": (_cmd("check-token", "zs\nq", "--model", "{model}"),
+                            ["identifier=", "one rare word"]),
+    "class-images-read-only": (_cmd("class-images", "--pretrained_model_name_or_path", "{model}",
+                                    "--instance_dir", "{photos}", "--class_noun", "toy",
+                                    "--class_dir", READ_ONLY),
+                               ["class_dir=", "is not writable"]),
+    "class-images-into-the-model": (_cmd("class-images", "--pretrained_model_name_or_path",
+                                         "{model}", "--instance_dir", "{photos}", "--class_noun",
+                                         "toy", "--class_dir", "{model}/classes"),
+                                    ["class_dir=", "is inside pretrained_model_name_or_path"]),
+    "demo-out-is-a-file": (_cmd("demo", "--out", "{tmp}/note.txt"), ["out=", "is a file"]),
+    "demo-out-read-only": (_cmd("demo", "--out", READ_ONLY), ["out=", "is not writable"]),
+    "demo-out-empty": (_cmd("demo", "--out", ""), ["out=''", "give a folder name"]),
+    "output-dir-empty": (_train("--output_dir", ""), ["output_dir=''", "give a folder name"]),
+    "output-dir-read-only": (_train("--output_dir", READ_ONLY), ["output_dir=",
+                                                                 "is not writable"]),
+    # sizes: typos bounded, then what this model can use, then the disk
+    "lora-rank-huge": (_train("--use_lora", "--learning_rate", "1e-4", "--lora_rank", "100000"),
+                       ["lora_rank=100000", "beyond 1024"]),
+    "lora-rank-wider-than-the-layers": (_train("--use_lora", "--learning_rate", "1e-4",
+                                               "--lora_rank", "500"),
+                                        ["lora_rank=500", "wider than every layer", "64"]),
+    "resolution-huge": (_train("--resolution", "100000"), ["resolution=100000", "beyond 4096"]),
+    "resolution-beyond-the-model": (_train("--resolution", "256"),
+                                    ["resolution=256", "trained at (32 px)", "use 32"]),
+    "class-images-20000": (_train("--with_prior_preservation", "--num_class_images", "20000"),
+                           ["num_class_images=20000", "take hours"]),
+    "steps-two-million": (_train("--max_train_steps", "2000000"),
+                          ["max_train_steps=2000000", "typo"]),
+    "sample-images-100": (_train("--num_sample_images", "100"),
+                          ["num_sample_images=100", "at most 64"]),
+    "disk-too-small-for-the-run": (_setup(_small_disk, _train("--checkpointing_steps", "1")),
+                                   ["output_dir=", "GB free", "checkpointing_steps=0"]),
+    "identifier-with-tab": (_train("--identifier", "zs\tq"), ["identifier=", "one rare word"]),
+    "identifier-with-newline": (_train("--identifier", "zs\nq"), ["identifier=",
+                                                                   "one rare word"]),
+    "guidance-nan": (_train("--guidance_scale", "nan"), ["guidance_scale=nan", "finite"]),
+    # one run per folder
+    "output-dir-in-use": (_setup(_lock(), _train()), ["output_dir=", "in use by another "
+                                                      "training run", "process"]),
+    "output-dir-in-use-on-another-machine": (_setup(_lock("colab-vm-2"), _train()),
+                                             ["in use by another training run", "colab-vm-2"]),
+    # resuming something else
+    "resume-with-another-model": (_setup(_checkpoint_of(pretrained_model_name_or_path="copy"),
+                                         _train("--resume", "auto", "--max_train_steps", "2",
+                                                "--learning_rate", "1e-4")),
+                                  ["resume:", "pretrained_model_name_or_path=", "other "
+                                   "settings"]),
+    "resume-lora-into-full": (_setup(_checkpoint_of(use_lora=True), _train(
+        "--resume", "auto", "--max_train_steps", "2", "--learning_rate", "1e-4")),
+        ["resume:", "use_lora=True there, False now"]),
+    "resume-other-lora-rank": (_setup(_checkpoint_of(use_lora=True, lora_rank=4), _train(
+        "--resume", "auto", "--max_train_steps", "2", "--use_lora", "--lora_rank", "8",
+        "--learning_rate", "1e-4")), ["resume:", "lora_rank=4 there, 8 now"]),
+    "resume-fake-manifest": (_setup(_fake_checkpoint, _train("--resume", "{tmp}/ck")),
+                             ["resume=", "cannot be used", "manifest"]),
+    # config files: every kind of setting in quotes or null
+    "config-weight-decay-in-quotes": (_config_with(adam_weight_decay="0.01"),
+                                      ["adam_weight_decay='0.01'", "finite number"]),
+    "config-guidance-null": (_config_with(guidance_scale=None), ["guidance_scale=None",
+                                                                 "finite number"]),
+    "config-steps-in-quotes": (_config_with(max_train_steps="100"),
+                               ["max_train_steps='100'", "whole number"]),
+    "config-resolution-float": (_config_with(resolution=512.0), ["resolution=512.0",
+                                                                 "whole number"]),
+    "config-lora-alpha-in-quotes": (_config_with(lora_alpha="8"), ["lora_alpha='8'",
+                                                                   "finite number"]),
+    "config-output-dir-null": (_config_with(output_dir=None), ["output_dir=None",
+                                                               "must be text"]),
+    "plan-memory-lora-rank-zero": (_cmd("plan-memory", "--use_lora", "--lora_rank", "0"),
+                                   ["lora_rank=0", "at least 1"]),
 }
 
 
@@ -207,10 +399,12 @@ def _snapshot(*folders) -> dict:
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_on_every_command(case, tiny_model, trained, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    if case.endswith("read-only") and not _sys_read_only():
+        pytest.skip("this machine lets /sys be written, so no read-only folder is at hand")
     photos = trained.parent / "photos"
     (tmp_path / "note.txt").write_text("a file where a folder belongs")
     ctx = {"model": str(tiny_model), "run": str(trained), "photos": str(photos),
-           "tmp": str(tmp_path)}
+           "tmp": str(tmp_path), "patch": monkeypatch}
     make, words = CASES[case]
     argv = make(ctx)
     before = _snapshot(tiny_model, trained, photos)

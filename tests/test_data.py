@@ -134,3 +134,13 @@ def test_real_photos_load(shared_data):
         x = ds[0]["instance_pixel_values"]
         assert x.shape == (3, 64, 64)
         assert -1 <= x.min() < x.max() <= 1 and x.std() > 0.05  # a real picture, not a blank
+
+
+def test_a_float_tiff_is_scaled_not_black(tmp_path):
+    """A 32-bit float image (values 0-1) named .png: PIL's own conversion clips it to black."""
+    arr = np.random.default_rng(0).random((40, 40)).astype(np.float32)
+    Image.fromarray(arr, "F").save(tmp_path / "scan.png", format="TIFF")
+    from dreamkit.inputs.photos import open_image
+    img = np.asarray(open_image(tmp_path / "scan.png"), dtype=np.float64)
+    assert img.shape == (40, 40, 3)
+    assert abs(img.mean() - 255 * arr.mean()) < 2  # scaled, not clipped to 0 or 1

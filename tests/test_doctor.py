@@ -207,10 +207,10 @@ def test_crop_box_slides_along_the_long_side():
 
 
 def test_fix_refuses_to_overwrite_originals(tmp_path):
-    from dreamkit.core.errors import ImageError
+    from dreamkit.core.errors import ConfigError
     write_clean(tmp_path / "p", 3)
     report = check_photos(tmp_path / "p", progress=False)
-    with pytest.raises(ImageError, match="originals"):
+    with pytest.raises(ConfigError, match="is the photo folder .*your inputs stay as they were"):
         fix_photos(report, tmp_path / "p")
 
 

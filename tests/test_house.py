@@ -86,7 +86,7 @@ def test_each_decision_lives_in_one_function():
     assert _functions_named("not_inside") == ["core/checks.py"]
     assert _source_mentions("SEED_MAX = ") == ["core/checks.py"]
     # the prior rule: TrainConfig only
-    assert _source_mentions("prior_weight_error(") == ["core/config.py"]
+    assert _source_mentions("prior_weight_error(") == ["core/validate.py"]
     # the recipes: one table
     assert _source_mentions("SDXL_SETTINGS = ") == ["planning/recipes.py"]
     assert _source_mentions("T4_SETTINGS = ") == ["planning/recipes.py"]

@@ -207,3 +207,6 @@ def check_folders(cfg) -> None:
                **{"class_dir": c.class_dir for c in cfg.resolved_concepts}}
     for out_name, out in outputs.items():
         checks.not_inside(out_name, out, inputs)
+        filled = out_name == "class_dir" and Path(out).is_dir() and any(Path(out).iterdir())
+        if not filled:  # class images of your own may sit in a read-only folder
+            checks.writable(out_name, out)  # a read-only Drive folder: before anything loads

@@ -86,7 +86,7 @@ def open_image(path) -> Image.Image:
                                      f"be a photo; resize it below 12000×12000")
                 img.load()  # decode now, so a truncated file fails here with its name
                 img = ImageOps.exif_transpose(img)  # phones store rotation as an EXIF tag
-                return _to_rgb(img)
+                return _to_rgb(img, path)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -98,7 +98,15 @@ def open_image(path) -> Image.Image:
                          f"PNG, or remove it") from None
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def _to_rgb(img: Image.Image, path="a photo") -> Image.Image:
+    if img.mode == "F":  # 32-bit float (scientific or HDR TIFFs, whatever their name says)
+        arr = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(arr).all():
+            raise ImageError(f"{path}: holds NaN or infinite "
+                             f"pixels (a float image); export it as an 8-bit JPEG or PNG")
+        top = 1.0 if arr.max() <= 1.0 else arr.max()  # 0-1 floats, or any other range
+        return Image.fromarray((np.clip(arr, 0, None) * (255.0 / top)).astype(np.uint8),
+                               "L").convert("RGB")
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16-bit greyscale: scale to 8 bits instead of clipping everything to white.
         arr = np.asarray(img, dtype=np.float64)

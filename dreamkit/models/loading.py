@@ -9,7 +9,9 @@ the text encoder) and keeps the rest frozen.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,6 +193,19 @@ def build_pipeline(c: Components, unet=None, scheduler: str = "ddim", text_encod
         feature_extractor=None, requires_safety_checker=False)
 
 
+@contextlib.contextmanager
+def _silent(*loggers):
+    """Loggers quiet for a block whose failure dreamkit reports itself, in one line."""
+    levels = {name: logging.getLogger(name).level for name in loggers}
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
 def load_pipeline(name_or_path: str, device=None, dtype=None, revision=None, variant=None,
                   lora: str | None = None, base: str | None = None):
     """Load a whole pipeline for generation: a trained run folder, a base model, or any
@@ -217,12 +232,15 @@ def load_pipeline(name_or_path: str, device=None, dtype=None, revision=None, var
                          f"{str(e).splitlines()[0]}") from None
     if lora is not None:
         try:
-            pipe.load_lora_weights(str(lora))
-        except (OSError, ValueError, KeyError) as e:
+            with _silent("diffusers", "peft"):  # diffusers logs every size mismatch first
+                pipe.load_lora_weights(str(lora))
+        except (OSError, ValueError, KeyError, RuntimeError) as e:
+            why = "its layers have other sizes: it was made for another model (SD 1.5, SD 2 " \
+                "and SDXL LoRAs do not fit each other)" if "size mismatch" in str(e) else \
+                (str(e).splitlines()[0] if str(e) else type(e).__name__)
             raise ModelError(f"lora={str(lora)!r} could not be loaded onto {name_or_path!r}: "
-                             f"{str(e).splitlines()[0] if str(e) else type(e).__name__}; give a "
-                             f"pytorch_lora_weights.safetensors (or its folder) trained on this "
-                             f"base model") from None
+                             f"{why}; give a pytorch_lora_weights.safetensors (or its folder) "
+                             f"trained on this base model") from None
     if device is not None:
         pipe.to(device)
     pipe.set_progress_bar_config(disable=True)

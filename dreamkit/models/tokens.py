@@ -151,7 +151,7 @@ def check_identifier(tokenizer, identifier: str, class_noun: str = "",
     checks.identifier("identifier", identifier)  # one word, as training takes it
     if not isinstance(class_noun, str):
         raise ConfigError("class_noun", class_noun, "give the class as text, e.g. 'dog'")
-    checks.whole("n_suggestions", n_suggestions, 0, 100)
+    checks.whole("n_suggestions", n_suggestions, 0, 10_000)
     ident = identifier.strip().lower()  # CLIP's tokenizer lower-cases too
     tokens = tokenizer.tokenize(ident)
     check = TokenCheck(identifier, tokens)

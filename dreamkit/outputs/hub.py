@@ -83,8 +83,15 @@ def push_to_hub(folder, repo_id: str, private: bool = True, token: str | None = 
         url = api.create_repo(repo_id, private=private, exist_ok=True)
         api.upload_folder(repo_id=repo_id, folder_path=str(folder),
                           ignore_patterns=["checkpoints/*", "class_images/*", "*.pt"])
-    except (HfHubHTTPError, OSError) as e:  # refused, or no network (connection errors)
-        raise DreamkitError(f"push_to_hub to {repo_id!r} failed: {str(e).splitlines()[0]}; "
-                            f"check that you are logged in (HF_TOKEN or notebook_login) with "
-                            f"write access") from None
+    except Exception as e:  # refused, or no network: the HTTP library's errors (not OSError)
+        network = {"HTTPError", "RequestError", "TransportError", "ConnectionError"} & \
+            {c.__name__ for c in type(e).__mro__}
+        if not (isinstance(e, (HfHubHTTPError, OSError)) or network):
+            raise
+        why = (str(e).splitlines() or [type(e).__name__])[0]
+        hint = "the network cannot be reached: check the connection and try again" \
+            if network and not isinstance(e, HfHubHTTPError) else \
+            "check that you are logged in (HF_TOKEN or notebook_login) with write access"
+        raise DreamkitError(f"push_to_hub to {repo_id!r} failed ({why}); {hint}; the export in "
+                            f"{folder} is complete and can be uploaded later") from None
     return str(url)

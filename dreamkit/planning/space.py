@@ -12,44 +12,14 @@ configs before anything is loaded; `run_sizes` and `free_space` look at a run fo
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..storage.checkpoint import CHECKPOINT_DIR, remove_checkpoints
+from ..storage.sizes import PlannedSizes, sizes_from_counts
 
 # diffusers, transformers: imported where used (heavy), so `import dreamkit` stays quick
 __all__ = ["PlannedSizes", "planned_sizes", "parameter_counts", "run_sizes", "run_sizes_text",
            "free_space", "sizes_text"]
-
-CLASS_IMAGE_BYTES = {512: 400_000, 1024: 1_500_000}  # a PNG of a photo, roughly
-
-
-@dataclass
-class PlannedSizes:
-    checkpoint: int  # bytes of one checkpoint
-    model: int  # the final model (or LoRA file)
-    class_images: int
-    kept_checkpoints: bool
-    model_dtype: str
-
-    @property
-    def while_running(self) -> int:
-        """The most a run holds at once: one checkpoint while the model is being written."""
-        return self.class_images + self.checkpoint + self.model
-
-    @property
-    def at_the_end(self) -> int:
-        return self.class_images + self.model + (self.checkpoint if self.kept_checkpoints else 0)
-
-    def text(self) -> str:
-        gb = lambda b: f"{b / 1e9:.1f} GB" if b >= 1e8 else f"{b / 1e6:.0f} MB"  # noqa: E731
-        end = "the checkpoint stays (keep_checkpoints)" if self.kept_checkpoints else \
-            "the checkpoint is removed once the model is saved"
-        return (f"on disk: class images ~{gb(self.class_images)}; one checkpoint at a time "
-                f"~{gb(self.checkpoint)}; the final model ~{gb(self.model)} "
-                f"({self.model_dtype}); at most ~{gb(self.while_running)} while it runs; "
-                f"~{gb(self.at_the_end)} at the end ({end})")
-
 
 def parameter_counts(config) -> dict:
     """Values of each part of the configured model (and of the trained ones), counted on the
@@ -69,17 +39,7 @@ def parameter_counts(config) -> dict:
 
 def planned_sizes(config) -> PlannedSizes:
     """What training `config` will write, from the model's configs (nothing is loaded)."""
-    n = parameter_counts(config)
-    state_bytes = 2 if config.use_8bit_adam else 8  # AdamW's two states per trained value
-    checkpoint = n["trained"] * (4 + state_bytes) if config.checkpointing_steps else 0
-    per = 2 if config.final_dtype == "fp16" else 4
-    model = n["trained"] * 4 if config.use_lora else \
-        sum(v for k, v in n.items() if k != "trained") * per
-    px = 1024 if config.resolution > 768 else 512
-    images = config.num_class_images * CLASS_IMAGE_BYTES[px] \
-        if config.prior_preservation else 0
-    return PlannedSizes(checkpoint, model, images, config.keep_checkpoints,
-                        "LoRA adapters" if config.use_lora else config.final_dtype)
+    return sizes_from_counts(parameter_counts(config), config)
 
 
 def sizes_text(config) -> str:

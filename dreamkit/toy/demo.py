@@ -20,6 +20,7 @@ import json
 import time
 from pathlib import Path
 
+from ..core import checks
 from ..core.callbacks import Callback, Events, ProgressBar
 from ..core.config import TrainConfig
 from ..core.errors import DreamkitError
@@ -157,7 +158,7 @@ def run_demo(out="demo-output", steps: int | None = None, with_prior_preservatio
     """The whole demo; `callbacks` go to train() (default: a progress bar; the classroom
     notebook adds LiveView). `config` (the classroom's panel) replaces the demo's settings;
     its photos and run folder are put under `out`."""
-    out = Path(out)
+    out = checks.output_folder("out", out, model_ok=True)  # as `dreamkit demo --out` checks it
     if (out / "run" / "model_index.json").exists() and not overwrite:
         raise DreamkitError(f"--out={str(out)!r} already holds a demo run; pass --overwrite to "
                             f"replace it or choose another --out")

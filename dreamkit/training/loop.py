@@ -51,6 +51,7 @@ from ..outputs.sample import save_sample_grid
 from ..outputs.viewer import plot_losses
 from ..storage.checkpoint import remove_checkpoints, save_checkpoint
 from ..storage.lock import heartbeat
+from .bounds import check_against_model
 from .loss import divergence
 from .optim import prepare_trainables
 from .run import (
@@ -101,6 +102,7 @@ def _train(config, callbacks, plan, overwrite, components) -> TrainResult:
     run.comps = components or load_components(
         config.pretrained_model_name_or_path, config.revision, config.variant,
         config.allow_pickle, config.pretrained_vae_model_name_or_path, report=run.events.say)
+    check_against_model(config, run.comps, run.out)  # sizes the model makes absurd, the disk
     run.dtype = place_for_training(run.comps, config, run.device)
     describe_inputs(run)  # photos found, identifier warnings: before any wait
     jobs = class_jobs(run.concepts, config.prior_preservation)

@@ -47,13 +47,19 @@ def hold_run_folder(folder, report=warn):
         with nullcontext():
             yield
         return
+    folder = Path(folder)
+    made = not folder.exists()
     try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DreamkitError(f"output_dir={str(folder)!r} is not writable ({e.strerror}); choose "
                             f"a folder you can write to") from None
-    with run_lock(folder, report=report):
-        yield
+    try:
+        with run_lock(folder, report=report):
+            yield
+    finally:
+        if made and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # a start refused before anything was written leaves nothing
 
 
 def refuse_other_settings(ckpt: Checkpoint | None, config) -> None:
