@@ -198,6 +198,12 @@ CASES = {
                                          ["prior_loss_weight='0.5'", "finite number"]),
     "api-notebook-form-identifier-two-words": (lambda c: _form(c, identifier="my dog"),
                                                ["identifier='my dog'", "one rare word"]),
+    "api-class-images-into-a-model": (lambda c: dk.generate_class_images(
+        None, "a photo of a toy", c["model"], 4), ["class_dir=", "holds a model"]),
+    "api-class-images-empty-prompt": (lambda c: dk.generate_class_images(
+        None, "", c["tmp"] / "cls", 4), ["class_prompt=", "non-empty prompts"]),
+    "api-class-images-too-many": (lambda c: dk.generate_class_images(
+        None, "a toy", c["tmp"] / "cls", 10**6), ["num_class_images=1000000", "at most"]),
     "api-demo-out-is-a-file": (lambda c: run_demo(c["tmp"] / "note.txt"), ["out=", "is a file"]),
     "api-plan-missing-model": (lambda c: plan(_config(c, pretrained_model_name_or_path=str(
         c["tmp"] / "none"))), ["pretrained_model_name_or_path=", "is not a folder"]),

@@ -95,6 +95,14 @@ def _checkpoint_of(**settings):
     return prepare
 
 
+def _killed(prepare):
+    """`prepare`'s run as a kill before its final save leaves it: checkpoints, no model."""
+    def run(c):
+        prepare(c)
+        (Path(c["tmp"]) / "out" / "model_index.json").unlink()
+    return run
+
+
 def _fake_checkpoint(c):
     ck = Path(c["tmp"]) / "ck"
     ck.mkdir()
@@ -283,6 +291,9 @@ CASES = {
     "generate-out-is-the-photos": (_gen("--out", "{photos}"), ["out=", "is its photo folder"]),
     "generate-out-empty": (_gen("--out", ""), ["out=''", "give a folder name"]),
     "generate-base-not-a-model": (_gen("--base", "{tmp}"), ["base=", "model_index.json"]),
+    "generate-base-missing": (_gen("--base", "/nonexistent"), ["base=", "model_index.json"]),
+    "generate-base-for-a-whole-model": (_gen("--base", "{model}"),
+                                        ["base=", "only for a LoRA run", "leave --base out"]),
     "generate-lora-of-another-model": (_setup(_other_lora, _gen("--lora",
                                                                  "{tmp}/other_lora.safetensors")),
                                        ["lora=", "other sizes", "another model"]),
@@ -331,6 +342,11 @@ CASES = {
     "demo-out-is-a-file": (_cmd("demo", "--out", "{tmp}/note.txt"), ["out=", "is a file"]),
     "demo-out-read-only": (_cmd("demo", "--out", READ_ONLY), ["out=", "is not writable"]),
     "demo-out-empty": (_cmd("demo", "--out", ""), ["out=''", "give a folder name"]),
+    "toy-photos-into-a-model": (_cmd("toy", "photos", "{model}"), ["out=", "holds a model"]),
+    "toy-photos-into-a-file": (_cmd("toy", "photos", "{tmp}/note.txt"), ["out=", "is a file"]),
+    "toy-pretrain-zero-images": (_cmd("toy", "pretrain", "--out", "{tmp}/tb", "--images", "0"),
+                                 ["images=0", "at least 1"]),
+    "evaluate-run-read-only": (_cmd("evaluate", "/sys"), ["run='/sys'", "is not writable"]),
     "output-dir-empty": (_train("--output_dir", ""), ["output_dir=''", "give a folder name"]),
     "output-dir-read-only": (_train("--output_dir", READ_ONLY), ["output_dir=",
                                                                  "is not writable"]),
@@ -372,6 +388,11 @@ CASES = {
     "resume-other-lora-rank": (_setup(_checkpoint_of(use_lora=True, lora_rank=4), _train(
         "--resume", "auto", "--max_train_steps", "2", "--use_lora", "--lora_rank", "8",
         "--learning_rate", "1e-4")), ["resume:", "lora_rank=4 there, 8 now"]),
+    "resume-past-the-last-step": (_setup(_killed(_checkpoint_of(max_train_steps=2,
+                                                                checkpointing_steps=2)),
+                                         _train("--resume", "{tmp}/out/checkpoints/step_000002",
+                                                "--learning_rate", "1e-4")),
+                                  ["resume:", "at step 2, past max_train_steps=1"]),
     "resume-fake-manifest": (_setup(_fake_checkpoint, _train("--resume", "{tmp}/ck")),
                              ["resume=", "cannot be used", "manifest"]),
     # config files: every kind of setting in quotes or null

@@ -19,7 +19,7 @@ from .errors import ConfigError
 __all__ = ["whole", "number", "seed", "size", "text", "identifier", "prompt_list", "not_inside",
            "writable", "output_folder", "output_file", "inputs_of", "writable_file",
            "generate_settings", "generated_out", "check_generate", "check_resolution", "check_export", "check_check_data",
-           "check_check_token", "check_evaluate", "check_demo", "SEED_MAX",
+           "check_check_token", "check_evaluate", "check_toy", "check_demo", "SEED_MAX",
            "PICTURE_SUFFIXES"]
 
 SEED_MAX = 2**32 - 1  # numpy's generators take seeds up to here
@@ -191,8 +191,9 @@ def generate_settings(prompt, num_images, steps, seed_value, height, width, guid
 def check_generate(args) -> None:
     generate_settings(args.prompt, args.num_images, args.steps, args.seed, args.height,
                       args.width, args.guidance_scale, args.negative_prompt)
-    if args.base is not None and not (Path(args.base).expanduser() / "model_index.json"
-                                      ).is_file() and Path(args.base).expanduser().exists():
+    base = Path(str(args.base)).expanduser()
+    if args.base is not None and (base.exists() or str(args.base).startswith((".", "/", "~"))) \
+            and not (base / "model_index.json").is_file():  # a local path, not a hub id
         raise ConfigError("base", args.base, "is not a diffusers model folder (no "
                           "model_index.json); give the base model the LoRA was trained on")
     if args.out is not None:
@@ -243,10 +244,20 @@ def check_check_token(args) -> None:
 
 
 def check_evaluate(args) -> None:
+    if Path(args.run).is_dir():  # evaluation.json and its chart are written beside the model
+        writable("run", args.run)
     whole("prompts", args.prompts, 1, 25)
     whole("per_prompt", args.per_prompt, 1, 64)
     whole("n_class", args.n_class, 2, 256)  # diversity compares class pictures in pairs
     seed("seed", args.seed)
+
+
+def check_toy(args) -> None:
+    if args.toy_command == "pretrain":
+        seed("seed", args.seed)
+        for name in ("images", "vae_steps", "unet_steps"):
+            whole(name, getattr(args, name), 1, 10_000_000)
+    output_folder("out", args.out, model_ok=args.toy_command == "pretrain")
 
 
 def check_demo(args) -> None:

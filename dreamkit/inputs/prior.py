@@ -14,7 +14,9 @@ from pathlib import Path
 
 import torch
 
+from ..core import checks
 from ..core.errors import ImageError
+from ..core.validate import MAX_CLASS_IMAGES
 from ..models.loading import build_pipeline
 from .photos import find_images, open_image
 
@@ -67,7 +69,9 @@ def generate_class_images(pipe, class_prompt, class_dir, num_class_images: int, 
     from tqdm.auto import tqdm
 
     prompts = [class_prompt] if isinstance(class_prompt, str) else list(class_prompt)
-    class_dir = Path(class_dir)
+    checks.prompt_list("class_prompt", prompts)
+    checks.whole("num_class_images", num_class_images, 0, MAX_CLASS_IMAGES)
+    class_dir = checks.output_folder("class_dir", class_dir)  # a name, writable, no model in it
     class_dir.mkdir(parents=True, exist_ok=True)
     todo = missing_class_indices(class_dir, num_class_images)
     if todo:

@@ -63,9 +63,15 @@ def hold_run_folder(folder, report=warn):
 
 
 def refuse_other_settings(ckpt: Checkpoint | None, config) -> None:
-    """A checkpoint resumes only a run of the same kind: name what differs, and the fix."""
+    """A checkpoint resumes only a run of the same kind, and only forwards: name what differs,
+    and the fix."""
     if ckpt is None:
         return
+    if ckpt.step > config.max_train_steps:
+        raise DreamkitError(f"resume: checkpoint {ckpt.path.name} is at step {ckpt.step}, past "
+                            f"max_train_steps={config.max_train_steps}; raise max_train_steps "
+                            f"to train on from it, or start fresh in a new output_dir (or pass "
+                            f"overwrite=True / --overwrite)")
     saved = checkpoint_config(ckpt)
     mine = config.with_absolute_paths().to_dict()
     if saved.get("pretrained_model_name_or_path") and Path(

@@ -16,7 +16,7 @@ from ..core import checks
 from ..core.concepts import class_jobs
 from ..core.config import TrainConfig
 from ..core.env import check, device, format_env_report, inference_dtype
-from ..core.errors import DreamkitError
+from ..core.errors import ConfigError, DreamkitError
 from ..evaluation.evaluate import METRICS
 from ..evaluation.scoring import evaluate_run
 from ..inputs.doctor import PHOTOS_MIN, check_photos, fix_photos
@@ -99,6 +99,9 @@ def cmd_class_images(args) -> int:
 
 def cmd_generate(args) -> int:
     checks.check_generate(args)
+    if args.base and not is_lora_run(args.model) and not args.compare_base:
+        raise ConfigError("base", args.base, f"is used only for a LoRA run; {args.model} is a "
+                          f"whole model with its own weights: leave --base out")
     pipe = load_pipeline(args.model, device=device(), dtype=inference_dtype(), lora=args.lora,
                          base=args.base)
     out = output_folder(args.model, args.prompt, args.out)  # once the model loads
@@ -221,6 +224,7 @@ def cmd_env(args) -> int:
 
 
 def cmd_toy(args) -> int:
+    checks.check_toy(args)
     if args.toy_command == "pretrain":
         log = pretrain(args.out, seed=args.seed, n_images=args.images, vae_steps=args.vae_steps,
                        unet_steps=args.unet_steps)
