@@ -408,6 +408,8 @@ CASES = {
                                                                    "finite number"]),
     "config-output-dir-null": (_config_with(output_dir=None), ["output_dir=None",
                                                                "must be text"]),
+    "report-to-wandb-not-installed": (_train("--report_to", "wandb"),
+                                      ["report_to='wandb'", "pip install wandb"]),
     "plan-memory-lora-rank-zero": (_cmd("plan-memory", "--use_lora", "--lora_rank", "0"),
                                    ["lora_rank=0", "at least 1"]),
 }
@@ -420,6 +422,10 @@ def _snapshot(*folders) -> dict:
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_on_every_command(case, tiny_model, trained, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    if case == "report-to-wandb-not-installed":
+        import importlib.util
+        if importlib.util.find_spec("wandb") is not None:
+            pytest.skip("wandb is installed here, so report_to='wandb' is not refused")
     if case.endswith("read-only") and not _sys_read_only():
         pytest.skip("this machine lets /sys be written, so no read-only folder is at hand")
     photos = trained.parent / "photos"

@@ -4,9 +4,9 @@ import torch
 from PIL import Image
 
 from dreamkit import ImageError
+from dreamkit.inputs.loader import collate
 from dreamkit.inputs.photos import (
     DreamBoothDataset,
-    collate,
     find_images,
     load_image,
     open_image,

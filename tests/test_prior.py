@@ -62,7 +62,8 @@ def test_class_prompt_variants_draw_in_turn_and_train_with_their_own_prompt(pipe
     it, and the dataset pairs each class image with that prompt (not the first one)."""
     from dreamkit import TrainConfig
     from dreamkit.core.errors import ConfigError
-    from dreamkit.inputs.photos import build_dataset, find_images
+    from dreamkit.inputs.loader import build_dataset
+    from dreamkit.inputs.photos import find_images
 
     prompts = ["a photo of toy", "a photo of toy on the beach", "a photo of toy at night"]
     paths = generate_class_images(pipe, prompts, tmp_path / "cls", 5, seed=3, batch_size=2,

@@ -23,8 +23,10 @@ from .validate import (
     LR_SCHEDULERS,
     MAX_STEPS,
     MIXED_PRECISION,
+    OPTIMIZERS,
     SAVE_PRECISIONS,
     STEP_MODES,
+    TRACKERS,
     check_ready,
     prior_weight_error,
     validate,
@@ -106,6 +108,19 @@ class TrainConfig:
     resolution: int = knob(512, "training size in pixels (multiple of 8): 512 for SD 1.5, "
                                 "1024 for SDXL")
     center_crop: bool = knob(True, "centre-crop photos to a square (else resize the whole photo)")
+    aspect_buckets: bool = knob(False, "train each photo at its own aspect ratio (kohya's "
+                                       "buckets: sizes of about resolution² pixels, 1:2 to 2:1) "
+                                       "instead of a centre-cropped square: nothing of a "
+                                       "portrait's head or feet is cut; one bucket per batch")
+    random_flip: bool = knob(False, "mirror each photo (and class image) at random: twice the "
+                                    "views of a symmetric subject; off by default, since a "
+                                    "mirrored asymmetric subject (a logo, a parting, text on "
+                                    "it) is another subject")
+    repeats: int = knob(1, "each photo counts this many times per epoch (kohya's repeats; "
+                           "diffusers' --repeats)")
+    num_train_epochs: int = knob(0, "train this many epochs instead of max_train_steps (an "
+                                    "epoch: every photo × repeats, or every class image if "
+                                    "there are more); 0 = use max_train_steps")
     train_batch_size: int = knob(1, "instance images per step (as many class images are added)")
     max_train_steps: int = knob(400, "optimizer steps; ~100 per photo is a common start, too many "
                                      "overfits (every sample looks like a training photo)")
@@ -126,6 +141,11 @@ class TrainConfig:
                              "detail and makes a bigger file", aliases=("rank",))
     lora_alpha: float | None = knob(None, "LoRA scale numerator (update × alpha/rank); empty = "
                                           "rank", type=float)
+    use_dora: bool = knob(False, "DoRA (peft): each adapted weight learns its size apart from "
+                                 "its direction; often nearer full fine-tuning at one rank, "
+                                 "slower per step")
+    lora_dropout: float = knob(0.0, "dropout on the adapters' input (0-0.1): a regulariser "
+                                    "against memorising the photos")
     lora_target_modules: list = knob([], "layers that get adapters; empty = the attention "
                                          "projections (to_q, to_k, to_v, to_out.0)")
     scale_lr: bool = knob(False, "multiply learning_rate by batch size × accumulation × "
@@ -133,6 +153,25 @@ class TrainConfig:
     lr_scheduler: str = knob("constant", "how the learning rate changes over the run",
                              choices=LR_SCHEDULERS)
     lr_warmup_steps: int = knob(0, "steps to ramp the learning rate up from 0")
+    lr_num_cycles: int = knob(1, "cosine_with_restarts: how many cosine cycles the run makes")
+    lr_power: float = knob(1.0, "polynomial: the decay's power (1 = linear)")
+    snr_gamma: float | None = knob(None, "Min-SNR weighting (Hang et al. 2023): each sample's "
+                                         "loss × min(SNR, γ)/SNR (/(SNR+1) for v-prediction), "
+                                         "so nearly clean timesteps count less; 5 is usual; "
+                                         "empty = off", type=float)
+    noise_offset: float = knob(0.0, "add this × one random number per channel to the noise "
+                                    "(0.05-0.1), so the model can learn very dark or bright "
+                                    "pictures; 0 = off")
+    optimizer: str = knob("adamw", "adamw, or prodigy (finds its own step size: use "
+                                   "learning_rate=1.0; `pip install prodigyopt`)",
+                          choices=OPTIMIZERS)
+    prodigy_beta3: float | None = knob(None, "Prodigy's β3 for its step-size estimate; empty = "
+                                             "√β2", type=float)
+    prodigy_decouple: bool = knob(True, "Prodigy: AdamW-style (decoupled) weight decay")
+    prodigy_use_bias_correction: bool = knob(True, "Prodigy: Adam's bias correction (diffusers "
+                                                   "recommends it)")
+    prodigy_safeguard_warmup: bool = knob(True, "Prodigy: do not let warm-up inflate the step "
+                                                "size estimate")
     gradient_accumulation_steps: int = knob(1, "steps whose gradients add up before one update: "
                                                "a larger batch without more memory")
     max_grad_norm: float = knob(1.0, "gradient clipping; guards against a bad step")
@@ -158,6 +197,9 @@ class TrainConfig:
     precompute_text_embeddings: bool = knob(False, "encode every training prompt once, then keep "
                                                    "the frozen text encoder off the GPU (not with "
                                                    "train_text_encoder)")
+    text_encoder_use_attention_mask: bool = knob(False, "hide the padding after the prompt from "
+                                                        "the text encoder (diffusers' flag); "
+                                                        "SD 1.5 was trained without it")
     gradient_checkpointing: bool = knob(False, "recompute activations in backward: less memory, "
                                                "~30% slower")
     seed: int = knob(0, "one seed for noise, timesteps, data order and class images: same seed, "
@@ -194,6 +236,9 @@ class TrainConfig:
                                   aliases=("num_validation_images",))
     sample_steps: int = knob(25, "denoising steps for samples")
     guidance_scale: float = knob(7.5, "classifier-free guidance for samples and class images")
+    report_to: str = knob("none", "also log losses, learning rate and sample grids to "
+                                  "tensorboard (into output_dir/logs) or wandb; none: only "
+                                  "history.json and loss.png", choices=TRACKERS)
 
     def __post_init__(self):
         self.validate()

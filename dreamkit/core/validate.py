@@ -16,7 +16,8 @@ from .concepts import class_jobs
 from .errors import ConfigError
 
 __all__ = ["validate", "check_ready", "check_folders", "prior_weight_error", "STEP_MODES",
-           "LR_SCHEDULERS", "MIXED_PRECISION", "SAVE_PRECISIONS", "DEFAULT_PRIOR_LOSS_WEIGHT",
+           "LR_SCHEDULERS", "MIXED_PRECISION", "SAVE_PRECISIONS", "OPTIMIZERS", "TRACKERS",
+           "DEFAULT_PRIOR_LOSS_WEIGHT",
            "MAX_STEPS", "MAX_RESOLUTION", "MAX_LORA_RANK", "MAX_CLASS_IMAGES"]
 
 STEP_MODES = ("auto", "one_pass", "two_pass")
@@ -24,6 +25,8 @@ LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine
                  "polynomial")
 MIXED_PRECISION = ("no", "fp16", "bf16")
 SAVE_PRECISIONS = ("auto", "fp16", "fp32")
+OPTIMIZERS = ("adamw", "prodigy")
+TRACKERS = ("none", "tensorboard", "wandb")
 DEFAULT_PRIOR_LOSS_WEIGHT = 1.0
 # Bounds for typos (an extra 0 or three), each far beyond any real run; the model-specific
 # bounds (resolution against the model's own size, rank against its layers) are checked when
@@ -128,15 +131,49 @@ def validate(cfg) -> None:
     checks.number("guidance_scale", cfg.guidance_scale, 0, hint=" (7.5 is usual)")
     for name, choices in (("lr_scheduler", LR_SCHEDULERS), ("step_mode", STEP_MODES),
                           ("mixed_precision", MIXED_PRECISION),
-                          ("save_precision", SAVE_PRECISIONS)):
+                          ("save_precision", SAVE_PRECISIONS), ("optimizer", OPTIMIZERS),
+                          ("report_to", TRACKERS)):
         need(getattr(cfg, name) in choices, name, f"choose one of {', '.join(choices)}")
     checks.prompt_list("sample_prompts", cfg.sample_prompts)
+    _check_knobs(cfg, need)
     _check_combinations(cfg, need)
+
+
+def _check_knobs(cfg, need) -> None:
+    """The field's usual knobs (docs/knobs.md), each with the range where it means something."""
+    if cfg.snr_gamma is not None:
+        checks.number("snr_gamma", cfg.snr_gamma, above=0, hint=" (5 is usual), or empty for "
+                      "no Min-SNR weighting")
+    checks.number("noise_offset", cfg.noise_offset, 0, hint=" (0.05-0.1 is usual; 0 = off)")
+    need(cfg.noise_offset <= 1, "noise_offset", "above 1 the offset outweighs the noise "
+         "itself: 0.05-0.1 is usual")
+    checks.number("lora_dropout", cfg.lora_dropout, 0)
+    need(cfg.lora_dropout < 1, "lora_dropout", "must be below 1 (0-0.1 is usual)")
+    checks.whole("repeats", cfg.repeats, 1, 10_000)
+    checks.whole("num_train_epochs", cfg.num_train_epochs, 0, 100_000)
+    checks.whole("lr_num_cycles", cfg.lr_num_cycles, 1, 10_000)
+    checks.number("lr_power", cfg.lr_power, above=0)
+    if cfg.prodigy_beta3 is not None:
+        need(0 <= cfg.prodigy_beta3 < 1, "prodigy_beta3", "must be in [0, 1), or empty")
+    if cfg.optimizer == "prodigy":
+        need(not cfg.use_8bit_adam, "use_8bit_adam", "8-bit states are bitsandbytes' AdamW; "
+             "with optimizer='prodigy' turn use_8bit_adam off")
+    if cfg.use_dora or cfg.lora_dropout:
+        need(cfg.use_lora, "use_dora" if cfg.use_dora else "lora_dropout",
+             "applies to LoRA adapters: turn use_lora on, or leave it off")
+    if cfg.use_dora:  # measured: diffusers 0.42 reloads a text encoder's DoRA without its
+        need(not cfg.train_text_encoder, "use_dora", "with train_text_encoder the saved text "
+             "encoder's DoRA magnitudes do not load back in diffusers (its names differ under "
+             "transformers 5): train the text encoder without DoRA (use_dora off) or freeze "
+             "it (train_text_encoder off)")
 
 
 def _check_combinations(cfg, need) -> None:
     """Settings that are fine alone but not together."""
     if cfg.optimizer_in_backward:
+        need(cfg.optimizer == "adamw", "optimizer", "prodigy estimates its step size from all "
+             "gradients at once, so it cannot update each weight inside backward: use adamw, "
+             "or turn optimizer_in_backward off")
         need(cfg.step_mode != "two_pass", "step_mode", "optimizer_in_backward updates "
              "weights during backward, so both halves must be in one pass: use one_pass or "
              "auto, or turn optimizer_in_backward off")

@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 from tqdm.auto import tqdm
 
 from ..core import checks
 from ..core.checks import PICTURE_SUFFIXES as PICTURES
 from ..core.errors import ImageError
-from ..outputs.viewer import image_grid
+from .buckets import bucket_sizes, cropped_share, nearest_bucket
+from .doctor_views import crop_box, crop_preview, draw_grid
 from .overlays import border_bands, text_lines
 from .photo_measures import gradient_hash, hash_distance, sharpest_part_blur, sharpness
 from .photos import find_images, open_image
@@ -84,6 +85,7 @@ class DataReport:
     photos: list
     flags: list  # about the set as a whole (how many photos)
     skipped: list  # non-image files
+    aspect_buckets: bool = False  # photos train at their aspect-ratio bucket (buckets.py)
 
     def all_flags(self):
         """(path or None, flag) for every flag, the set's first."""
@@ -112,18 +114,15 @@ class DataReport:
         return "\n".join(lines)
 
     def grid(self, path=None, thumb: int = 160):
-        """Thumbnails as training sees them (outside the crop dimmed), framed by the worst flag."""
-        return _grid(self, thumb, path)
-
-
-def crop_box(size, offset: float = 0.0) -> tuple:
-    """The square crop of a (w, h) picture; offset -1..1 slides it along the long side
-    (0 = centre, as training's centre crop)."""
-    w, h = size
-    s = min(w, h)
-    t = (max(-1.0, min(1.0, float(offset))) + 1) / 2
-    left, top = round((w - s) * t), round((h - s) * t)
-    return (left, top, left + s, top + s)
+        """Thumbnails as training sees them (outside the crop dimmed), framed by the worst
+        flag; saved to `path` if given (never among the photos: the next run would learn
+        from it)."""
+        grid = draw_grid(self, thumb)
+        if path is not None:
+            path = checks.output_file("path", path, {"the photo folder": self.folder}, PICTURES)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            grid.save(path)
+        return grid
 
 
 def _as_trained(img: Image.Image, resolution: int) -> Image.Image:
@@ -154,7 +153,8 @@ def _overlays(rgb: np.ndarray, gray: np.ndarray, add) -> None:
             "of the picture: use the original photo, or crop the writing away")
 
 
-def _check_one(path: Path, resolution: int, center_crop: bool) -> PhotoCheck:
+def _check_one(path: Path, resolution: int, center_crop: bool,
+               aspect_buckets: bool = False) -> PhotoCheck:
     check = PhotoCheck(path)
     add = lambda *a: check.flags.append(Flag(*a))  # noqa: E731
     try:
@@ -188,7 +188,13 @@ def _check_one(path: Path, resolution: int, center_crop: bool) -> PhotoCheck:
             "the model learns the blur too: use a sharp photo")
     _overlays(np.asarray(seen), gray, add)
     aspect = max(w, h) / min(w, h)
-    if center_crop and aspect > MAX_ASPECT:
+    if aspect_buckets:  # no square crop: say which bucket, and what it still cuts
+        bucket = nearest_bucket((w, h), bucket_sizes(resolution))
+        cut = cropped_share((w, h), bucket)
+        add("bucket", "warning" if cut > 0.25 else "note", f"trains at {bucket[0]}×{bucket[1]} "
+            f"(its aspect-ratio bucket), {cut:.0%} cut off", "crop it nearer 2:1 yourself"
+            if cut > 0.25 else "nothing to do")
+    elif center_crop and aspect > MAX_ASPECT:
         add("aspect", "warning", f"aspect ratio {aspect:.2f}: the centre crop keeps only "
             f"{100 / aspect:.0f}% of the {'width' if w > h else 'height'}, so the subject may be "
             f"cut", "check the crop in the grid; crop it yourself (fix_photos with crops=) or "
@@ -209,11 +215,11 @@ def _check_one(path: Path, resolution: int, center_crop: bool) -> PhotoCheck:
 
 
 def check_photos(folder, resolution: int = 512, center_crop: bool = True,
-                 progress: bool = True) -> DataReport:
+                 progress: bool = True, aspect_buckets: bool = False) -> DataReport:
     """Check every photo under `folder` for what spoils DreamBooth; see the module doc."""
     checks.check_resolution("resolution", resolution)  # as `dreamkit check-data` checks it
     scan = find_images(folder, setting="instance_dir")
-    photos = [_check_one(p, resolution, center_crop)
+    photos = [_check_one(p, resolution, center_crop, aspect_buckets)
               for p in tqdm(scan.images, desc="checking photos", unit="photo",
                             disable=not progress)]
     hashed = [p for p in photos if p.hash is not None]
@@ -233,46 +239,8 @@ def check_photos(folder, resolution: int = 512, center_crop: bool = True,
         flags.append(Flag("too_many", "warning", f"{n} photos", f"more than {PHOTOS_MAX} "
                           f"rarely helps and needs more steps (~100 per photo); keep the "
                           f"sharpest, most varied ones"))
-    return DataReport(Path(folder), resolution, center_crop, photos, flags, scan.skipped)
-
-
-def crop_preview(img: Image.Image, box=None, thumb: int = 160) -> Image.Image:
-    """A thumbnail with everything outside `box` (default: the centre crop) dimmed."""
-    box = box or crop_box(img.size)
-    scale = thumb / max(img.size)
-    small = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))))
-    dim = Image.blend(small, Image.new("RGB", small.size, (0, 0, 0)), 0.6)
-    b = tuple(round(v * scale) for v in box)
-    dim.paste(small.crop(b), b[:2])
-    ImageDraw.Draw(dim).rectangle(b, outline=(255, 255, 255))
-    return dim
-
-
-_COLOURS = {"problem": (220, 40, 40), "warning": (235, 150, 20), "note": (60, 120, 220),
-            None: (40, 170, 60)}
-
-
-def _grid(report: DataReport, thumb: int, path=None) -> Image.Image:
-    tiles = []
-    for p in report.photos:
-        tile = Image.new("RGB", (thumb + 8, thumb + 44), (255, 255, 255))
-        if p.size is not None:
-            prev = crop_preview(open_image(p.path), crop_box(p.size) if report.center_crop
-                                else (0, 0, *p.size), thumb)
-            tile.paste(prev, (4 + (thumb - prev.width) // 2, 4 + (thumb - prev.height) // 2))
-        d = ImageDraw.Draw(tile)
-        colour = _COLOURS[p.worst]
-        d.rectangle((0, 0, tile.width - 1, thumb + 7), outline=colour, width=4)
-        d.text((4, thumb + 10), p.path.name[:26], fill=(0, 0, 0))
-        d.text((4, thumb + 24), ", ".join(f.kind for f in p.flags)[:26] or "ok", fill=colour)
-        tiles.append(tile)
-    tiles = tiles or [Image.new("RGB", (thumb + 8, thumb + 44), (255, 255, 255))]
-    grid = image_grid(tiles, cols=min(5, len(tiles)), pad=6)
-    if path is not None:  # never among the photos: the next run would learn from it
-        path = checks.output_file("path", path, {"the photo folder": report.folder}, PICTURES)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        grid.save(path)
-    return grid
+    return DataReport(Path(folder), resolution, center_crop, photos, flags, scan.skipped,
+                      aspect_buckets)
 
 
 def fix_photos(report: DataReport, out, crops: dict | None = None,

@@ -17,13 +17,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from ..core.concepts import class_jobs
 from ..core.errors import ImageError
-from ..core.prompts import photo_captions
+from ..core.steps import epoch_length
+from .buckets import fit_to_bucket, nearest_bucket
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageScan", "find_images", "open_image", "load_image",
-           "to_tensor", "DreamBoothDataset", "collate", "EpochShuffle", "fit_image",
-           "dataset_notes", "build_dataset", "make_loader"]
+           "to_tensor", "DreamBoothDataset", "fit_image"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 # Photos above this many pixels are refused rather than decoded (decompression-bomb guard).
@@ -155,21 +154,23 @@ class DreamBoothDataset(torch.utils.data.Dataset):
     All photos are decoded once at construction, so a broken file is reported before training
     starts, not an hour in. They are kept as uint8 (0.8 MB per 512 px image).
     Item i pairs instance photo i % n_instance with class image i % n_class (of that photo's
-    own concept when there are several subjects), so every instance photo is seen once per
-    epoch and class images cycle.
+    own concept when there are several subjects), so every instance photo is seen `repeats`
+    times per epoch and class images cycle (core/steps.py: what an epoch is).
     """
 
     def __init__(self, instance_images, instance_prompt, resolution: int,
                  class_images=None, class_prompt=None, center_crop: bool = True,
-                 captions: list | None = None, class_pools: list | None = None):
+                 captions: list | None = None, class_pools: list | None = None,
+                 repeats: int = 1, buckets: list | None = None):
         """`instance_prompt` and `class_prompt` are one prompt, or one per image (several
         subjects). `class_pools[j]` lists the class images photo j may be paired with (its
-        own concept's); default: all of them."""
+        own concept's); default: all of them. `buckets`: (width, height) sizes (buckets.py):
+        each photo at its nearest one, class images cropped to their photo's; None: squares."""
         if not instance_images:
             raise ImageError("no instance images given; put 3-20 photos of your subject in "
                              "instance_dir")
         n, m = len(instance_images), len(class_images or [])
-        self.resolution = resolution
+        self.resolution, self.repeats = resolution, repeats
         self.default_prompts = list(instance_prompt) if isinstance(instance_prompt, list) \
             else [instance_prompt] * n
         self.instance_captions = captions or list(self.default_prompts)
@@ -177,17 +178,34 @@ class DreamBoothDataset(torch.utils.data.Dataset):
             else [class_prompt] * m
         self.class_pools = class_pools or [range(m)] * n
         self.small = []  # (path, size) of photos far below the training resolution
-        self.instance = [self._load(p, center_crop) for p in instance_images]
+        self.buckets, self.instance_buckets = buckets, []
+        self.instance = [self._load(p, center_crop, buckets) for p in instance_images]
         self.classes = [self._load(p, center_crop) for p in (class_images or [])]
 
-    def _load(self, path, center_crop):
+    def _load(self, path, center_crop, buckets=None):
         img = open_image(path)
         if min(img.size) < self.resolution // 2:  # upscaled more than 2x: blurry training data
             self.small.append((Path(path), img.size))
+        if buckets:
+            bucket = nearest_bucket(img.size, buckets)
+            self.instance_buckets.append(bucket)
+            return _uint8(fit_to_bucket(img, bucket))
         return _uint8(fit_image(img, self.resolution, center_crop))
 
+    def item_buckets(self) -> list:
+        """Each item's bucket (its photo's): what BucketBatches groups by."""
+        n = len(self.instance)
+        return [self.instance_buckets[i % n] for i in range(len(self))]
+
+    def class_pixels(self, k: int, bucket=None) -> torch.Tensor:
+        """Class image k as uint8, cropped to `bucket` (its photo's) when buckets are on."""
+        u8 = self.classes[k]
+        if bucket is None or tuple(u8.shape[-1:-3:-1]) == tuple(bucket):
+            return u8
+        return _uint8(fit_to_bucket(Image.fromarray(u8.permute(1, 2, 0).numpy()), bucket))
+
     def __len__(self):
-        return max(len(self.instance), len(self.classes))
+        return epoch_length(len(self.instance), len(self.classes), self.repeats)
 
     def __getitem__(self, i):
         n = len(self.instance)
@@ -196,90 +214,8 @@ class DreamBoothDataset(torch.utils.data.Dataset):
         if self.classes:
             pool = self.class_pools[i % n]
             k = pool[i % len(pool)]
-            item["class_pixel_values"] = _normalise(self.classes[k])
+            bucket = self.instance_buckets[i % n] if self.buckets else None
+            item["class_pixel_values"] = _normalise(self.class_pixels(k, bucket))
             item["class_prompt"] = self.class_prompts[k]
             item["class_index"] = k
         return item
-
-
-def collate(examples: list[dict]) -> dict:
-    """Stack a list of dataset items into one batch (prompts stay lists of strings)."""
-    batch = {"pixel_values": torch.stack([e["instance_pixel_values"] for e in examples]),
-             "prompts": [e["instance_prompt"] for e in examples],
-             "instance_index": torch.tensor([e["instance_index"] for e in examples])}
-    if "class_pixel_values" in examples[0]:
-        batch["class_pixel_values"] = torch.stack([e["class_pixel_values"] for e in examples])
-        batch["class_prompts"] = [e["class_prompt"] for e in examples]
-        batch["class_index"] = torch.tensor([e["class_index"] for e in examples])
-    return batch
-
-
-class EpochShuffle(torch.utils.data.Sampler):
-    """A shuffled order that depends only on (seed, epoch).
-
-    A resumed run can then find its place again: epoch e, batch b is the same batch as in the
-    run that was interrupted. (A sampler driven by one running generator would need that
-    generator's state at the start of the epoch as well.)
-    """
-
-    def __init__(self, n: int, seed: int):
-        self.n, self.seed, self.epoch = n, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=g).tolist())
-
-    def __len__(self):
-        return self.n
-
-
-def dataset_notes(dataset: DreamBoothDataset, resolution: int) -> list[str]:
-    """Lines worth telling the user before training: small photos, own captions."""
-    notes = []
-    if dataset.small:
-        names = ", ".join(f"{p.name} ({w}×{h})" for p, (w, h) in dataset.small[:3])
-        notes.append(f"warning: {len(dataset.small)} photo(s) are less than half of resolution="
-                     f"{resolution} and will be upscaled (blurry results): {names}; use larger "
-                     f"photos or a lower resolution")
-    own = sum(c != d for c, d in zip(dataset.instance_captions, dataset.default_prompts))
-    if own:
-        notes.append(f"captions: {own} of {len(dataset.instance_captions)} photos have their "
-                     f"own (.txt)")
-    return notes
-
-
-def build_dataset(config, concepts, scans, class_sets: dict) -> DreamBoothDataset:
-    """Every subject's photos (`scans`, one ImageScan per concept) with their captions; with
-    prior preservation each photo is paired with class images of its own class (DreamBooth
-    §3.3, per concept). `class_sets`: {class_dir: image paths} (prior.prepare_class_images)."""
-    prior = config.prior_preservation
-    class_images, class_prompts, folders = [], [], {}
-    for d, prompt, _ in class_jobs(concepts, prior):  # shared class folders are loaded once
-        folders[d] = list(range(len(class_images), len(class_images) + len(class_sets[d])))
-        class_images += class_sets[d]
-        # each class image with the prompt it was drawn from (several: its .txt beside it)
-        class_prompts += photo_captions(class_sets[d], prompt[0], "", "")
-    instance, defaults, captions, pools = [], [], [], []
-    for c, scan in zip(concepts, scans):
-        n = len(scan.images)
-        instance += scan.images
-        defaults += [c.instance_prompt] * n
-        captions += photo_captions(scan.images, c.instance_prompt, c.identifier, c.class_noun) \
-            if config.use_captions else [c.instance_prompt] * n
-        pools += [folders.get(c.class_dir, [])[:c.num_class_images]] * n
-    return DreamBoothDataset(instance, defaults, config.resolution, class_images, class_prompts,
-                             config.center_crop, captions=captions,
-                             class_pools=pools if prior else None)
-
-
-def make_loader(dataset: DreamBoothDataset, config) -> torch.utils.data.DataLoader:
-    """Batches in an order that depends only on (seed, epoch), so a resumed run finds its place.
-    The loader gets its own generator: starting an epoch would otherwise draw from the global
-    RNG, which a resumed run (restarting mid-epoch) would draw from at a different moment."""
-    return torch.utils.data.DataLoader(dataset, batch_size=config.train_batch_size,
-                                       sampler=EpochShuffle(len(dataset), config.seed),
-                                       collate_fn=collate,
-                                       generator=torch.Generator().manual_seed(config.seed))

@@ -247,24 +247,36 @@ def load_pipeline(name_or_path: str, device=None, dtype=None, revision=None, var
     return pipe
 
 
+def _encode(tokenizer, text_encoder, prompts, device, mask: bool = False):
+    """Hidden states of `prompts`; with `mask` the padding after each prompt is hidden from
+    attention (text_encoder_use_attention_mask)."""
+    if not mask:
+        return text_encoder(token_ids(tokenizer, prompts, device))[0]
+    t = tokenizer(list(prompts), padding="max_length", max_length=tokenizer.model_max_length,
+                  truncation=True, return_tensors="pt")
+    return text_encoder(t.input_ids.to(device), attention_mask=t.attention_mask.to(device))[0]
+
+
 @torch.no_grad()
-def encode_prompts(tokenizer, text_encoder, prompts, device, cache: dict | None = None):
+def encode_prompts(tokenizer, text_encoder, prompts, device, cache: dict | None = None,
+                   mask: bool = False):
     """Prompt strings -> text-encoder hidden states; cached, since the encoder is frozen."""
     cache = {} if cache is None else cache
     for p in dict.fromkeys(prompts):
         if p not in cache:
-            cache[p] = text_encoder(token_ids(tokenizer, [p], device))[0]
+            cache[p] = _encode(tokenizer, text_encoder, [p], device, mask)
     return torch.cat([cache[p] for p in prompts])
 
 
-def text_states(comps, prompts, n_instance, device, cache, trainable: bool):
+def text_states(comps, prompts, n_instance, device, cache, trainable: bool, mask: bool = False):
     """Text-encoder states for the batch: cached while the encoder is frozen; computed with
     gradients, one tensor per half, while it trains (two_pass backpropagates the halves
-    separately, so they must not share one graph)."""
+    separately, so they must not share one graph). `mask`: text_encoder_use_attention_mask."""
     if comps.is_sdxl:  # both encoders, frozen (dreamkit.sdxl)
         return encode_sdxl(comps, prompts, device, cache)[0]
     if not trainable:
-        return encode_prompts(comps.tokenizer, comps.text_encoder, prompts, device, cache).float()
+        return encode_prompts(comps.tokenizer, comps.text_encoder, prompts, device, cache,
+                              mask).float()
     halves = [prompts[:n_instance], prompts[n_instance:]]
-    states = [comps.text_encoder(token_ids(comps.tokenizer, h, device))[0] for h in halves if h]
+    states = [_encode(comps.tokenizer, comps.text_encoder, h, device, mask) for h in halves if h]
     return tuple(states) if len(states) == 2 else states[0]

@@ -26,7 +26,7 @@ from .portable import lora_hub_names, readable
 from .sdxl import is_sdxl
 
 # diffusers, peft: imported where used (heavy or optional), so `import dreamkit` stays quick
-__all__ = ["add_lora", "lora_state", "is_lora_run", "has_trained_model", "save_lora", "to_kohya",
+__all__ = ["add_lora", "add_lora_as_configured", "lora_state", "is_lora_run", "has_trained_model", "save_lora", "to_kohya",
            "kohya_state", "kohya_metadata", "base_model_version", "fold_alpha", "model_name",
            "lora_file_name", "kohya_files",
            "LORA_WEIGHTS", "UNET_TARGETS", "TEXT_ENCODER_TARGETS"]
@@ -37,18 +37,22 @@ UNET_TARGETS = ("to_k", "to_q", "to_v", "to_out.0")
 TEXT_ENCODER_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
 
 
-def add_lora(model: torch.nn.Module, rank: int, alpha: float, targets) -> list:
+def add_lora(model: torch.nn.Module, rank: int, alpha: float, targets, dora: bool = False,
+             dropout: float = 0.0) -> list:
     """Freeze `model`, attach LoRA adapters to the `targets` layers; return the new params.
 
     The adapters are fp32 even when the frozen weights are fp16/bf16: their updates are small,
-    and small updates vanish in half precision.
+    and small updates vanish in half precision. `dora`: DoRA (peft's use_dora), which adds a
+    magnitude per output feature beside the low-rank direction update; `dropout`: peft's
+    lora_dropout on the adapters' input.
     """
     from peft import LoraConfig
 
     model.requires_grad_(False)
     try:
         model.add_adapter(LoraConfig(r=rank, lora_alpha=alpha, init_lora_weights="gaussian",
-                                     target_modules=list(targets)))
+                                     target_modules=list(targets), use_dora=dora,
+                                     lora_dropout=dropout))
     except ValueError as e:  # peft: a target the model does not have
         names = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
                         if isinstance(m, torch.nn.Linear)})
@@ -59,6 +63,14 @@ def add_lora(model: torch.nn.Module, rank: int, alpha: float, targets) -> list:
     for p in params:
         p.data = p.data.float()
     return params
+
+
+def add_lora_as_configured(model: torch.nn.Module, config, targets=None) -> list:
+    """add_lora with a TrainConfig's rank, alpha, DoRA and dropout: the one reading of them
+    (training, the memory plan and the disk sizes); `targets` default: the UNet's."""
+    return add_lora(model, config.lora_rank, config.lora_alpha or config.lora_rank,
+                    targets or config.lora_target_modules or UNET_TARGETS, config.use_dora,
+                    config.lora_dropout)
 
 
 def lora_state(model: torch.nn.Module) -> dict:
@@ -223,6 +235,10 @@ def kohya_state(state: dict, alphas: dict | None, unet_config: dict) -> dict:
         peft.update(convert_state_dict_to_peft(te))
     out = {}
     for key, value in convert_state_dict_to_kohya(peft).items():
+        if key.endswith(".lora_magnitude_vector"):  # DoRA: the converter leaves it half done
+            # kohya/LyCORIS name it <module>.dora_scale, one value per output feature [out, 1]
+            key = key[:-len(".lora_magnitude_vector")].replace(".", "_") + ".dora_scale"
+            value = value.reshape(-1, 1)
         if key.startswith("lora_te1_") and not sdxl:  # SD 1.x/2.x tools: one text encoder
             key = "lora_te_" + key[len("lora_te1_"):]
         for te_prefix in ("lora_te_", "lora_te1_", "lora_te2_"):

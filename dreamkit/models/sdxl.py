@@ -95,9 +95,11 @@ def encode_sdxl(comps, prompts, device, cache: dict) -> tuple[torch.Tensor, torc
             torch.cat([cache[("xl", p)][1] for p in prompts]))
 
 
-def added_cond(comps, prompts, device, cache: dict, resolution: int) -> dict:
-    """The extra conditions of an SDXL UNet for a batch: pooled text and the time ids."""
+def added_cond(comps, prompts, device, cache: dict, size) -> dict:
+    """The extra conditions of an SDXL UNet for a batch: pooled text and the time ids
+    (original size, crop's top-left, target size); `size`: a side, or (height, width) of an
+    aspect-ratio bucket."""
     _, pooled = encode_sdxl(comps, prompts, device, cache)
-    r = resolution
-    ids = torch.tensor([[r, r, 0, 0, r, r]], dtype=pooled.dtype, device=device)
+    h, w = (size, size) if isinstance(size, int) else size
+    ids = torch.tensor([[h, w, 0, 0, h, w]], dtype=pooled.dtype, device=device)
     return {"text_embeds": pooled, "time_ids": ids.repeat(len(prompts), 1)}

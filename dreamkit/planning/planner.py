@@ -28,7 +28,7 @@ import torch
 
 from ..core.errors import ConfigError
 from ..models.loading import quiet_loading
-from ..models.lora import UNET_TARGETS, add_lora
+from ..models.lora import add_lora_as_configured
 from ..training.step import mode_from_peaks, settled_step_mode
 from .memory import full_step_peak
 from .plancache import cached_measure
@@ -141,8 +141,7 @@ def _measure_step(config, mode: str, count: bool = True) -> tuple[dict, int | No
         unet.to(torch.bfloat16)  # activations and autocast copies at 2 bytes
     params = None
     if config.use_lora:
-        params = add_lora(unet, config.lora_rank, config.lora_alpha or config.lora_rank,
-                          config.lora_target_modules or UNET_TARGETS)
+        params = add_lora_as_configured(unet, config)
     latent = config.resolution // 2 ** (len(vae.config.block_out_channels) - 1)
     sched = DDPMScheduler(num_train_timesteps=1000)
     attention = "gpu_fp16" if mixed else "gpu_fp32"

@@ -24,15 +24,14 @@ __all__ = ["PlannedSizes", "planned_sizes", "parameter_counts", "run_sizes", "ru
 def parameter_counts(config) -> dict:
     """Values of each part of the configured model (and of the trained ones), counted on the
     meta device from its configs."""
-    from ..models.lora import UNET_TARGETS, add_lora
+    from ..models.lora import add_lora_as_configured
     from .shapes import meta_models
     models = meta_models(config.pretrained_model_name_or_path).parts
     counts = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
     counts["trained"] = counts["unet"] + (counts["text_encoder"]
                                           if config.train_text_encoder else 0)
     if config.use_lora:
-        params = add_lora(models["unet"], config.lora_rank, config.lora_alpha or config.lora_rank,
-                          config.lora_target_modules or UNET_TARGETS)
+        params = add_lora_as_configured(models["unet"], config)
         counts["trained"] = sum(p.numel() for p in params)
     return counts
 

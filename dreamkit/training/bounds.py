@@ -47,10 +47,11 @@ def _counts(config, comps) -> dict:
                                                     "text_encoder_2")}
     counts["trained"] = counts["unet"] + (counts["text_encoder"] if config.train_text_encoder
                                           else 0)
-    if config.use_lora:  # rank × (in + out) values per adapted layer
+    if config.use_lora:  # rank × (in + out) values per adapted layer (+ DoRA's magnitudes)
         r = config.lora_rank
-        counts["trained"] = sum(r * (m.in_features + m.out_features) for m in _targeted(
-            comps.unet, config.lora_target_modules or UNET_TARGETS))
+        counts["trained"] = sum(r * (m.in_features + m.out_features) + config.use_dora *
+                                m.out_features for m in _targeted(
+                                    comps.unet, config.lora_target_modules or UNET_TARGETS))
     return counts
 
 

@@ -36,7 +36,7 @@ from ..core.concepts import class_jobs
 from ..core.config import TrainConfig
 from ..core.errors import DreamkitError
 from ..inputs.cache import StepInputs
-from ..inputs.photos import build_dataset, dataset_notes, make_loader
+from ..inputs.loader import build_dataset, dataset_notes, make_loader
 from ..inputs.prior import prepare_class_images
 from ..models.loading import (
     Components,
@@ -52,7 +52,7 @@ from ..outputs.viewer import plot_losses
 from ..storage.checkpoint import remove_checkpoints, save_checkpoint
 from ..storage.lock import heartbeat
 from .bounds import check_against_model
-from .loss import divergence
+from .loss import divergence, min_snr_weights
 from .optim import prepare_trainables
 from .run import (
     Run,
@@ -99,6 +99,7 @@ def train(config: TrainConfig, callbacks: list[Callback] | None = None, *, plan=
 
 def _train(config, callbacks, plan, overwrite, components) -> TrainResult:
     run = start_run(config, overwrite, callbacks, plan)
+    config = run.config  # max_train_steps from num_train_epochs (core/steps.py)
     run.comps = components or load_components(
         config.pretrained_model_name_or_path, config.revision, config.variant,
         config.allow_pickle, config.pretrained_vae_model_name_or_path, report=run.events.say)
@@ -159,11 +160,17 @@ def _step(run: Run, batch):
     step = run.progress.step
     latents, text, added, n = run.inputs(batch, trainer.text_encoder_trains(step))
     noise = torch.randn_like(latents)
-    timesteps = torch.randint(0, run.comps.noise_scheduler.config.num_train_timesteps,
-                              (latents.shape[0],), device=run.device)
+    if config.noise_offset:  # one shift per image and channel: lets the mean brightness move
+        noise = noise + config.noise_offset * torch.randn(
+            (*latents.shape[:2], 1, 1), device=latents.device, dtype=latents.dtype)
+    scheduler = run.comps.noise_scheduler
+    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],),
+                              device=run.device)
+    weights = min_snr_weights(scheduler, timesteps, config.snr_gamma) \
+        if config.snr_gamma is not None else None
     losses = dreambooth_backward(
-        trainer.unet, run.comps.noise_scheduler, latents, text, noise, timesteps, n_instance=n,
-        prior_loss_weight=config.prior_loss_weight, mode=run.step_mode,
+        trainer.unet, scheduler, latents, text, noise, timesteps, n_instance=n,
+        prior_loss_weight=config.prior_loss_weight, mode=run.step_mode, weights=weights,
         backward=trainer.backward, added_cond=added,
         no_sync=lambda: _no_sync(accelerator, trainer.models().values()))
     problem = divergence(losses.loss, step + 1, config)

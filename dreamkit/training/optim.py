@@ -30,7 +30,8 @@ import torch
 
 from ..core.callbacks import warn
 from ..core.env import load_bnb
-from ..models.lora import TEXT_ENCODER_TARGETS, UNET_TARGETS, add_lora
+from ..core.errors import ConfigError
+from ..models.lora import TEXT_ENCODER_TARGETS, add_lora_as_configured
 
 # bitsandbytes, diffusers: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["make_optimizer", "InBackwardOptimizer", "LossScale", "Trainer",
@@ -44,6 +45,25 @@ def _adamw(params_or_groups, config, bnb=None):
     if bnb is not None:
         return bnb.optim.AdamW8bit(params_or_groups, **kw)
     return torch.optim.AdamW(params_or_groups, **kw, fused=_can_fuse(params_or_groups))
+
+
+def _prodigy(groups, config, report=warn):
+    """Prodigy (Mishchenko & Defazio 2023): Adam whose step size it estimates itself, as a
+    multiple of learning_rate (so 1.0 is the usual learning_rate)."""
+    try:
+        from prodigyopt import Prodigy
+    except ImportError:
+        raise ConfigError("optimizer", "prodigy", "needs the prodigyopt package: pip install "
+                          "prodigyopt, or use optimizer='adamw'") from None
+    if config.learning_rate < 0.1:
+        report(f"optimizer='prodigy' with learning_rate={config.learning_rate:g}: Prodigy "
+               f"scales its own estimate by learning_rate, so 1.0 is usual; this run learns "
+               f"about {1 / config.learning_rate:.0f}× slower")
+    return Prodigy(groups, lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2),
+                   beta3=config.prodigy_beta3, weight_decay=config.adam_weight_decay,
+                   eps=config.adam_epsilon, decouple=config.prodigy_decouple,
+                   use_bias_correction=config.prodigy_use_bias_correction,
+                   safeguard_warmup=config.prodigy_safeguard_warmup)
 
 
 def _can_fuse(params_or_groups) -> bool | None:
@@ -160,6 +180,8 @@ class InBackwardOptimizer(torch.optim.Optimizer):
 def make_optimizer(groups, config, report=warn):
     """AdamW (8-bit when config.use_8bit_adam and bitsandbytes works), stepped after backward
     or, with config.optimizer_in_backward, inside it."""
+    if config.optimizer == "prodigy":
+        return _prodigy(groups, config, report)
     bnb = load_bnb(report) if config.use_8bit_adam else None  # checked once
     if config.optimizer_in_backward:
         scale = LossScale() if config.precision.dreamkit_scales_loss else None
@@ -198,10 +220,9 @@ def prepare_trainables(config, comps, accelerator, loader, dtype, report=warn):
     )
 
     unet, te = comps.unet, comps.text_encoder
-    rank, alpha = config.lora_rank, config.lora_alpha or config.lora_rank
     if config.use_lora:  # the frozen UNet may be half precision; the adapters are fp32
         unet.to(accelerator.device, dtype)
-        unet_params = add_lora(unet, rank, alpha, config.lora_target_modules or UNET_TARGETS)
+        unet_params = add_lora_as_configured(unet, config)
     else:
         unet_params = list(unet.requires_grad_(True).parameters())
     unet.train()
@@ -213,7 +234,7 @@ def prepare_trainables(config, comps, accelerator, loader, dtype, report=warn):
                * accelerator.num_processes)
     groups = [{"params": unet_params, "lr": lr}]
     if config.train_text_encoder:
-        te_params = add_lora(te, rank, alpha, TEXT_ENCODER_TARGETS) if config.use_lora \
+        te_params = add_lora_as_configured(te, config, TEXT_ENCODER_TARGETS) if config.use_lora \
             else list(te.requires_grad_(True).parameters())
         te.train()
         groups.append({"params": te_params, "lr": config.text_encoder_lr or lr})
@@ -221,7 +242,8 @@ def prepare_trainables(config, comps, accelerator, loader, dtype, report=warn):
     lr_scheduler = get_scheduler(
         config.lr_scheduler, optimizer=optimizer,
         num_warmup_steps=config.lr_warmup_steps * accelerator.num_processes,
-        num_training_steps=config.max_train_steps * accelerator.num_processes)
+        num_training_steps=config.max_train_steps * accelerator.num_processes,
+        num_cycles=config.lr_num_cycles, power=config.lr_power)
     if config.train_text_encoder:
         unet, te, optimizer, loader, lr_scheduler = accelerator.prepare(
             unet, te, optimizer, loader, lr_scheduler)

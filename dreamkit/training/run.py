@@ -19,8 +19,11 @@ import torch
 from safetensors import SafetensorError
 
 from ..core.callbacks import Events
+from ..core.concepts import class_jobs
 from ..core.config import TrainConfig
 from ..core.errors import DreamkitError
+from ..core.steps import resolve_epochs
+from ..inputs.buckets import bucket_sizes, nearest_bucket, upright_size
 from ..inputs.cache import StepInputs
 from ..inputs.photos import find_images
 from ..models.loading import Components
@@ -34,6 +37,7 @@ from ..storage.checkpoint import (
     load_checkpoint,
 )
 from .optim import Trainer
+from .trackers import Tracking, tracker_settings
 from .rundir import prepare_run_dir, refuse_other_settings, resume_point
 
 # accelerate: imported where used (heavy or optional), so `import dreamkit` stays quick
@@ -110,7 +114,8 @@ def start_run(config, overwrite: bool, callbacks, plan=None) -> Run:
     forget_earlier_precision(config.mixed_precision)
     accelerator = Accelerator(gradient_accumulation_steps=config.gradient_accumulation_steps,
                               mixed_precision=config.mixed_precision, cpu=no_gpu,
-                              kwargs_handlers=handlers)
+                              kwargs_handlers=handlers,
+                              **tracker_settings(config, Path(config.output_dir)))
     main = accelerator.is_main_process
     events = Events(callbacks if main else [])
     out = Path(config.output_dir)
@@ -119,6 +124,14 @@ def start_run(config, overwrite: bool, callbacks, plan=None) -> Run:
     scans = [find_images(c.instance_dir, setting=f"concepts[{i}].instance_dir" if many
                          else "instance_dir")  # before anything is written
              for i, c in enumerate(concepts)]
+    n_class = sum(num for _, _, num in class_jobs(concepts, config.prior_preservation))
+    photos = [p for s in scans for p in s.images]
+    buckets = [nearest_bucket(upright_size(p), bucket_sizes(config.resolution)) for p in photos] \
+        if config.aspect_buckets and config.num_train_epochs else None
+    config, epochs = resolve_epochs(config, len(photos), n_class, accelerator.num_processes,
+                                    buckets)
+    if epochs:
+        events.say(epochs)
     # The main process alone checks and prepares the folder (two would race on it); the others
     # then look up the same checkpoint.
     if main:
@@ -132,6 +145,8 @@ def start_run(config, overwrite: bool, callbacks, plan=None) -> Run:
     if main:
         config.save(out / "config.json")
     set_seed(config.seed)
+    if config.report_to != "none" and main:  # last, so it sees what the others measured
+        events.callbacks.append(Tracking(accelerator, events, config))
     return Run(config, accelerator, out, resume_from, concepts, scans, events, plan)
 
 

@@ -81,7 +81,7 @@ def mode_from_peaks(one_pass: float, two_pass: float) -> tuple[str, str]:
 def dreambooth_backward(unet, noise_scheduler, latents, encoder_hidden_states, noise, timesteps,
                         n_instance: int, prior_loss_weight: float = 1.0, mode: str = "one_pass",
                         backward=None, no_sync=contextlib.nullcontext,
-                        added_cond: dict | None = None) -> StepLosses:
+                        added_cond: dict | None = None, weights=None) -> StepLosses:
     """One DreamBooth step up to (not including) the optimizer: losses and gradients.
 
     Rows [:n_instance] of the inputs are the subject's photos, the rest (if any) class images.
@@ -90,6 +90,7 @@ def dreambooth_backward(unet, noise_scheduler, latents, encoder_hidden_states, n
     `backward` is `accelerator.backward` in training (loss scaling, accumulation);
     `no_sync` keeps the first pass's gradients local under DDP so only one all-reduce runs.
     `added_cond`: SDXL's extra conditions per row (dreamkit.sdxl), split like the rest.
+    `weights`: each row's loss weight (Min-SNR, loss.min_snr_weights), or None.
     """
     backward = backward or torch.Tensor.backward
     n = n_instance
@@ -106,22 +107,26 @@ def dreambooth_backward(unet, noise_scheduler, latents, encoder_hidden_states, n
     def rows(part: slice) -> dict | None:
         return None if added_cond is None else {k: v[part] for k, v in added_cond.items()}
 
+    def w(part: slice):
+        return None if weights is None else weights[part]
+
     if mode == "one_pass" or not has_prior:
         pred = unet(noisy, timesteps, encoder_hidden_states, added_cond_kwargs=added_cond).sample
-        instance_loss = denoising_loss(pred[:n], target[:n])
-        prior_loss = denoising_loss(pred[n:], target[n:]) if has_prior else None
+        instance_loss = denoising_loss(pred[:n], target[:n], w(slice(None, n)))
+        prior_loss = denoising_loss(pred[n:], target[n:], w(slice(n, None))) if has_prior \
+            else None
         loss = dreambooth_loss(instance_loss, prior_loss, prior_loss_weight)
         backward(loss)
     elif mode == "two_pass":
         with no_sync():
             pred = unet(noisy[:n], timesteps[:n], text_instance,
                         added_cond_kwargs=rows(slice(None, n))).sample
-            instance_loss = denoising_loss(pred, target[:n])
+            instance_loss = denoising_loss(pred, target[:n], w(slice(None, n)))
             backward(instance_loss)
         del pred  # free the instance half's activations before the class half runs
         pred = unet(noisy[n:], timesteps[n:], text_class,
                     added_cond_kwargs=rows(slice(n, None))).sample
-        prior_loss = denoising_loss(pred, target[n:])
+        prior_loss = denoising_loss(pred, target[n:], w(slice(n, None)))
         backward(prior_loss_weight * prior_loss)  # adds onto the instance gradients in .grad
         loss = dreambooth_loss(instance_loss.detach(), prior_loss.detach(), prior_loss_weight)
     else:

@@ -34,8 +34,11 @@ from .widgets import ConfigPanel
 # IPython, ipywidgets: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["Classroom", "CLASSROOM_FIELDS", "run_label"]
 
+# the lesson's controls; random_flip and noise_offset are two of the field's knobs whose effect
+# a class can measure in a run each (docs/knobs.md)
 CLASSROOM_FIELDS = ("identifier", "class_prompt", "max_train_steps", "with_prior_preservation",
-                    "prior_loss_weight", "train_text_encoder", "seed")
+                    "prior_loss_weight", "train_text_encoder", "random_flip", "noise_offset",
+                    "seed")
 # The toy demo's training steps on a 2-core CPU (benchmarks/toy_seeds.json); the panel's time
 # estimate uses it until a run here measures this machine
 SECONDS_PER_STEP = 0.08

@@ -175,6 +175,9 @@ def _check_commands(sub) -> None:
                        "duplicates, rotation, crop, ...); exit code 1 when there are problems")
     k.add_argument("folder", help="the folder of photos (instance_dir)")
     k.add_argument("--resolution", type=int, default=512, help="training resolution (512)")
+    k.add_argument("--aspect_buckets", action="store_true",
+                   help="check as a run with aspect_buckets trains: each photo's bucket, no "
+                        "centre-crop warning")
     k.add_argument("--no_center_crop", action="store_true",
                    help="you train with center_crop=False (then the aspect ratio is not checked)")
     k.add_argument("--grid", default=None, help="write a thumbnail grid with the flags here (PNG)")

@@ -168,7 +168,8 @@ def _base_of(run) -> str | None:
 def cmd_check_data(args) -> int:
     checks.check_check_data(args)
     report = check_photos(args.folder, resolution=args.resolution,
-                          center_crop=not args.no_center_crop)
+                          center_crop=not args.no_center_crop,
+                          aspect_buckets=args.aspect_buckets)
     print(report.text())
     if args.grid:
         report.grid(args.grid)
