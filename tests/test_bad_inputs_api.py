@@ -240,6 +240,12 @@ CASES = {
         None, "", c["tmp"] / "cls", 4), ["class_prompt=", "non-empty prompts"]),
     "api-class-images-too-many": (lambda c: dk.generate_class_images(
         None, "a toy", c["tmp"] / "cls", 10**6), ["num_class_images=1000000", "at most"]),
+    "api-notebook-knobs-as-text": (lambda c: _form(c, knobs="snr_gamma=5"),
+                                   ["knobs='snr_gamma=5'", "dict of settings"]),
+    "api-notebook-knob-misspelt": (lambda c: _form(c, knobs={"snr_gama": 5.0}),
+                                   ["snr_gama=5.0", "not a TrainConfig setting"]),
+    "api-notebook-knob-bad-value": (lambda c: _form(c, knobs={"noise_offset": -1}),
+                                    ["noise_offset=-1", "0 or more"]),
     "api-demo-out-is-a-file": (lambda c: run_demo(c["tmp"] / "note.txt"), ["out=", "is a file"]),
     "api-plan-missing-model": (lambda c: plan(_config(c, pretrained_model_name_or_path=str(
         c["tmp"] / "none"))), ["pretrained_model_name_or_path=", "is not a folder"]),

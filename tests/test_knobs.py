@@ -224,3 +224,15 @@ def test_tensorboard_holds_the_losses_the_rate_and_the_sample_grids(tiny_model, 
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert [e.value for e in acc.Scalars("loss")] == pytest.approx([h["loss"] for h in history])
     assert [e.step for e in acc.Images("samples")] == [2, 4]
+
+
+def test_the_notebook_form_takes_the_knobs_on_both_paths(tiny_model, photos, tmp_path):
+    from dreamkit.ui.notebook import notebook_config
+    form = dict(identifier="zshq", class_noun="dog", steps=10, prior_preservation=False,
+                prior_loss_weight=1.0, num_class_images=0, learning_rate=5e-6)
+    knobs = {"snr_gamma": 5.0, "random_flip": True, "aspect_buckets": True}
+    for on_gpu in (False, True):
+        cfg = notebook_config(on_gpu, str(tiny_model), photos, tmp_path / "run", **form,
+                              knobs=knobs)
+        assert (cfg.snr_gamma, cfg.random_flip, cfg.aspect_buckets) == (5.0, True, True)
+        assert cfg.max_train_steps == 10

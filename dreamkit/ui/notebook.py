@@ -18,10 +18,11 @@ button (`ConfigPanel.run`), never from Run all.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from ..core.config import TrainConfig
-from ..core.errors import DreamkitError
+from ..core.errors import ConfigError, DreamkitError
 from ..models.sdxl import is_sdxl
 from ..planning.recipes import SDXL_SETTINGS, recipe_for  # noqa: F401 (saved notebooks)
 
@@ -60,14 +61,15 @@ def notebook_config(on_gpu: bool, model: str, photos, out, *, identifier: str, c
                     steps: int, prior_preservation: bool, prior_loss_weight: float,
                     num_class_images: int, learning_rate: float, instance_prompt: str = "",
                     resolution: int = 512, sample_every: int = 0, seed: int = 0,
-                    notes: list | None = None) -> TrainConfig:
+                    knobs: dict | None = None, notes: list | None = None) -> TrainConfig:
     """The TrainConfig of the notebook's form fields, checked as the CLI and Python check them
     (TrainConfig's one validation: a refused value is one ConfigError naming the field), on
     both paths. On a GPU: `model` with its recipe (planning/recipes.py: T4_SETTINGS, or LoRA at
     1024 px for SDXL), a checkpoint every 100 steps and resume='auto', so running the training
     cell again after a disconnect continues. On the CPU: the toy world (its model, words,
     learning rate and size replace the form's, which are for Stable Diffusion), with the
-    form's steps, prior settings and seed; each replaced value is added to `notes`."""
+    form's steps, prior settings and seed; each replaced value is added to `notes`. `knobs`:
+    any other TrainConfig settings (the field's knobs, docs/knobs.md), kept on both paths."""
     notes = [] if notes is None else notes
     form = dict(pretrained_model_name_or_path=model, instance_dir=str(photos),
                 output_dir=str(out), identifier=identifier, class_noun=class_noun,
@@ -75,6 +77,14 @@ def notebook_config(on_gpu: bool, model: str, photos, out, *, identifier: str, c
                 with_prior_preservation=prior_preservation, prior_loss_weight=prior_loss_weight,
                 num_class_images=num_class_images, learning_rate=learning_rate,
                 resolution=resolution, sample_every=sample_every, seed=seed)
+    if knobs is not None and not isinstance(knobs, dict):
+        raise ConfigError("knobs", knobs, "give a dict of settings, e.g. "
+                          "{'snr_gamma': 5.0, 'random_flip': True}, or {}")
+    unknown = sorted(set(knobs or {}) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise ConfigError(unknown[0], (knobs or {})[unknown[0]], "is not a TrainConfig setting; "
+                          "check the spelling (`dreamkit train --help` lists them)")
+    form.update(knobs or {})
     yours = TrainConfig(**form)  # the values as typed: refused here, whatever the path
     if not on_gpu:
         from ..toy.demo import demo_config
@@ -84,10 +94,11 @@ def notebook_config(on_gpu: bool, model: str, photos, out, *, identifier: str, c
                    if getattr(yours, k) != getattr(toy, k)]
         notes.append("no GPU: the toy world trains instead (its model, words and scale; the "
                      "form's steps, prior settings and seed apply): " + "; ".join(changed))
-        return toy.replace(output_dir=yours.output_dir, sample_every=yours.sample_every,
-                           with_prior_preservation=yours.with_prior_preservation,
-                           prior_loss_weight=yours.prior_loss_weight,
-                           num_class_images=yours.num_class_images)
+        return toy.replace(**{**(knobs or {}), "output_dir": yours.output_dir,
+                              "sample_every": yours.sample_every,
+                              "with_prior_preservation": yours.with_prior_preservation,
+                              "prior_loss_weight": yours.prior_loss_weight,
+                              "num_class_images": yours.num_class_images})
     name, recipe = recipe_for(model)
     if "resolution" in recipe and yours.resolution < recipe["resolution"]:
         notes.append(f"{name}: resolution {yours.resolution} -> {recipe['resolution']}")
@@ -95,7 +106,8 @@ def notebook_config(on_gpu: bool, model: str, photos, out, *, identifier: str, c
         notes.append(f"learning_rate {yours.learning_rate:g} is low for LoRA ({name}): 1e-4 is "
                      f"usual")
     size = max(yours.resolution, recipe.get("resolution", 0))
-    return yours.replace(checkpointing_steps=100, resume="auto", **{**recipe, "resolution": size})
+    return yours.replace(**{"checkpointing_steps": 100, "resume": "auto", **recipe,
+                            "resolution": size, **(knobs or {})})  # your knobs over the recipe
 
 
 def try_model(model, prompt: str, negative_prompt: str = "", seed: int = 0, steps: int = 30,
