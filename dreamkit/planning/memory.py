@@ -132,8 +132,11 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
     if config.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
         _record_checkpointed(unet, checkpointed)
+    # AdamW runs on meta tensors; Prodigy reads values (.item()), so its two extra states per
+    # weight (s, and the starting weights p0) are added below, arithmetically
     opt = make_optimizer([{"params": params, "lr": config.learning_rate}],
-                         config.replace(use_8bit_adam=False), report=lambda m: None)
+                         config.replace(use_8bit_adam=False, optimizer="adamw"),
+                         report=lambda m: None)
     dev, c = params[0].device, unet.config
     dtype = next(unet.parameters()).dtype
     n = 2 * batch if with_prior else batch  # instance rows, then as many class rows
@@ -168,6 +171,8 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
         with tracker:
             step()
     weights, state_bytes = _nbytes(unet.parameters()), _nbytes(states)
+    if config.optimizer == "prodigy":
+        state_bytes += 2 * 4 * sum(p.numel() for p in params)  # s and p0, in fp32
     total = weights + state_bytes + _nbytes(inputs) + tracker.peak
     # bitsandbytes keeps tensors under 4096 values in fp32 (its min_8bit_size)
     eight_bit = sum(2 * p.numel() + 2 * 4 * -(-p.numel() // 256) if p.numel() >= 4096
