@@ -255,3 +255,19 @@ def test_the_plan_counts_prodigys_and_doras_extra_states(tiny_model):
     dora = plan(TrainConfig(**base, use_lora=True, use_dora=True, learning_rate=1e-4),
                 suggest=False, flops=False)
     assert dora.total > lora.total
+
+
+def test_docs_knobs_md_is_what_the_measurements_say(tmp_path, monkeypatch):
+    """docs/knobs.md is written by benchmarks/knobs.py from its JSON files, never by hand."""
+    import importlib.util
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("knobs_bench", root / "benchmarks" / "knobs.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "DOC", tmp_path / "knobs.md")
+    bench.doc()
+    assert (tmp_path / "knobs.md").read_text() == (root / "docs" / "knobs.md").read_text()
+    rows = [line for line in (root / "docs" / "knobs.md").read_text().splitlines()
+            if line.startswith("| ") and "0, 1, 2" in line]
+    assert len(rows) == len(bench.KNOBS)  # every knob, three seeds each
