@@ -18,9 +18,9 @@ from .errors import ConfigError
 
 __all__ = ["whole", "number", "seed", "size", "text", "identifier", "prompt_list", "not_inside",
            "writable", "output_folder", "output_file", "inputs_of", "writable_file",
-           "generate_settings", "generated_out", "check_generate", "check_resolution", "check_export", "check_check_data",
-           "check_check_token", "check_evaluate", "check_toy", "check_demo", "SEED_MAX",
-           "PICTURE_SUFFIXES"]
+           "generate_settings", "generated_out", "check_generate", "check_resolution",
+           "check_export", "check_check_data", "check_check_token", "check_evaluate",
+           "check_toy", "check_demo", "SEED_MAX", "PICTURE_SUFFIXES"]
 
 SEED_MAX = 2**32 - 1  # numpy's generators take seeds up to here
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")

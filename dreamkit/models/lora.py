@@ -26,8 +26,8 @@ from .portable import lora_hub_names, readable
 from .sdxl import is_sdxl
 
 # diffusers, peft: imported where used (heavy or optional), so `import dreamkit` stays quick
-__all__ = ["add_lora", "add_lora_as_configured", "lora_state", "is_lora_run", "has_trained_model", "save_lora", "to_kohya",
-           "kohya_state", "kohya_metadata", "base_model_version", "fold_alpha", "model_name",
+__all__ = ["add_lora", "add_lora_as_configured", "lora_state", "is_lora_run",
+           "has_trained_model", "save_lora", "to_kohya", "kohya_state", "kohya_metadata", "base_model_version", "fold_alpha", "model_name",
            "lora_file_name", "kohya_files",
            "LORA_WEIGHTS", "UNET_TARGETS", "TEXT_ENCODER_TARGETS"]
 
