@@ -14,7 +14,7 @@ import json
 import os
 import re
 import shutil
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..core.callbacks import warn
@@ -35,7 +35,7 @@ __all__ = ["prepare_run_dir", "resume_point", "refuse_other_settings", "hold_run
 
 # What a checkpoint's weights depend on: resuming with another value would load the wrong
 # tensors (or none). Other settings (steps, learning rate, samples) may change on resume.
-SAME_RUN_SETTINGS = ("pretrained_model_name_or_path", "use_lora", "lora_rank",
+SAME_RUN_SETTINGS = ("pretrained_model_name_or_path", "use_lora", "lora_rank", "use_dora",
                      "lora_target_modules", "train_text_encoder")
 
 
@@ -44,8 +44,7 @@ def hold_run_folder(folder, report=warn):
     """The run lock of `folder` for the `with` block, on the main process (under torchrun the
     others follow it); the folder is made first, with a clear line if it cannot be."""
     if int(os.environ.get("RANK", "0")) != 0:
-        with nullcontext():
-            yield
+        yield
         return
     folder = Path(folder)
     made = not folder.exists()
