@@ -9,9 +9,9 @@ same instance prompt, no captions), with prior preservation on the same 10 class
 once beforehand, so neither draws any), 64 px, batch 1, fp32, one thread, no checkpoints, for
 each step count; the runs alternate (peer, dreamkit, peer, ...) and each figure is the median
 over the rounds, after one uncounted first run of each (reported apart). End to end: the whole process, start to exit. Per step: the slope between the
-two step counts ((t(40) − t(10)) / 30), which leaves the fixed costs out for both. dreamkit
-runs as a user would (its end-of-run sample grid at 1 image × 1 step, its default checks);
-diffusers' script saves its pipeline as dreamkit does. Where torchvision cannot be imported
+two step counts ((t(40) − t(10)) / 30), which leaves the fixed costs out for both. Neither
+draws samples (the peer has no validation prompt; dreamkit num_sample_images=0); dreamkit keeps
+its default checks (photos, identifier, sizes, free disk); both save the pipeline. Where torchvision cannot be imported
 (this repository's CPU torch has none that loads), the script's five transforms are given by
 benchmarks/peer_transforms.py, which does what torchvision's do.
 """
@@ -94,8 +94,7 @@ def dreamkit_argv(model: str, photos: Path, classes: Path, out: Path, steps: int
             CLASS_PROMPT, "--num_class_images", "10", "--resolution", "64",
             "--train_batch_size", "1", "--max_train_steps", str(steps), "--learning_rate",
             "2e-4", "--output_dir", str(out), "--seed", "0", "--checkpointing_steps", "0",
-            "--use_captions", "false", "--num_sample_images", "1", "--sample_steps", "1",
-            "--overwrite"]
+            "--use_captions", "false", "--num_sample_images", "0", "--overwrite"]
 
 
 def _timed(argv: list, cwd: Path) -> float:

@@ -271,3 +271,14 @@ def test_docs_knobs_md_is_what_the_measurements_say(tmp_path, monkeypatch):
     rows = [line for line in (root / "docs" / "knobs.md").read_text().splitlines()
             if line.startswith("| ") and "0, 1, 2" in line]
     assert len(rows) == len(bench.KNOBS)  # every knob, three seeds each
+
+
+def test_no_sample_grids_with_zero_sample_images(tiny_model, photos, tmp_path):
+    """num_sample_images=0: no grid at the end (as diffusers' script without a validation
+    prompt), the model saved all the same."""
+    seen = []
+    train(_config(tiny_model, photos, tmp_path / "run", num_sample_images=0, sample_every=1,
+                  max_train_steps=2), callbacks=[FunctionCallback(on_samples=lambda *a:
+                                                                  seen.append(a))])
+    assert seen == [] and not (tmp_path / "run" / "samples").exists()
+    assert (tmp_path / "run" / "model_index.json").is_file()

@@ -76,6 +76,7 @@ def test_the_dreamkit_side_is_the_same_run_as_the_peers(tiny_model, tmp_path, mo
     assert (cfg.instance_prompt, cfg.class_prompt) == (peer.PROMPT, peer.CLASS_PROMPT)
     assert (cfg.learning_rate, cfg.seed, cfg.mixed_precision) == (2e-4, 0, "no")
     assert not cfg.use_captions and cfg.checkpointing_steps == 0
+    assert cfg.num_sample_images == 0  # the peer draws no validation pictures either
     theirs = peer.peer_argv(Path("s.py"), str(tiny_model), tmp_path / "photos",
                             tmp_path / "classes", tmp_path / "o", 40)
     flag = dict(zip(theirs[5::1], theirs[6::1]))

@@ -232,7 +232,8 @@ class TrainConfig:
                                     "and one in a new context", aliases=("validation_prompt",))
     sample_every: int = knob(0, "sample every N steps (0 = only at the end)",
                              aliases=("validation_steps",))
-    num_sample_images: int = knob(2, "images per sample prompt, at fixed seeds",
+    num_sample_images: int = knob(2, "images per sample prompt, at fixed seeds; 0 = no sample "
+                                     "grids (diffusers' script without a validation prompt)",
                                   aliases=("num_validation_images",))
     sample_steps: int = knob(25, "denoising steps for samples")
     guidance_scale: float = knob(7.5, "classifier-free guidance for samples and class images")

@@ -87,7 +87,7 @@ def validate(cfg) -> None:
          "(an empty name would write into the current folder)")
     checks.identifier("identifier", cfg.identifier)
     for name in ("resolution", "max_train_steps", "train_batch_size",
-                 "gradient_accumulation_steps", "num_sample_images", "sample_steps",
+                 "gradient_accumulation_steps", "sample_steps",
                  "sample_batch_size", "class_inference_steps", "lora_rank"):
         checks.whole(name, getattr(cfg, name), 1)
     need(cfg.max_train_steps <= MAX_STEPS, "max_train_steps",
@@ -98,7 +98,7 @@ def validate(cfg) -> None:
          f"as the layers it adapts (a file of GBs): 4-32 is usual, 128 is large")
     need(cfg.num_class_images <= MAX_CLASS_IMAGES, "num_class_images",
          f"more than {MAX_CLASS_IMAGES:,} class images take hours to draw: 100-200 is usual")
-    need(cfg.num_sample_images <= 64, "num_sample_images", "at most 64 per prompt (2-4 is usual)")
+    checks.whole("num_sample_images", cfg.num_sample_images, 0, 64)  # 0: no sample grids
     checks.prompt_list("class_prompt_variants", cfg.class_prompt_variants)
     for name in ("instance_prompt", "class_prompt", "class_prompt_variants"):
         texts = getattr(cfg, name)  # templates checked as they are typed

@@ -254,8 +254,10 @@ def _no_sync(accelerator, models):
 
 
 def _samples(run: Run, step: int) -> None:
-    """Sample grids at fixed seeds (and the callbacks' look at the model, e.g. scoring)."""
-    if not run.main:
+    """Sample grids at fixed seeds (and the callbacks' look at the model, e.g. scoring); with
+    num_sample_images=0 no grid, and no pipeline unless a callback looks at the model."""
+    looks = any(type(cb).on_model is not Callback.on_model for cb in run.events.callbacks)
+    if not run.main or not (run.config.num_sample_images or looks):
         return
     config, comps, accelerator = run.config, run.comps, run.accelerator
     unet = accelerator.unwrap_model(run.trainer.unet)
@@ -270,8 +272,9 @@ def _samples(run: Run, step: int) -> None:
         comps.text_encoder_2.to(accelerator.device)
     pipe = build_pipeline(comps, unet=unet, text_encoder=te)
     with accelerator.autocast():
-        images = save_sample_grid(pipe, config, path)
-        run.events.on_samples(step, images, path)
+        if config.num_sample_images:
+            images = save_sample_grid(pipe, config, path)
+            run.events.on_samples(step, images, path)
         run.events.on_model(step, pipe)
     if config.cache_latents and accelerator.device.type != "cpu":
         comps.vae.to("cpu")
