@@ -143,6 +143,8 @@ CASES = {
         ["report_to='mlflow'", "tensorboard, wandb"]),
     "api-knob-flip-as-text": (lambda c: _config(c, random_flip="yes"),
         ["random_flip='yes'", "true or false"]),
+    "api-config-sample-images-negative": (lambda c: _config(c, num_sample_images=-1),
+                                          ["num_sample_images=-1", "at least 0"]),
     "api-config-read-only-output": (lambda c: _config(c, output_dir=READ_ONLY).check_ready(),
                                     ["output_dir=", "is not writable"]),
     "api-train-folder-in-use": (_locked_train, ["in use by another training run", "process"]),
