@@ -76,14 +76,8 @@ def test_every_batch_is_one_bucket_and_class_images_take_their_photos_bucket(
 
 
 def test_a_bucketed_run_resumes_exactly(tiny_model, shaped_photos, tmp_path):
-    class Stop(Exception):
-        pass
-
-    def stop_at(step):
-        def on_step(info):
-            if info.step == step:
-                raise Stop
-        return FunctionCallback(on_step=on_step)
+    from test_checkpoint import _Stop as Stop
+    from test_checkpoint import _stop_at as stop_at
     kw = dict(with_prior_preservation=True, num_class_images=3, class_inference_steps=1,
               checkpointing_steps=2, keep_checkpoints=True, random_flip=True, max_train_steps=8)
     whole = train(_config(tiny_model, shaped_photos, tmp_path / "whole", **kw), callbacks=[])

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["whole", "number", "seed", "size", "text", "identifier", "prompt_list", "not_inside",
-           "writable", "output_folder", "output_file", "inputs_of", "writable_file",
+__all__ = ["whole", "number", "seed", "size", "identifier", "prompt_list", "not_inside",
+           "nearest_existing", "writable", "output_folder", "output_file", "inputs_of", "writable_file",
            "generate_settings", "generated_out", "check_generate", "check_resolution",
            "check_export", "check_check_data", "check_check_token", "check_evaluate",
            "check_toy", "check_demo", "SEED_MAX", "PICTURE_SUFFIXES"]
@@ -43,11 +43,6 @@ def number(name: str, value, minimum: float | None = None, above: float | None =
         bound = f", {minimum:g} or more" if minimum is not None else \
             f" above {above:g}" if above is not None else ""
         raise ConfigError(name, value, f"must be a finite number{bound}{hint}")
-
-
-def text(name: str, value, example: str) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(name, value, f"give some text, e.g. {example!r}")
 
 
 def identifier(name: str, value) -> None:
@@ -87,13 +82,20 @@ def not_inside(name: str, out, inputs: dict) -> None:
                               f"it, so your inputs stay as they were")
 
 
+def nearest_existing(path) -> Path:
+    """`path`, or its nearest parent that exists: where a folder still to be made will live
+    (its free space, whether it can be written)."""
+    where = Path(path).expanduser().absolute()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    return where
+
+
 def writable(name: str, path, shown=None) -> None:
     """Whether `path` (a folder, made later if missing) can be written, tried in its nearest
     existing folder so that nothing is made before the work starts."""
     shown = str(path if shown is None else shown)
-    where = Path(path).expanduser().absolute()
-    while not where.exists() and where != where.parent:
-        where = where.parent
+    where = nearest_existing(path)
     if not where.is_dir():
         raise ConfigError(name, shown, f"is not writable: {where} is a file, not a "
                           f"folder; choose a folder you can write to")

@@ -82,7 +82,7 @@ class BucketLatents:
         wanted = [("instance", j, None) for j in range(n)]
         if dataset.classes:
             wanted += list(dict.fromkeys(
-                ("class", dataset[i]["class_index"], dataset.instance_buckets[i % n])
+                ("class", dataset.class_index(i), dataset.instance_buckets[i % n])
                 for i in range(len(dataset))))
         with torch.no_grad():
             for kind, k, bucket in wanted:

@@ -192,6 +192,11 @@ class DreamBoothDataset(torch.utils.data.Dataset):
             return _uint8(fit_to_bucket(img, bucket))
         return _uint8(fit_image(img, self.resolution, center_crop))
 
+    def class_index(self, i: int) -> int:
+        """The class image item i is paired with (of its photo's own concept)."""
+        pool = self.class_pools[i % len(self.instance)]
+        return pool[i % len(pool)]
+
     def item_buckets(self) -> list:
         """Each item's bucket (its photo's): what BucketBatches groups by."""
         n = len(self.instance)
@@ -212,8 +217,7 @@ class DreamBoothDataset(torch.utils.data.Dataset):
         item = {"instance_pixel_values": _normalise(self.instance[i % n]),
                 "instance_prompt": self.instance_captions[i % n], "instance_index": i % n}
         if self.classes:
-            pool = self.class_pools[i % n]
-            k = pool[i % len(pool)]
+            k = self.class_index(i)
             bucket = self.instance_buckets[i % n] if self.buckets else None
             item["class_pixel_values"] = _normalise(self.class_pixels(k, bucket))
             item["class_prompt"] = self.class_prompts[k]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from ..core.checks import nearest_existing
 from ..storage.checkpoint import CHECKPOINT_DIR, remove_checkpoints
 from ..storage.sizes import PlannedSizes, sizes_from_counts
 
@@ -45,9 +46,7 @@ def sizes_text(config) -> str:
     """One paragraph for the notebooks: the planned sizes, and the free space where the run
     goes (Drive on Colab)."""
     text = planned_sizes(config).text()
-    where = Path(config.output_dir).expanduser().resolve()
-    while not where.exists() and where != where.parent:
-        where = where.parent
+    where = nearest_existing(config.output_dir)
     free = shutil.disk_usage(where).free
     return f"{text}. Free space at {where}: {free / 1e9:.1f} GB"
 

@@ -46,7 +46,10 @@ def _alive(holder: dict, path: Path) -> bool:
     if not holder.get("pid"):
         return False  # half-written by a run killed while making it
     if holder.get("host") != socket.gethostname():
-        return time.time() - path.stat().st_mtime < STALE_AFTER_S
+        try:
+            return time.time() - path.stat().st_mtime < STALE_AFTER_S
+        except FileNotFoundError:
+            return False  # released between reading and looking
     pid = holder.get("pid")
     if pid == os.getpid():
         return str(path) in _HELD  # this process: held only while its run is on

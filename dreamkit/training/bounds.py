@@ -8,10 +8,10 @@ many bytes the run will write, which must fit where the run goes (a free Drive h
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import torch
 
+from ..core.checks import nearest_existing
 from ..core.errors import ConfigError, DreamkitError
 from ..models.lora import UNET_TARGETS
 from ..storage.sizes import sizes_from_counts
@@ -69,9 +69,7 @@ def check_against_model(config, comps, out) -> None:
                               f"adapts (the widest has {max(widths)} features), so it adds "
                               f"size and nothing else: use 4-32 (at most {max(widths)})")
     planned = sizes_from_counts(_counts(config, comps), config)
-    where = Path(out).expanduser().absolute()
-    while not where.exists() and where != where.parent:
-        where = where.parent
+    where = nearest_existing(out)
     free = shutil.disk_usage(where).free
     if free < planned.while_running:
         raise DreamkitError(f"output_dir={str(out)!r}: the run needs about "

@@ -37,7 +37,7 @@ def tracker_settings(config, out) -> dict:
 def _plain(config) -> dict:
     """The settings trackers can store as hyperparameters (numbers, text, switches)."""
     return {k: v for k, v in config.to_dict().items()
-            if isinstance(v, (int, float, str, bool)) and v is not None}
+            if isinstance(v, (int, float, str, bool))}
 
 
 class Tracking(Callback):
