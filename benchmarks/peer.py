@@ -1,6 +1,6 @@
 """dreamkit against diffusers' own DreamBooth script, side by side, on the same run.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/peer.py PEER_SCRIPT [--steps 10,40]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/peer.py PEER_SCRIPT [--steps 10,400]
         [--rounds 3] [--out peer.json]
 
 PEER_SCRIPT: diffusers' `examples/dreambooth/train_dreambooth.py` (not in the pip package: give
@@ -9,7 +9,9 @@ same instance prompt, no captions), with prior preservation on the same 10 class
 once beforehand, so neither draws any), 64 px, batch 1, fp32, one thread, no checkpoints, for
 each step count; the runs alternate (peer, dreamkit, peer, ...) and each figure is the median
 over the rounds, after one uncounted first run of each (reported apart). End to end: the whole process, start to exit. Per step: the slope between the
-two step counts ((t(40) − t(10)) / 30), which leaves the fixed costs out for both. Neither
+two step counts ((t(400) − t(10)) / 390), which leaves the fixed costs out for both; it needs
+hundreds of steps between them, since single runs vary by about a second here (a 10 → 40 slope
+was noise). 400 steps is the length of diffusers' own DreamBooth example. Neither
 draws samples (the peer has no validation prompt; dreamkit num_sample_images=0); dreamkit keeps
 its default checks (photos, identifier, sizes, free disk); both save the pipeline. Where torchvision cannot be imported
 (this repository's CPU torch has none that loads), the script's five transforms are given by
@@ -106,7 +108,7 @@ def _timed(argv: list, cwd: Path) -> float:
     return seconds
 
 
-def main(script: Path, steps=(10, 40), rounds: int = 3, model: str | None = None) -> dict:
+def main(script: Path, steps=(10, 400), rounds: int = 3, model: str | None = None) -> dict:
     from dreamkit.toy import base_model_dir
     model = model or str(base_model_dir())
     times: dict = {"peer": {s: [] for s in steps}, "dreamkit": {s: [] for s in steps}}
@@ -152,7 +154,7 @@ def main(script: Path, steps=(10, 40), rounds: int = 3, model: str | None = None
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("peer", type=Path, help="diffusers' examples/dreambooth/train_dreambooth.py")
-    ap.add_argument("--steps", default="10,40")
+    ap.add_argument("--steps", default="10,400")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", type=Path, default=HERE / "peer.json")
     a = ap.parse_args()
