@@ -1,3 +1,4 @@
+import io
 import json
 
 import numpy as np
@@ -6,7 +7,7 @@ from PIL import Image
 
 from dreamkit.core import env
 from dreamkit.core.callbacks import ProgressBar, StepInfo
-from dreamkit.outputs.viewer import image_grid, plot_losses, show_grid
+from dreamkit.outputs.viewer import Picture, image_grid, plot_losses, show_grid
 from dreamkit.ui import colab
 
 
@@ -72,8 +73,13 @@ def test_labelled_grid_writes_each_rows_label_beside_it():
 
 
 def test_show_grid_and_loss_plot(tmp_path):
-    fig = show_grid([Image.new("RGB", (8, 8))] * 3, titles=["a", "b", "c"], cols=2)
-    assert len(fig.axes) == 4 and fig.axes[1].get_title() == "b"
+    grid = show_grid([Image.new("RGB", (8, 8), (0, 90, 200))] * 3, titles=["a", "b", "c"],
+                     cols=2)
+    arr = np.asarray(grid)
+    assert grid.size == (2 * 164, 2 * (160 + 14 + 4))  # 2 x 2 cells, a title line under each
+    assert (arr[:160, :160] == (0, 90, 200)).all()  # the first picture, 160 px wide
+    assert (arr[160:174, :160].min(axis=2) < 100).sum() > 5  # its title: ink under it
+    assert (arr[178:, 164:] == 255).all()  # the fourth cell: empty
     hist = [StepInfo(i, 20, 1.0, 1.0 / i, 0.5, 1e-5, 0.1, i * 0.1).as_dict() for i in range(1, 21)]
     fig = plot_losses(hist, tmp_path / "loss.png")
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
@@ -82,6 +88,17 @@ def test_show_grid_and_loss_plot(tmp_path):
     no_prior = [dict(h, prior_loss=None) for h in hist]
     fig = plot_losses(no_prior)
     assert len(fig.axes[0].get_legend().get_texts()) == 1
+
+
+def test_a_picture_is_kept_once_and_at_most_1200_px_wide():
+    """IPython stores a bare PIL image as PNG and JPEG; a Picture as one of them, shrunk to
+    MAX_SHOWN_WIDTH (a 6512 px sample grid made a saved notebook megabytes large)."""
+    wide = Picture(Image.new("RGB", (6512, 4192), (10, 200, 30)))
+    assert wide.size == (1200, 772) and wide._repr_jpeg_() is None
+    assert Image.open(io.BytesIO(wide._repr_png_())).size == (1200, 772)
+    toy = Picture(Image.new("RGB", (64, 64)), scale=3, fmt="jpeg")
+    assert toy.size == (192, 192) and toy._repr_png_() is None
+    assert Image.open(io.BytesIO(toy._repr_jpeg_())).format == "JPEG"
 
 
 def test_progress_bar_callback(capsys):

@@ -1,12 +1,17 @@
 """Every notebook runs top to bottom on the CPU (committed without outputs, executed here)."""
 
+import base64
+import io
 import json
 import os
+import re
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 from nbclient import NotebookClient
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -81,12 +86,39 @@ def test_quickstart_runs_on_cpu(tmp_path):
     assert "instance prompt: a photo of sks toy" in text
     assert "step mode: one_pass" in text
     assert "memory plan: ~" in text and "on T4 (15.0 GiB): fits" in text  # the preflight
-    assert "subject_fidelity" in text
-    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(images) >= 3  # the photos, the loss curves, the before/after grid
+    # the measures beside the base model's, announced while they take their seconds
+    assert "measuring your model" in text
+    table = next(line for line in text.splitlines() if "base model" in line and "fine-tuned" in line)
+    assert table.split() == ["base", "model", "fine-tuned"], table
+    assert re.search(r"subject_fidelity\s+0\.\d{3}\s+[01]\.\d{3}", text), text[-1500:]
+    pictures = [o["data"] for c in nb.cells for o in c.get("outputs", [])
+                if {"image/png", "image/jpeg"} & set(o.get("data", {}))]
+    assert len(pictures) >= 4  # the photos, the loss curves, samples, base vs yours
+    assert all(len({"image/png", "image/jpeg"} & set(d)) == 1 for d in pictures)  # kept once
+    for d in pictures:
+        picture = Image.open(io.BytesIO(base64.b64decode(d.get("image/png") or d["image/jpeg"])))
+        assert picture.width <= 1200, picture.size
+    # "try your model": two rows labelled in the picture (ink left of the pictures)
+    grid = Image.open(io.BytesIO(base64.b64decode(pictures[-1]["image/png"])))
+    assert grid.size[1] == 2 * 2 * 64 + 2 * 2, grid.size  # two 64 px rows, twice as large
+    assert (np.asarray(grid)[:, :40].min(axis=2) < 100).sum() > 50
+    saved = tmp_path / "saved.ipynb"
+    nbformat.write(nb, str(saved))
+    assert saved.stat().st_size < 800_000, saved.stat().st_size  # it was 3.2 MB
     run = tmp_path / "quickstart-output" / "run"
     assert (run / "model_index.json").exists()
     assert len(list((run / "generated").glob("*/*.png"))) == 4  # "try your model", saved
+
+
+def test_notebooks_and_docs_link_files_that_exist():
+    """Tutorial readers follow the links to the code (a move of the modules once left 20 of
+    them pointing at nothing)."""
+    texts = [p.read_text() for p in NOTEBOOKS + [ROOT / "README.md"]
+             + sorted((ROOT / "docs").glob("*.md"))]
+    named = {m for t in texts for m in re.findall(r"dreamkit/[\w/]+\.py", t)}
+    assert len(named) > 10
+    missing = sorted(n for n in named if not (ROOT / n).is_file())
+    assert not missing, missing
 
 
 def _images(nb) -> int:

@@ -6,7 +6,11 @@ import math
 from pathlib import Path
 
 # matplotlib: imported where used (heavy or optional), so `import dreamkit` stays quick
-__all__ = ["image_grid", "show_grid", "plot_losses", "figure_image"]
+__all__ = ["image_grid", "show_grid", "plot_losses", "figure_image", "Picture"]
+
+# widest picture a notebook keeps: wider is what the page shrinks anyway, and a saved notebook
+# (on Drive) grows by every pixel; the files on disk keep all of them
+MAX_SHOWN_WIDTH = 1200
 
 
 def image_grid(images, rows: int | None = None, cols: int | None = None, pad: int = 2,
@@ -49,20 +53,83 @@ def _with_labels(grid, labels, row_height: int, pad: int, background):
     return out
 
 
-def show_grid(images, titles=None, cols: int = 4, size: float = 2.5):
-    """A matplotlib figure of images with titles (for notebooks)."""
-    import matplotlib.pyplot as plt
+def show_grid(images, titles=None, cols: int = 4, size: int = 160):
+    """Pictures `size` px wide with a title under each, `cols` a row: shown in a notebook as
+    one compact picture (JPEG: photos) and returned as a PIL image."""
+    from PIL import Image, ImageDraw, ImageFont
 
+    if not images:
+        raise ValueError("show_grid needs at least one image")
+    font = ImageFont.load_default()
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    longest = max((measure.textlength(str(t), font=font) for t in titles or ()), default=0)
+    w = int(min(max(size, longest + 6), 2 * size))  # wide enough for the titles, mostly
+    h = max(1, round(w * images[0].height / images[0].width))
+    line = 14 if titles else 0
     rows = math.ceil(len(images) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < len(images):
-            ax.imshow(images[k])
-            if titles:
-                ax.set_title(titles[k], fontsize=8)
-    fig.tight_layout()
-    return fig
+    grid = Image.new("RGB", (min(cols, len(images)) * (w + 4), rows * (h + line + 4)), "white")
+    draw = ImageDraw.Draw(grid)
+    for k, img in enumerate(images):
+        r, c = divmod(k, cols)
+        x, y = c * (w + 4), r * (h + line + 4)
+        small = img.width * 2 <= w  # the toy world's 64 px pictures: crisp pixels, not blur
+        grid.paste(img.convert("RGB").resize((w, h), Image.Resampling.NEAREST if small
+                                             else Image.Resampling.LANCZOS), (x, y))
+        if titles:
+            text = str(titles[k])
+            while len(text) > 1 and draw.textlength(text, font=font) > w:
+                text = text[:-2] + "…"
+            draw.text((x + 2, y + h + 1), text, fill=(20, 20, 20), font=font)
+    _show(Picture(grid, fmt="jpeg"))
+    return grid
+
+
+def _show(obj) -> None:
+    """display() in a notebook; nothing elsewhere (a script has no place for pictures)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        display(obj)
+
+
+class Picture:
+    """A PIL image as a notebook keeps it: in one encoding (IPython stores a bare PIL image
+    twice, as PNG and as JPEG), at most `max_width` px wide (MAX_SHOWN_WIDTH), `scale` times
+    larger first when asked (nearest pixels: the toy world's 64 px pictures stay crisp)."""
+
+    def __init__(self, image, max_width: int = MAX_SHOWN_WIDTH, fmt: str = "png",
+                 scale: int = 1):
+        from PIL import Image
+
+        if scale > 1:
+            image = image.resize((image.width * scale, image.height * scale),
+                                 Image.Resampling.NEAREST)
+        if image.width > max_width:
+            image = image.resize((max_width, max(1, round(image.height * max_width
+                                                          / image.width))),
+                                 Image.Resampling.LANCZOS)
+        self.image, self.fmt = image.convert("RGB"), fmt
+
+    @property
+    def size(self):
+        return self.image.size
+
+    def _encoded(self, fmt: str):
+        if fmt != self.fmt:
+            return None  # IPython skips a format whose method returns None
+        import io
+        buf = io.BytesIO()
+        self.image.save(buf, format=fmt, **({"quality": 85} if fmt == "jpeg" else {}))
+        return buf.getvalue()
+
+    def _repr_png_(self):
+        return self._encoded("png")
+
+    def _repr_jpeg_(self):
+        return self._encoded("jpeg")
 
 
 def plot_losses(history, path=None, smooth: int = 10):

@@ -34,7 +34,7 @@ from .metrics import EVAL_GUIDANCE, EVAL_STEPS, class_prompt, subject_prompts
 from .scorer import evaluate_toy
 from .world import CONTEXTS, IDENTIFIER
 
-__all__ = ["run_demo", "demo_config", "DEMO_STEPS", "format_metrics"]
+__all__ = ["run_demo", "demo_config", "DEMO_STEPS", "format_metrics", "base_metrics"]
 
 # 500 steps: at 400 one training seed in five left the subject half-learned (0.38-0.63)
 DEMO_STEPS = 500
@@ -133,10 +133,14 @@ def _image(text: str):
     return Image.open(io.BytesIO(base64.b64decode(text))).convert("RGB")
 
 
-def _base_metrics(base, model: str, identifier: str, say) -> dict:
+def base_metrics(model: str, identifier: str, say, base=None) -> dict:
+    """The base model's toy measures for `identifier` (the demo's "before"): kept after the
+    first time (core/keep.py), else measured, saying so first (~20 s on a CPU); `base`: the
+    base pipeline if one is loaded already."""
     def measure():
-        say("measuring the base model ...")
-        return evaluate_toy(base, identifier=identifier, subject=IDENTIFIER)
+        say("measuring the base model (once; kept for later runs) ...")
+        return evaluate_toy(base or load_pipeline(model), identifier=identifier,
+                            subject=IDENTIFIER)
     return dict(_of_base({"metrics": identifier}, model, measure))
 
 
@@ -173,7 +177,7 @@ def run_demo(out="demo-output", steps: int | None = None, with_prior_preservatio
     callbacks = [ProgressBar()] if callbacks is None else list(callbacks)
     say = Events(callbacks).say  # the demo speaks as the loop does: through the callbacks
     base = load_pipeline(config.pretrained_model_name_or_path)
-    before = _base_metrics(base, config.pretrained_model_name_or_path, ident, say)
+    before = base_metrics(config.pretrained_model_name_or_path, ident, say, base)
     clock.lap("base model measured")
     result = train(config, callbacks=callbacks + [clock], overwrite=True)
     tuned = load_pipeline(str(result.model_dir))

@@ -24,7 +24,7 @@ from pathlib import Path
 from ..core.callbacks import ProgressBar
 from ..core.errors import DreamkitError
 from ..models.loading import load_tokenizer
-from ..outputs.viewer import figure_image
+from ..outputs.viewer import Picture, figure_image
 from ..toy import base_model_dir
 from ..toy.demo import demo_config, run_demo
 from ..toy.report import compare_runs
@@ -91,7 +91,7 @@ class Classroom:
         """The comparison of every run so far, here (it also updates under the panel)."""
         from IPython.display import HTML, display
 
-        display(figure_image(compare_runs(self.chart_data())))
+        display(Picture(figure_image(compare_runs(self.chart_data()))))
         display(HTML(self.table()))
 
     def _clicked(self, config) -> None:

@@ -12,7 +12,7 @@ prints them above its bar). Outside a notebook it draws nothing.
 from __future__ import annotations
 
 from ..core.callbacks import Callback
-from ..outputs.viewer import figure_image, plot_losses
+from ..outputs.viewer import Picture, figure_image, plot_losses
 
 # IPython: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["LiveView"]
@@ -37,20 +37,17 @@ class LiveView(Callback):
             return None
         if get_ipython() is None:
             return None  # not in a notebook: the progress bar is enough
+        shown = obj if isinstance(obj, Picture) else Picture(obj)  # one PNG, <= 1200 px wide
         if self.widget:
-            import io
-
             import ipywidgets as w
-            buf = io.BytesIO()
-            obj.save(buf, format="png")
             if handle is None:
                 handle = w.Image(format="png")
                 display(handle)
-            handle.value = buf.getvalue()
+            handle.value = shown._repr_png_()
             return handle
         if handle is None:
-            return display(obj, display_id=True)
-        handle.update(obj)
+            return display(shown, display_id=True)
+        handle.update(shown)
         return handle
 
     def on_train_start(self, config, step_mode, reason):
@@ -72,10 +69,10 @@ class LiveView(Callback):
     def on_samples(self, step, images, path):
         from PIL import Image
         grid = Image.open(path)
-        scale = self.scale or max(1, 256 // max(1, grid.height // max(1, len(images) or 1)))
-        if scale > 1:
-            grid = grid.resize((grid.width * scale, grid.height * scale), Image.Resampling.NEAREST)
-        self._samples = self._display(grid, self._samples)
+        # each picture shown ~128 px high or more (the toy world's are 64 px)
+        cell = images[0].height if images else grid.height
+        scale = self.scale or max(1, 128 // max(1, cell))
+        self._samples = self._display(Picture(grid, scale=scale), self._samples)
 
     def on_train_end(self, result):
         if self.history:
