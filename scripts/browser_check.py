@@ -3,6 +3,7 @@ person does (Shift+Enter, top to bottom, with small values typed into its forms)
 screenshot of each stage's output.
 
     python scripts/browser_check.py [--out browser-check]
+    python scripts/browser_check.py --view EXECUTED.ipynb [--out DIR]   # pictures as shown
 
 Starts JupyterLab on 127.0.0.1 (a free port, a random token) with a copy of notebooks/ whose
 form fields are set as Colab sets them (the `#@param` lines: few steps and class images, so the
@@ -16,7 +17,9 @@ and the widgets rendered as controls. tests/test_browser.py runs it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import re
 import secrets
 import shutil
@@ -82,16 +85,10 @@ def _browser():
     return webdriver.Chrome(service=Service(driver), options=opts)
 
 
-def check(out: Path, timeout: float = 420) -> dict:
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-
-    out.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="dreamkit-lab-"))
-    (work / "notebooks").mkdir()
-    _with_forms(ROOT / "notebooks" / NOTEBOOK, work / "notebooks" / NOTEBOOK, FORMS)
-    port, token = _free_port(), secrets.token_hex(16)
+@contextlib.contextmanager
+def _jupyterlab(work: Path, out: Path):
+    """JupyterLab serving `work` on a free port with a random token, yielding the notebook
+    URL's start; settings that keep pop-ups and half-drawn pages out of the screenshots."""
     # No "get notified about Jupyter news?" pop-up over the screenshots.
     news = work / ".lab-settings" / "@jupyterlab" / "apputils-extension"
     news.mkdir(parents=True)
@@ -101,7 +98,8 @@ def check(out: Path, timeout: float = 420) -> dict:
     tracker = work / ".lab-settings" / "@jupyterlab" / "notebook-extension"
     tracker.mkdir(parents=True)
     (tracker / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
-    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
            "JUPYTER_CONFIG_DIR": str(work / ".jupyter"), "JUPYTER_RUNTIME_DIR": str(work / ".rt"),
            "JUPYTERLAB_SETTINGS_DIR": str(work / ".lab-settings")}
     lab = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser",
@@ -110,63 +108,51 @@ def check(out: Path, timeout: float = 420) -> dict:
                             "--LabApp.news_url=", "--allow-root"],
                            stdout=open(out / "jupyterlab.log", "w"), stderr=subprocess.STDOUT,
                            env=env)
-    result = {"ok": False}
-    driver = None
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_http(f"{base}/api?token={token}", 60)
-        driver = _browser()
-        driver.get(f"{base}/lab/tree/notebooks/{NOTEBOOK}?token={token}")
-        end = time.time() + timeout
+        yield base, token
+    finally:
+        lab.terminate()
+        try:
+            lab.wait(10)
+        except subprocess.TimeoutExpired:
+            lab.kill()
 
-        def wait_for(fn, what):
-            while time.time() < end:
-                try:
-                    v = fn()
-                    if v:
-                        return v
-                except Exception:  # the page is still building  # noqa: BLE001
-                    pass
-                time.sleep(0.5)
-            raise TimeoutError(f"gave up waiting for {what}")
 
-        # Titles from the notebook file: what the page shows of a cell's first line depends on
-        # scrolling and on how far JupyterLab has rendered it.
-        titles = _titles(work / "notebooks" / NOTEBOOK)
-        wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell"))
-                 == len(titles), f"the notebook's {len(titles)} code cells in the page")
-        # The kernel must be idle before a cell runs (the status bar says so).
-        wait_for(lambda: driver.execute_script(
-            "return document.body.innerText.includes('Idle')"), "an idle kernel")
-        cells = driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell")
-        seen = []
-        for n, cell in enumerate(cells):
-            driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", cell)
-            cell.find_element(By.CSS_SELECTOR, ".jp-InputArea-editor .cm-content").click()
-            ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.ENTER).key_up(Keys.SHIFT
-                                                                                    ).perform()
-            # finished: its prompt shows a number instead of [*]
-            wait_for(lambda c=cell: re.search(r"\[\d+\]", c.find_element(
-                By.CSS_SELECTOR, ".jp-InputPrompt").text), f"cell {n} to finish")
-            time.sleep(0.5)  # the last outputs and widgets settle
-            driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", cell)
-            title = titles[n]
-            shot = out / f"{n:02d}_{re.sub(r'[^a-z0-9]+', '_', title.lower()).strip('_')}.png"
-            cell.screenshot(str(shot))
-            area = cell.find_elements(By.CSS_SELECTOR, ".jp-OutputArea")
-            text = driver.execute_script("return arguments[0].textContent", area[0]) \
-                if area else ""
-            seen.append({"title": title, "screenshot": str(shot),
-                         "images": len(cell.find_elements(By.CSS_SELECTOR,
-                                                          ".jp-OutputArea img")),
-                         "controls": len(cell.find_elements(
-                             By.CSS_SELECTOR, ".widget-text input, .widget-button")),
-                         "traceback": "Traceback" in text,
-                         "loading_widget": "Loading widget" in text, "text": text[-600:]})
-        bad = [s["title"] for s in seen if s["traceback"] or s["loading_widget"]]
-        captions = next((s for s in seen if "Captions" in s["title"]), {"controls": 0})
-        result = {"ok": not bad and captions["controls"] >= 5, "cells": seen, "bad": bad,
-                  "caption_controls": captions["controls"]}
+def _wait_for(end: float, fn, what: str):
+    while time.time() < end:
+        try:
+            v = fn()
+            if v:
+                return v
+        except Exception:  # the page is still building  # noqa: BLE001
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"gave up waiting for {what}")
+
+
+def check(out: Path, timeout: float = 420) -> dict:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="dreamkit-lab-"))
+    (work / "notebooks").mkdir()
+    _with_forms(ROOT / "notebooks" / NOTEBOOK, work / "notebooks" / NOTEBOOK, FORMS)
+    result = {"ok": False}
+    driver = None
+    try:
+        with _jupyterlab(work, out) as (base, token):
+            driver = _browser()
+            driver.get(f"{base}/lab/tree/notebooks/{NOTEBOOK}?token={token}")
+            end = time.time() + timeout
+
+            def wait_for(fn, what):
+                return _wait_for(end, fn, what)
+
+            result = _run_cells(driver, work, wait_for, By, ActionChains, Keys, out)
     except Exception as e:  # noqa: BLE001  (reported in result.json, exit code 1)
         result = {"ok": False, "error": f"{type(e).__name__}: {e}"}
         if driver is not None:
@@ -174,20 +160,94 @@ def check(out: Path, timeout: float = 420) -> dict:
     finally:
         if driver is not None:
             driver.quit()
-        lab.terminate()
-        try:
-            lab.wait(10)
-        except subprocess.TimeoutExpired:
-            lab.kill()
         shutil.rmtree(work, ignore_errors=True)
     (out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
 
 
+def _run_cells(driver, work, wait_for, By, ActionChains, Keys, out) -> dict:
+    """Shift+Enter on every code cell, top to bottom; a screenshot and what was seen of each."""
+    # Titles from the notebook file: what the page shows of a cell's first line depends on
+    # scrolling and on how far JupyterLab has rendered it.
+    titles = _titles(work / "notebooks" / NOTEBOOK)
+    wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell"))
+             == len(titles), f"the notebook's {len(titles)} code cells in the page")
+    # The kernel must be idle before a cell runs (the status bar says so).
+    wait_for(lambda: driver.execute_script(
+        "return document.body.innerText.includes('Idle')"), "an idle kernel")
+    cells = driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell")
+    seen = []
+    for n, cell in enumerate(cells):
+        driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", cell)
+        cell.find_element(By.CSS_SELECTOR, ".jp-InputArea-editor .cm-content").click()
+        ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.ENTER).key_up(Keys.SHIFT
+                                                                                ).perform()
+        # finished: its prompt shows a number instead of [*]
+        wait_for(lambda c=cell: re.search(r"\[\d+\]", c.find_element(
+            By.CSS_SELECTOR, ".jp-InputPrompt").text), f"cell {n} to finish")
+        time.sleep(0.5)  # the last outputs and widgets settle
+        driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", cell)
+        title = titles[n]
+        shot = out / f"{n:02d}_{re.sub(r'[^a-z0-9]+', '_', title.lower()).strip('_')}.png"
+        cell.screenshot(str(shot))
+        area = cell.find_elements(By.CSS_SELECTOR, ".jp-OutputArea")
+        text = driver.execute_script("return arguments[0].textContent", area[0]) \
+            if area else ""
+        seen.append({"title": title, "screenshot": str(shot),
+                     "images": len(cell.find_elements(By.CSS_SELECTOR,
+                                                      ".jp-OutputArea img")),
+                     "controls": len(cell.find_elements(
+                         By.CSS_SELECTOR, ".widget-text input, .widget-button")),
+                     "traceback": "Traceback" in text,
+                     "loading_widget": "Loading widget" in text, "text": text[-600:]})
+    bad = [s["title"] for s in seen if s["traceback"] or s["loading_widget"]]
+    captions = next((s for s in seen if "Captions" in s["title"]), {"controls": 0})
+    return {"ok": not bad and captions["controls"] >= 5, "cells": seen, "bad": bad,
+            "caption_controls": captions["controls"]}
+
+
+def view(notebook: Path, out: Path, min_width: int = 400, timeout: float = 120) -> list:
+    """Open an executed notebook in JupyterLab (nothing runs) and screenshot each output
+    picture at least `min_width` px wide as the page shows it: `<out>/picture_NN.png`."""
+    from selenium.webdriver.common.by import By
+
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="dreamkit-lab-"))
+    shutil.copy(notebook, work / notebook.name)
+    driver, shots = None, []
+    try:
+        with _jupyterlab(work, out) as (base, token):
+            driver = _browser()
+            driver.set_window_size(1400, 3000)  # a tall picture whole in one screenshot
+            driver.get(f"{base}/lab/tree/{notebook.name}?token={token}")
+            end = time.time() + timeout
+            _wait_for(end, lambda: driver.find_elements(By.CSS_SELECTOR,
+                                                        ".jp-OutputArea img"), "pictures")
+            time.sleep(2)  # every picture decoded
+            for img in driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea img"):
+                if img.size["width"] >= min_width:
+                    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", img)
+                    shot = out / f"picture_{len(shots):02d}.png"
+                    img.screenshot(str(shot))
+                    shots.append({"screenshot": str(shot), "shown_size": img.size})
+    finally:
+        if driver is not None:
+            driver.quit()
+        shutil.rmtree(work, ignore_errors=True)
+    return shots
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(ROOT / "browser-check"))
+    p.add_argument("--view", type=Path, help="an executed notebook: open it (nothing runs) and "
+                   "screenshot its pictures as the page shows them")
     args = p.parse_args()
+    if args.view:
+        for shot in view(args.view, Path(args.out)):
+            print(f"{shot['screenshot']}: shown {shot['shown_size']['width']} x "
+                  f"{shot['shown_size']['height']} px")
+        return 0
     r = check(Path(args.out))
     print(json.dumps({k: v for k, v in r.items() if k != "cells"}, indent=1))
     for c in r.get("cells", []):
