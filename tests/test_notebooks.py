@@ -66,6 +66,9 @@ def _clean(nb) -> None:
     err = _stderr(nb)
     for noise in ("torchvision", "kernels-community", "vocabulary was not modified"):
         assert noise not in err, err[-2000:]
+    # a chart as a picture, not as text: a bare matplotlib Figure shows "<Figure size ...>"
+    # unless pyplot happened to be imported before
+    assert "<Figure size" not in _text(nb), _text(nb)[-2000:]
 
 
 def _text(nb) -> str:
