@@ -199,7 +199,7 @@ def test_quickstart_forms_on_the_cpu_and_gpu_paths(tmp_path, monkeypatch):
         _check_received(received, fields, name, False)
         said = _printed(run)  # the toy world's replacements, each said with its value
         for change in ("identifier 'tzky' -> 'sks'", "class_noun 'block' -> 'toy'",
-                       "learning_rate 3e-06 -> 0.0002"):
+                       "learning_rate 3e-06 -> 0.0003"):
             assert change in said, said
         _refusals(kernel, name, title, gpu=False)
         _refusals(kernel, name, title, gpu=True)
