@@ -133,10 +133,6 @@ def _wait_for(end: float, fn, what: str):
 
 
 def check(out: Path, timeout: float = 420) -> dict:
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="dreamkit-lab-"))
     (work / "notebooks").mkdir()
@@ -147,12 +143,7 @@ def check(out: Path, timeout: float = 420) -> dict:
         with _jupyterlab(work, out) as (base, token):
             driver = _browser()
             driver.get(f"{base}/lab/tree/notebooks/{NOTEBOOK}?token={token}")
-            end = time.time() + timeout
-
-            def wait_for(fn, what):
-                return _wait_for(end, fn, what)
-
-            result = _run_cells(driver, work, wait_for, By, ActionChains, Keys, out)
+            result = _run_cells(driver, work, time.time() + timeout, out)
     except Exception as e:  # noqa: BLE001  (reported in result.json, exit code 1)
         result = {"ok": False, "error": f"{type(e).__name__}: {e}"}
         if driver is not None:
@@ -165,8 +156,15 @@ def check(out: Path, timeout: float = 420) -> dict:
     return result
 
 
-def _run_cells(driver, work, wait_for, By, ActionChains, Keys, out) -> dict:
+def _run_cells(driver, work: Path, end: float, out: Path) -> dict:
     """Shift+Enter on every code cell, top to bottom; a screenshot and what was seen of each."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    def wait_for(fn, what):
+        return _wait_for(end, fn, what)
+
     # Titles from the notebook file: what the page shows of a cell's first line depends on
     # scrolling and on how far JupyterLab has rendered it.
     titles = _titles(work / "notebooks" / NOTEBOOK)
