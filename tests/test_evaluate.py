@@ -80,7 +80,7 @@ def test_toy_oracle_is_one_scorer_of_the_same_api_for_every_subject(tmp_path):
     from dreamkit.toy import base_model_dir
     from dreamkit.toy.scorer import TOY_EVAL, ToyScorer, evaluate_toy, toy_prompts
     pipe = load_pipeline(str(base_model_dir()))
-    direct = evaluate_toy(pipe, per_context=2, n_class=6)
+    direct = evaluate_toy(pipe, per_context=2, n_class=6, over_prompts=False)  # the same API
     via_api = evaluate_pipeline(pipe, ToyScorer(), toy_prompts("sks"), "a photo of a toy", "sks",
                                 per_prompt=2, n_class=6, seed=1000, **TOY_EVAL)
     for k in ("subject_fidelity", "prompt_fidelity", "class_drift", "class_diversity",
