@@ -110,7 +110,7 @@ HEADER = """# What the training knobs do: measured in the toy world
 Written by `benchmarks/knobs.py doc` from the runs of `benchmarks/knobs.py run` (do not edit by
 hand). Each row is the toy demo (500 steps, prior preservation with 50 class images, the text
 encoder trained, 64 px; the recorded runs used the demo of 2026-12-02, one photo a step at UNet
-lr 2e-4; the demo now takes two a step at 3e-4, and a new `run` measures that) with one knob
+lr 2e-4; the demo now takes three a step at 3e-4, and a new `run` measures that) with one knob
 changed from the defaults, run once per seed; LoRA's knobs
 are changed on a LoRA run, the row they are compared with. Each cell is the mean over the seeds
 ± half the range (the spread), then, in brackets, the change against the compared row's mean over

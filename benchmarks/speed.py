@@ -35,6 +35,7 @@ def main() -> int:
         write_subject_photos(tmp / "photos")
         base = demo_config(tmp, tmp / "photos", steps=60).replace(
             train_text_encoder=False, num_class_images=10, checkpointing_steps=0,
+            train_batch_size=1,  # the heading's batch 1 + 1, whatever the demo takes
             class_dir=str(tmp / "class_images"))
         for name, change in VARIANTS.items():
             result = train(base.replace(output_dir=str(tmp / name), **change), callbacks=[])

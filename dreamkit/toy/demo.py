@@ -39,10 +39,11 @@ __all__ = ["run_demo", "demo_config", "DEMO_STEPS", "format_metrics", "base_metr
 # 500 steps: at 400 one training seed in five left the subject half-learned (0.38-0.63)
 DEMO_STEPS = 500
 DEMO_LR = 3e-4  # the toy UNet is small; SD 1.5 wants 5e-6
-# Two photos (and two class images) a step: with one a step (lr 2e-4), subject fidelity ranged
-# 0.42-0.88 over training seeds 0-4; with two and lr 3e-4 it ranges 0.71-0.92, and without
-# prior preservation "a toy" drifts on every seed (benchmarks/RESULTS.md, "Two photos a step").
-DEMO_BATCH = 2
+# Three photos (and three class images) a step: subject fidelity over training seeds 0-4 was
+# 0.42-0.88 with one a step (lr 2e-4), 0.71-0.92 with two (lr 3e-4), 0.88-1.00 with three,
+# and without prior preservation "a toy" drifts on every seed (benchmarks/RESULTS.md, "Two
+# photos a step" and "Three photos a step").
+DEMO_BATCH = 3
 # The toy text encoder gives rare words nearly the same embedding ("sks" and "zwx" differ by
 # little), so with it frozen the UNet cannot tell the subject's prompts from the class's and
 # learns the subject at most a little (subject fidelity 0.125 after 300 steps, measured). Training
@@ -60,8 +61,8 @@ def demo_config(out: Path, photos: Path, steps: int | None = None,
         # place of the world: prior preservation keeps the class only in the prompts its images
         # were drawn with. Drawn for "a photo of a toy" alone, "a photo of a toy on the beach"
         # showed the subject in 22-23 of 24 pictures (seeds 0, 5, 6, as the issue measured).
-        # With the places, drift is ≤ 0.17 on every prompt measured, but the subject is learned
-        # less well (0.71-0.92 over five seeds, 0.83-1.00 without them; docs/classroom.md).
+        # With the places, no class prompt measured drifts; they pull against the subject's
+        # prompts in the same places, which three photos a step (DEMO_BATCH) outweigh.
         class_prompt=class_prompt(), prior_loss_weight=1.0, num_class_images=50,
         class_prompt_variants=[f"{class_prompt()} {phrase}" for phrase, _, _ in CONTEXTS.values()],
         sample_batch_size=25,
