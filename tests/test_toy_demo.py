@@ -43,8 +43,6 @@ def test_base_model_follows_prompts(base):
     assert r["colour_and_context"] >= 0.8, r  # [>= 80% colour and context correct]
 
 
-
-
 THRESHOLDS_WITH_PRIOR = {"subject_fidelity": 0.75, "prompt_fidelity": 0.8}
 # class drift over the 8 class prompts (the plain one, 4 places, 3 colours): mean and worst
 MAX_MEAN_DRIFT_WITH_PRIOR, MAX_WORST_DRIFT_WITH_PRIOR, MIN_MEAN_DRIFT_WITHOUT = 0.15, 0.25, 0.3

@@ -61,8 +61,9 @@ def demo_config(out: Path, photos: Path, steps: int | None = None,
         # place of the world: prior preservation keeps the class only in the prompts its images
         # were drawn with. Drawn for "a photo of a toy" alone, "a photo of a toy on the beach"
         # showed the subject in 22-23 of 24 pictures (seeds 0, 5, 6, as the issue measured).
-        # With the places, no class prompt measured drifts; they pull against the subject's
-        # prompts in the same places, which three photos a step (DEMO_BATCH) outweigh.
+        # With the places, no class prompt measured drifts (other wordings can: "a toy on the
+        # beach", docs/classroom.md); they pull against the subject's prompts in the same
+        # places, which three photos a step (DEMO_BATCH) outweigh.
         class_prompt=class_prompt(), prior_loss_weight=1.0, num_class_images=50,
         class_prompt_variants=[f"{class_prompt()} {phrase}" for phrase, _, _ in CONTEXTS.values()],
         sample_batch_size=25,
