@@ -71,6 +71,7 @@ def demos(tmp_path_factory):
     return root, with_prior, without
 
 
+@pytest.mark.slow
 def test_base_model_has_never_seen_the_subject(demos):
     """The demo's "before": the base model measured as the fine-tuned one is (evaluate_toy)."""
     r = demos[1]["before"]

@@ -17,9 +17,10 @@ def test_two_subjects_in_one_run_each_prompt_gets_its_own(tmp_path):
 
     for ident in ("sks", "zwx"):
         write_subject_photos(tmp_path / ident, identifier=ident)
-    # One photo a step at lr 2e-4 (the demo's recipe until 2026-12-03): with the demo's two a
-    # step, zwx was drawn in 2-3 pictures of 24 at seed 0 (0.083 at lr 2e-4, 0.125 at 3e-4)
-    # against 7 with one a step (0.292); sks in 22-23 either way (benchmarks/RESULTS.md).
+    # One photo a step at lr 2e-4 (the demo's recipe until 2026-12-03; it now takes three): with
+    # two a step, zwx was drawn in 2-3 pictures of 24 at seed 0 (0.083 at lr 2e-4, 0.125 at
+    # 3e-4) against 7 with one a step (0.292); sks in 22-23 either way (benchmarks/RESULTS.md).
+    # Three a step was not tried with two subjects.
     config = demo_config(tmp_path, tmp_path / "sks").replace(
         instance_dir="", concepts=[{"instance_dir": str(tmp_path / i), "identifier": i} for i in ("sks", "zwx")],
         checkpointing_steps=0, sample_every=0, train_batch_size=1, learning_rate=2e-4)
