@@ -250,18 +250,16 @@ def test_the_plan_counts_prodigys_and_doras_extra_states(tiny_model):
     from dreamkit.planning.planner import plan
     base = dict(pretrained_model_name_or_path=str(tiny_model), resolution=32,
                 with_prior_preservation=True, num_class_images=2, class_noun="toy")
-    adamw = plan(TrainConfig(**base), suggest=False, flops=False)
-    prodigy = plan(TrainConfig(**base, optimizer="prodigy", learning_rate=1.0), suggest=False,
-                   flops=False)
+    adamw = plan(TrainConfig(**base), suggest=False)
+    prodigy = plan(TrainConfig(**base, optimizer="prodigy", learning_rate=1.0), suggest=False)
     trained = sum(p.numel() for p in __import__("dreamkit").load_components(
         str(tiny_model)).unet.parameters())
     extra = (prodigy.total - adamw.total) * 2**30
     # s and p0 per weight in fp32, with the plan's slack on top (5%)
     assert 2 * 4 * trained <= extra <= 1.1 * 2 * 4 * trained
-    lora = plan(TrainConfig(**base, use_lora=True, learning_rate=1e-4), suggest=False,
-                flops=False)
+    lora = plan(TrainConfig(**base, use_lora=True, learning_rate=1e-4), suggest=False)
     dora = plan(TrainConfig(**base, use_lora=True, use_dora=True, learning_rate=1e-4),
-                suggest=False, flops=False)
+                suggest=False)
     assert dora.total > lora.total
 
 

@@ -188,7 +188,7 @@ def test_sdxl_lora_at_1024_fits_a_t4_by_the_estimate():
                       instance_dir="photos", class_noun="dog", with_prior_preservation=True,
                       resolution=1024, use_lora=True, mixed_precision="fp16",
                       gradient_checkpointing=True, learning_rate=1e-4)
-    result = plan(cfg, gpu="T4", suggest=False, flops=False)  # offline: shipped SDXL configs
+    result = plan(cfg, gpu="T4", suggest=False)  # offline: shipped SDXL configs
     assert result.parts["weights (UNet)"] > 4.7 * 2**30  # 2.57 B values in half precision
     # auto, from both modes' figures: LoRA at 1024 px, activations dominate: two passes
     assert result.step_mode == "two_pass", result.step_mode_reason
@@ -213,11 +213,11 @@ def test_a_plan_is_made_once_per_model_and_shape_settings(tiny_model, tmp_path, 
     calls = []
     real = cache.cached_measure
 
-    def counting(config, mode, count, measure):
-        return real(config, mode, count, lambda *a: calls.append(a[1:]) or measure(*a))
+    def counting(config, mode, measure):
+        return real(config, mode, lambda *a: calls.append(a[1]) or measure(*a))
     monkeypatch.setattr("dreamkit.planning.planner.cached_measure", counting)
     first = plan(cfg, suggest=False)
-    assert sorted(calls) == [("one_pass", True), ("two_pass", False)]
+    assert sorted(calls) == ["one_pass", "two_pass"]
     again = plan(cfg.replace(learning_rate=1e-3, max_train_steps=7), suggest=False)
     assert len(calls) == 2 and again.parts == first.parts and again.flops == first.flops
     plan(cfg.replace(resolution=32), suggest=False)  # another shape: measured

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from ..models.sdxl import is_sdxl
 from ..training.optim import make_optimizer
@@ -37,12 +37,15 @@ class LiveTensorTracker(TorchDispatchMode):
     Each storage is counted once (views share it) and subtracted when Python frees it.
     """
 
-    def __init__(self, existing=()):
+    def __init__(self, existing=(), count_flops: bool = False):
         """`existing`: tensors alive before the block (weights, optimizer states); in-place
-        updates of them return them again, and must not count as new memory."""
+        updates of them return them again, and must not count as new memory. `count_flops`:
+        also add up the ops' floating-point operations (`flops`) with torch's FLOP formulas
+        (FlopCounterMode's, without its module tracking, whose hooks keep tensors alive)."""
         super().__init__()
         self.live = 0
         self.peak = 0
+        self.flops = 0 if count_flops else None
         self._seen: set[int] = {t.untyped_storage()._cdata for t in existing}
 
     def _track(self, t: torch.Tensor) -> None:
@@ -63,6 +66,9 @@ class LiveTensorTracker(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
+        if self.flops is not None and func._overloadpacket in flop_registry:
+            self.flops += flop_registry[func._overloadpacket](*args, **(kwargs or {}),
+                                                              out_val=out)
         for t in tree_flatten(out)[0]:
             if isinstance(t, torch.Tensor):
                 self._track(t)
@@ -117,7 +123,7 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
     gradient_checkpointing; torch AdamW). The optimizer steps once before the measured step,
     so its states exist as in a running job. Works on real or meta tensors.
 
-    Returns the step's FLOPs ("flops"; None with count=False: counting doubles the time) and
+    Returns the step's FLOPs ("flops"; None with count=False) and
     bytes: weights, optimizer states, the step's own peak above them, the total, and the total
     with 8-bit AdamW states instead (2 bytes per weight + an fp32 absmax per 256 values per
     state: arithmetic, since bitsandbytes cannot run on meta tensors); and
@@ -160,15 +166,14 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
 
     opts = list(opt.per_param.values()) if hasattr(opt, "per_param") else [opt]
     with fused_attention(attention):
-        # the optimizer states must exist, as in a running job: a counted step makes them (its
-        # FLOPs are counted here, because the counter's own bookkeeping tensors would show in
-        # the peak of the measured step below); otherwise one update on zero gradients does,
-        # without a forward and backward (half the planning time)
-        flops = count_flops(step) if count else _create_states(opts, params)
+        # the optimizer states must exist, as in a running job: one update on zero gradients
+        # makes them, without a forward and backward
+        _create_states(opts, params)
         states = [t for o in opts for s in o.state.values() for t in s.values()
                   if torch.is_tensor(t)]
-        tracker = LiveTensorTracker(existing=list(unet.parameters()) + states + inputs)
-        with tracker:
+        tracker = LiveTensorTracker(existing=list(unet.parameters()) + states + inputs,
+                                    count_flops=count)
+        with tracker:  # one step, measured and counted at once
             step()
     weights, state_bytes = _nbytes(unet.parameters()), _nbytes(states)
     if config.optimizer == "prodigy":
@@ -181,7 +186,7 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
             "copies_per_op_bytes": _copies_per_op(unet, checkpointed),
             "adamw_states_bytes": state_bytes,
             "step_peak_above_states_bytes": tracker.peak, "peak_adamw_bytes": total,
-            "peak_8bit_adam_bytes": total - state_bytes + eight_bit, "flops": flops}
+            "peak_8bit_adam_bytes": total - state_bytes + eight_bit, "flops": tracker.flops}
 
 
 def _create_states(optimizers, params) -> None:

@@ -43,11 +43,10 @@ def plan_key(config, mode: str) -> str:
     return key_of(what, MEASURING_CODE)
 
 
-def cached_measure(config, mode: str, count: bool, measure) -> tuple[dict, int | None, str]:
-    """measure(config, mode, count) -> (parts, flops, assumed), made once per key. A kept
-    plan without a FLOP count serves a request without one only."""
+def cached_measure(config, mode: str, measure) -> tuple[dict, int, str]:
+    """measure(config, mode) -> (parts, flops, assumed), made once per key."""
     parts, flops, assumed = kept(
-        "plans", plan_key(config, mode), lambda: list(measure(config, mode, count)),
+        "plans", plan_key(config, mode), lambda: list(measure(config, mode)),
         on_disk=lambda value: not value[2],  # from dreamkit's shipped configs: this process only
-        accept=lambda value: not count or value[1] is not None)
+        accept=lambda value: value[1] is not None)  # plans kept before every plan counted
     return parts, flops, assumed

@@ -117,14 +117,14 @@ def _fmt(change: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in change.items())
 
 
-def _measure(config, mode: str, count: bool = True) -> tuple[dict, int | None, str]:
+def _measure(config, mode: str) -> tuple[dict, int, str]:
     """_measure_step, made once per model, settings and mode (plancache.py)."""
-    return cached_measure(config, mode, count, _measure_step)
+    return cached_measure(config, mode, _measure_step)
 
 
-def _measure_step(config, mode: str, count: bool = True) -> tuple[dict, int | None, str]:
+def _measure_step(config, mode: str) -> tuple[dict, int, str]:
     """The planned parts (bytes) of training `config` with the step in `mode`, the step's
-    FLOPs (None with count=False), and the architecture assumed if the model was unreadable."""
+    FLOPs, and the architecture assumed if the model was unreadable."""
     from diffusers import (
         DDPMScheduler,  # diffusers: heavy, imported when a plan is made
     )
@@ -146,8 +146,7 @@ def _measure_step(config, mode: str, count: bool = True) -> tuple[dict, int | No
     sched = DDPMScheduler(num_train_timesteps=1000)
     attention = "gpu_fp16" if mixed else "gpu_fp32"
     step = full_step_peak(unet, sched, config, latent, attention, params=params, mode=mode,
-                          batch=config.train_batch_size, with_prior=config.prior_preservation,
-                          count=count)
+                          batch=config.train_batch_size, with_prior=config.prior_preservation)
     # With mixed precision the counted UNet trained in bf16; real training keeps fp32 masters
     # (and fp32 optimizer states and gradients) of what trains. LoRA adapters are fp32 anyway.
     full_mixed = mixed and not config.use_lora
@@ -188,12 +187,10 @@ CANDIDATES = [  # the usual savers, cheapest in quality and speed first
 ]
 
 
-def plan(config, gpu: str | None = None, suggest: bool = True,
-         flops: bool = True) -> MemoryPlan:
+def plan(config, gpu: str | None = None, suggest: bool = True) -> MemoryPlan:
     """Estimated peak GPU memory of training `config` on `gpu` (default: the GPU here, else a
-    T4), its parts, the step mode train() should use, and the cheapest changes that fit.
-    `flops`: also count the step's FLOPs for the time floor (a third more planning time the
-    first time; train() does without). Plans are kept and reused (plancache.py)."""
+    T4), its parts, its FLOPs and time floor, the step mode train() should use, and the
+    cheapest changes that fit. Plans are kept and reused (plancache.py)."""
     if gpu is None and torch.cuda.is_available():
         name = torch.cuda.get_device_name(0)
         capacity = torch.cuda.get_device_properties(0).total_memory / GiB
@@ -202,7 +199,7 @@ def plan(config, gpu: str | None = None, suggest: bool = True,
         if name not in GPUS:
             raise ConfigError("gpu", name, f"choose one of {', '.join(GPUS)}")
         capacity = GPUS[name]
-    mode, why, (parts, counted, assumed) = _choose_mode(config, flops)
+    mode, why, (parts, counted, assumed) = _choose_mode(config)
     result = MemoryPlan(parts, name, capacity, step_mode=mode, step_mode_reason=why,
                         flops=counted or 0, arithmetic=config.precision.arithmetic,
                         assumed=assumed)
@@ -215,15 +212,15 @@ def _total(parts: dict) -> float:
     return sum(parts.values()) / GiB
 
 
-def _choose_mode(config, count: bool) -> tuple[str, str, tuple[dict, int | None, str]]:
+def _choose_mode(config) -> tuple[str, str, tuple[dict, int, str]]:
     """The step mode and its planned parts. Where the settings leave `auto` open
     (step.settled_step_mode), both modes are measured and two passes kept only where they
     lower the peak enough (step.mode_from_peaks)."""
     settled = settled_step_mode(config)
     if settled is not None:
-        return *settled, _measure(config, settled[0], count)
+        return *settled, _measure(config, settled[0])
     # Both modes run the same operations (two passes split the batch): one count serves both.
-    one, two = _measure(config, "one_pass", count), _measure(config, "two_pass", count=False)
+    one, two = _measure(config, "one_pass"), _measure(config, "two_pass")
     mode, why = mode_from_peaks(_total(one[0]), _total(two[0]))
     return mode, why, one if mode == "one_pass" else (two[0], *one[1:])
 
@@ -241,7 +238,7 @@ def _suggestions(config, capacity: float, mode: str) -> list:
             continue
         # the mode the change settles, else the base plan's: one measurement per trial
         trial_mode = (settled_step_mode(trial) or (mode,))[0]
-        total = _total(_measure(trial, trial_mode, count=False)[0])
+        total = _total(_measure(trial, trial_mode)[0])
         if total <= capacity:
             found.append((dict(change), total))
             break

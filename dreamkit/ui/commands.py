@@ -59,7 +59,7 @@ def plan_for_training(config: TrainConfig, say=print):
     auto = settled_step_mode(config) is None  # `auto` left to the planned peaks
     if not (auto or torch.cuda.is_available()):
         return None
-    memory = plan(config, suggest=False, flops=False)  # memory and mode: no FLOP count
+    memory = plan(config, suggest=False)
     if torch.cuda.is_available():
         say(memory.line())
         torch.cuda.reset_peak_memory_stats()
