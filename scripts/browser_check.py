@@ -33,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "02_step_by_step.ipynb"
-FORMS = {"STEPS": 20, "NUM_CLASS_IMAGES": 4, "SAMPLE_EVERY": 10, "TRY_STEPS": 5, "COUNT": 2}
+FORMS = {"STEPS": 20, "NUM_CLASS_IMAGES": 4, "SAMPLE_EVERY": 20, "TRY_STEPS": 5, "COUNT": 2}
 FIELD = re.compile(r"^(?P<name>[A-Z_]+) = (?P<value>.*?)  #@param(?P<rest>.*)$", re.M)
 
 

@@ -1,6 +1,9 @@
 """Shared fixtures: a tiny offline Stable Diffusion, synthetic photos, the real photo set."""
 
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -17,7 +20,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     import torch
     torch.set_num_threads(1)
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dreambooth"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data" / "dreambooth"
 
 
 @pytest.fixture(scope="session")
@@ -46,11 +50,38 @@ def shared_data():
     return SHARED_DATA
 
 
-# The longest files first: pytest-xdist hands out files in collection order, and alphabetical
-# order would start the two demo files last, leaving one worker alone for the last two minutes.
-LONGEST_FIRST = ("test_toy_demo.py", "test_planner.py", "test_installed.py",
-                 "test_notebook_forms.py", "test_checkpoint.py", "test_notebooks.py",
-                 "test_toy_two_subjects.py", "test_browser.py", "test_widgets_7.py")
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory):
+    """(site folder holding only an installed dreamkit, the wheel): installed, not checked out,
+    as the Colab cell installs it. Built from a copy of the sources, so nothing is written into
+    the checkout (tests/test_installed.py, tests/test_toy_demo.py)."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"
+    shutil.copytree(ROOT / "dreamkit", src / "dreamkit",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run(pip + ["wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"),
+                          str(src)], check=True, capture_output=True, timeout=300)
+    wheel = next((tmp / "dist").glob("dreamkit-*.whl"))
+    subprocess.run(pip + ["install", "--no-deps", "--target", str(tmp / "site"), str(wheel)],
+                   check=True, capture_output=True, timeout=300)
+    return tmp / "site", wheel
+
+
+# The longest files first (seconds measured in a whole run, 2026-12-03): pytest-xdist hands
+# out files in collection order, and alphabetical order would start the classroom notebook's
+# file last, leaving one worker alone for its four minutes; longest first, the last files
+# handed out are short, and both workers finish near the same time.
+LONGEST_FIRST = ("test_toy_demo.py",  # 258 s: the classroom notebook's two 500-step runs
+                 "test_planner.py", "test_checkpoint.py", "test_browser.py",
+                 "test_toy_two_subjects.py", "test_notebooks.py", "test_widgets_7.py",
+                 "test_doctor.py", "test_notebook_forms.py", "test_optim.py",
+                 "test_export_advice.py", "test_evaluate.py", "test_installed.py",
+                 "test_knobs.py", "test_train.py", "test_gpu_rehearsal.py", "test_tokens.py",
+                 "test_cli.py", "test_distributed.py", "test_bad_inputs_commands.py",
+                 "test_lora.py", "test_toy_pretrain.py", "test_house.py")  # then under 8 s
 
 
 def pytest_collection_modifyitems(config, items):

@@ -10,18 +10,21 @@ and where they hold over training seeds 0-4 (benchmarks/toy_seeds.json, benchmar
                               and 6, never used to choose the recipe)
     without                   drift mean >= 0.3: met on all five (0.344-0.708)
 
-Two seeds run here, one demo each: with prior preservation seed 0 (the README's), without it
-seed 1.
+The two runs measured here are the classroom notebook's, as a class runs it: from an installed
+wheel, at the notebook's defaults (the demo's settings, seed 0, the README's seed), first with
+prior preservation, then with the panel's switch unticked. The panel starts from `demo_config`
+(tests/test_classroom.py), so run 1 is `make demo`'s run.
 """
 
 import json
 
 import pytest
 from PIL import Image
+from test_notebooks import ROOT, _clean, _images, _run, _text
 
 from dreamkit.models.loading import load_pipeline
 from dreamkit.toy import base_model_dir
-from dreamkit.toy.demo import run_demo
+from dreamkit.toy.demo import demo_config
 from dreamkit.toy.metrics import evaluate_base
 
 
@@ -60,21 +63,36 @@ def assert_classroom_targets(with_prior: dict | None, without: dict | None) -> N
         assert without["class_drift_mean"] >= MIN_MEAN_DRIFT_WITHOUT, without
 
 
-SEED_WITH_PRIOR, SEED_WITHOUT = 0, 1
-
-
 @pytest.fixture(scope="module")
-def demos(tmp_path_factory):
-    root = tmp_path_factory.mktemp("demo")
-    with_prior = run_demo(root / "prior", seed=SEED_WITH_PRIOR)
-    without = run_demo(root / "no-prior", with_prior_preservation=False, seed=SEED_WITHOUT)
-    return root, with_prior, without
+def demos(installed, tmp_path_factory):
+    """(classroom folder, executed notebook, run 1's metrics.json, run 2's)."""
+    root = tmp_path_factory.mktemp("classroom-notebook")
+    nb = _run(ROOT / "notebooks" / "03_classroom_toy_world.ipynb", root,
+              PYTHONPATH=str(installed[0]), HF_HUB_OFFLINE="1")
+    runs = [json.loads((root / "classroom" / f"run-{n}" / "metrics.json").read_text())
+            for n in (1, 2)]
+    return root / "classroom", nb, runs[0], runs[1]
+
+
+@pytest.mark.slow
+def test_the_installed_package_runs_the_classroom_notebook(demos):
+    _, nb, first, second = demos
+    text = _text(nb)
+    _clean(nb)
+    assert "rifle" in text and "splits into" in text  # the token check, both cases
+    assert text.count("subject_fidelity") >= 2 and text.count("class_drift") >= 2
+    assert _images(nb) >= 6  # world, photos, live curves, grids, the comparison chart
+    assert "run 2: no prior, text encoder on, 500 steps, seed 0, 'sks'" in text  # the table
+    # the second run unticked the panel's switch, and changed nothing else
+    assert first["with_prior_preservation"] is True and second["with_prior_preservation"] is False
+    assert first["steps"] == second["steps"] == 500 and first["seed"] == second["seed"] == 0
+    assert all(set(m["after"]) >= {"subject_fidelity", "class_drift"} for m in (first, second))
 
 
 @pytest.mark.slow
 def test_base_model_has_never_seen_the_subject(demos):
     """The demo's "before": the base model measured as the fine-tuned one is (evaluate_toy)."""
-    r = demos[1]["before"]
+    r = demos[2]["before"]
     assert r["subject_fidelity"] <= 0.05 and r["class_drift"] <= 0.05, r  # [<= 0.05]
     assert r["class_drift_worst"] <= 0.05, r  # on none of the 8 class prompts either
     assert r["n_subject_samples"] == 24 and r["n_class_samples"] == 24, r
@@ -82,12 +100,15 @@ def test_base_model_has_never_seen_the_subject(demos):
 
 @pytest.mark.slow
 def test_demo_writes_its_outputs(demos):
-    root, summary, _ = demos
-    out = root / "prior"
+    root, _, saved, _ = demos
+    out = root / "run-1"
     grid = Image.open(out / "before_after.png")
     assert grid.size[0] > 600 and grid.size[1] > grid.size[0]
-    saved = json.loads((out / "metrics.json").read_text())
-    assert saved["after"] == summary["after"] and saved["step_mode"] == "one_pass"
+    assert saved["step_mode"] == "one_pass" and saved["grid"].endswith("run-1/before_after.png")
+    made = demo_config(out, out / "photos")  # the panel's defaults are the demo's
+    assert (saved["steps"], saved["learning_rate"], saved["prior_loss_weight"]) == \
+        (made.max_train_steps, made.learning_rate, made.prior_loss_weight)
+    assert saved["train_text_encoder"] is made.train_text_encoder is True
     assert (out / "run" / "loss.png").exists() and (out / "run" / "model_index.json").exists()
     assert len(list((out / "run" / "class_images").glob("*.png"))) == 50
     # drawn from the plain class prompt and the class in each place, in turn, each with its
@@ -103,9 +124,8 @@ def test_demo_writes_its_outputs(demos):
 
 
 @pytest.mark.slow
-def test_the_classroom_targets_on_two_seeds(demos):
-    _, s, no_prior = demos
-    assert s["seed"] == SEED_WITH_PRIOR and no_prior["seed"] == SEED_WITHOUT
+def test_the_classroom_targets_with_and_without_prior(demos):
+    _, _, s, no_prior = demos
     assert s["before"]["subject_colour_share"] == 0 and s["before"]["subject_fidelity"] == 0
     assert s["after"]["subject_colour_share"] >= 0.04, s["after"]
     assert_classroom_targets(s["after"], no_prior["after"])
@@ -113,7 +133,7 @@ def test_the_classroom_targets_on_two_seeds(demos):
 
 @pytest.mark.slow
 def test_without_prior_the_class_drifts(demos):
-    _, prior, no_prior = demos
+    _, _, prior, no_prior = demos
     a, b = prior["after"], no_prior["after"]
     assert b["class_drift_mean"] >= 2 * a["class_drift_mean"], (a, b)
     assert b["class_drift_mean"] > a["class_drift_mean"], (a, b)

@@ -23,7 +23,8 @@ def test_two_subjects_in_one_run_each_prompt_gets_its_own(tmp_path):
     # Three a step was not tried with two subjects.
     config = demo_config(tmp_path, tmp_path / "sks").replace(
         instance_dir="", concepts=[{"instance_dir": str(tmp_path / i), "identifier": i} for i in ("sks", "zwx")],
-        checkpointing_steps=0, sample_every=0, train_batch_size=1, learning_rate=2e-4)
+        checkpointing_steps=0, sample_every=0, train_batch_size=1, learning_rate=2e-4,
+        num_sample_images=0)  # no end-of-run samples: the measure below draws its own
     result = train(config, callbacks=[])
     r = evaluate_subjects(load_pipeline(str(result.model_dir)))
     for own, other in (("sks", "zwx"), ("zwx", "sks")):
