@@ -135,6 +135,12 @@ def test_flops_match_a_hand_count_on_small_layers():
     with torch.device("meta"):  # the planner counts on shapes only: the same figure
         lin_m, x_m = torch.nn.Linear(64, 32), torch.randn(8, 64)
     assert count_flops(lambda: lin_m(x_m)) == one
+    # the plan's own count, made while the memory tracker watches the step: the same figures
+    tracker = LiveTensorTracker(count_flops=True)
+    with tracker:
+        lin(xg).sum().backward()
+        conv(img)
+    assert tracker.flops == 3 * one + 2 * (2 * 8 * 16 * 16) * (4 * 3 * 3)
 
 
 def test_both_step_modes_count_the_same_flops(tiny_model):

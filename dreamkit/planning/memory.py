@@ -6,11 +6,12 @@ data, so a full-size SD 1.5 step is "measured" in seconds on any laptop, and mat
 count on real tensors (MEASURED.md: within 0.1 MB). These are tensor bytes: a real GPU adds its
 CUDA context (~0.3-0.5 GB), library workspaces and allocator fragmentation.
 
-`full_step_peak` runs one whole training step (the DreamBooth step of dreamkit/step.py in
+`full_step_peak` runs one whole training step (the DreamBooth step of training/step.py in
 either mode, then the optimizer) on a UNet and reports the peak, split into weights, optimizer
 states and the rest (gradients, activations and temporaries), and the step's floating-point
-operations (torch's FlopCounterMode: matmuls, convolutions and attention, forward, backward
-and the forward recomputed by gradient checkpointing). The planner builds on it.
+operations (torch's FLOP formulas, counted as the step runs: matmuls, convolutions and
+attention, forward, backward and the forward recomputed by gradient checkpointing). The planner
+builds on it.
 """
 
 from __future__ import annotations
