@@ -1,9 +1,9 @@
 """The classroom's controls drive the runs: what the panel shows is what trains, and a second
-run lands beside the first in the comparison (dreamkit/classroom.py).
+run lands beside the first in the comparison (dreamkit/ui/classroom.py).
 
 Here `run_demo` is replaced by a recorder, so these tests check the contract (panel -> config
 -> run, runs -> chart and table) in a second; the real thing, two trainings driven the same
-way, runs in tests/test_installed.py (the classroom notebook from an installed wheel).
+way, runs in tests/test_toy_demo.py (the classroom notebook from an installed wheel).
 """
 
 import pytest

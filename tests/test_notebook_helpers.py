@@ -1,5 +1,6 @@
 """What the notebooks' cells call: the caption editor, trying a model, the sizes said before
-training against a real run's files, and freeing Drive space (dreamkit/notebook.py, space.py)."""
+training against a real run's files, and freeing Drive space (dreamkit/ui/notebook.py,
+dreamkit/planning/space.py)."""
 
 import pytest
 from PIL import Image

@@ -132,7 +132,7 @@ def _images(nb) -> int:
 
 # The step-by-step notebook runs whole once, under the ipywidgets Colab ships:
 # tests/test_widgets_7.py.
-# The classroom notebook runs from the installed wheel: tests/test_installed.py.
+# The classroom notebook runs from the installed wheel: tests/test_toy_demo.py.
 
 
 def test_readme_has_an_open_in_colab_badge_per_notebook():

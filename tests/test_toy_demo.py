@@ -13,7 +13,8 @@ and where they hold over training seeds 0-4 (benchmarks/toy_seeds.json, benchmar
 The two runs measured here are the classroom notebook's, as a class runs it: from an installed
 wheel, at the notebook's defaults (the demo's settings, seed 0, the README's seed), first with
 prior preservation, then with the panel's switch unticked. The panel starts from `demo_config`
-(tests/test_classroom.py), so run 1 is `make demo`'s run.
+(checked below), so run 1 is `make demo`'s run; both runs measure what toy_seeds.json says for
+seed 0 (with prior 0.875 / 1.0 / drift 0; without, drift mean 0.375).
 """
 
 import json

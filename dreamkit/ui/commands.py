@@ -1,4 +1,4 @@
-"""What each `dreamkit` command does (the parser and its flags are in dreamkit/cli.py).
+"""What each `dreamkit` command does (the parser and its flags are in dreamkit/ui/cli.py).
 
 These are faces: they read the flags, call the package, and print for a person. They are also
 where planning happens before training (the loop does not plan: `plan_for_training`).
