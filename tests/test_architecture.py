@@ -15,10 +15,10 @@ LAYERS = ("core", "storage", "models", "outputs", "inputs", "training", "plannin
 # Modules beside the layers: the package's public face, the old names, the test helpers.
 TOP = {"dreamkit": "the public names", "dreamkit.__main__": "python -m dreamkit",
        "dreamkit.old_names": "the flat layout's names", "dreamkit.testing": "test helpers"}
-LONG_MODULES = {"config.py"}
+LONG_MODULES = {"config.py"}  # one dataclass of knobs, each with its reason (README says why)
 # The one printer below ui/: the console view that train() shows when given no callbacks
 # (it lives with the callbacks so that the loop can default to it without importing a face).
-PRINTS_BELOW_UI = {("core/callbacks.py", "ProgressBar")}  # one dataclass of knobs, each with its reason (README says why)
+PRINTS_BELOW_UI = {("core/callbacks.py", "ProgressBar")}
 
 
 def _modules() -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .concepts import Concept, resolve_concepts
-from .errors import ConfigError
+from .config_files import known_settings, read_settings, save_config, with_absolute_paths
 from .precision import Precision
 from .validate import (
     DEFAULT_PRIOR_LOSS_WEIGHT,
@@ -34,7 +34,6 @@ from .validate import (
 
 __all__ = ["TrainConfig", "knob_help", "prior_weight_error", "STEP_MODES", "LR_SCHEDULERS",
            "MIXED_PRECISION", "SAVE_PRECISIONS", "DEFAULT_PRIOR_LOSS_WEIGHT", "MAX_STEPS"]
-
 
 
 def knob(default: Any, why: str, aliases: tuple = (), **kw):
@@ -301,7 +300,7 @@ class TrainConfig:
         (the photos, the class): ConfigError naming it."""
         check_ready(self)
 
-    # --- saving and loading -------------------------------------------------------------------
+    # --- saving and loading (core/config_files.py: the file and what can be wrong with it) ---
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -309,60 +308,19 @@ class TrainConfig:
         return json.dumps(self.to_dict(), indent=2)
 
     def with_absolute_paths(self) -> "TrainConfig":
-        """The same settings with every local folder as a full path, so a saved config.json
-        works from any folder (`--config run/config.json`) and names what the run read."""
-        def full(p: str, local_only: bool = False) -> str:
-            if not p or not isinstance(p, str) or Path(p).is_absolute():
-                return p
-            q = Path(p).expanduser()
-            return str(q.resolve()) if (q.exists() or not local_only) else p
-        folders = ("instance_dir", "instance_data_dir", "class_dir", "class_data_dir")
-        concepts = [{k: full(v) if k in folders else v for k, v in c.items()}
-                    if isinstance(c, dict) else c for c in self.concepts]
-        return dataclasses.replace(
-            self, instance_dir=full(self.instance_dir), class_dir=full(self.class_dir),
-            output_dir=full(self.output_dir), concepts=concepts,
-            pretrained_model_name_or_path=full(self.pretrained_model_name_or_path, True),
-            pretrained_vae_model_name_or_path=full(self.pretrained_vae_model_name_or_path,
-                                                   True))
+        """The same settings with every local folder as a full path (config_files.py)."""
+        return with_absolute_paths(self)
 
     def save(self, path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.with_absolute_paths().to_json() + "\n")
-        tmp.replace(path)  # atomic: a crash never leaves half a config
-        return path
+        return save_config(self, path)
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(unknown[0], data[unknown[0]],
-                              "is not a TrainConfig setting; check the spelling (see "
-                              "`dreamkit train --help`)")
-        return cls(**data)
+        return cls(**known_settings(data, cls))
 
     @classmethod
     def load(cls, path) -> "TrainConfig":
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError("config", str(path), "no such file; give the path of a saved "
-                              "config.json") from None
-        except IsADirectoryError:
-            raise ConfigError("config", str(path), "is a folder; give its config.json") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError("config", str(path), f"cannot be read ({e}); give a saved "
-                              f"config.json") from None
-        except json.JSONDecodeError as e:
-            raise ConfigError("config", str(path), f"is not valid JSON ({e.msg}, line "
-                              f"{e.lineno}); fix or recreate it") from None
-        if not isinstance(data, dict):
-            raise ConfigError("config", str(path), "must hold a JSON object of settings")
-        return cls.from_dict(data)
+        return cls.from_dict(read_settings(path))
 
     def replace(self, **changes) -> "TrainConfig":
         """A validated copy with some fields changed."""
