@@ -40,7 +40,7 @@ __all__ = ["Flag", "PhotoCheck", "DataReport", "check_photos", "crop_box", "crop
 
 SEVERITIES = ("problem", "warning", "note")
 # sharpest_part_blur at training size; set on three subjects, checked on two (docs/data-doctor.md)
-MAX_BLUR = 0.60
+MAX_BLUR = 0.58
 FRAME_MIN = 0.02  # a band of flat colour over 2 % of the picture on a side is a frame, not a photo
 DUPLICATE_BITS = 0.15  # share of differing hash signs; distinct photos of one subject >= 0.28
 MAX_ASPECT = 1.5  # the centre crop keeps 1/aspect of the long side: below 67% the subject may go

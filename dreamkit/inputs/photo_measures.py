@@ -52,7 +52,8 @@ def sharpest_part_blur(gray: np.ndarray, tile: int = 64, floor: float = EDGE_LEV
     Per tile and per direction (across, down, diagonals), Crete's measure with a 3-pixel
     average over the pixel-to-pixel changes of at least `floor` levels (edges; sensor noise,
     JPEG blocks and the 1-level steps of a smooth gradient look crisp and are left out): the
-    share of that change a second blur leaves (a blurred picture has little left to lose).
+    share of that change a second blur leaves (a blurred picture has little left to lose),
+    each change weighted by its size.
     A tile counts its blurriest direction (motion blur smears one way), the picture its
     sharpest tile with edges in it (a sharp subject on a blurred background is sharp). A ratio
     of the picture's own changes, so dark and low-contrast photos measure like bright ones."""
@@ -70,7 +71,11 @@ def sharpest_part_blur(gray: np.ndarray, tile: int = 64, floor: float = EDGE_LEV
         again = np.abs(_along(_along(a, dy, dx, lambda v: (v[0] + v[1] + v[2]) / 3), dy, dx,
                               lambda v: v[2] - v[1]))
         edge = change >= floor
-        total, lost = tiles(change * edge), tiles(np.maximum(0, change - again) * edge)
+        # each change weighs as much as it is large: the outlines, not the steep shading
+        # between them, say whether a tile is in focus (smooth sharp objects: teapot 03 at 512
+        # measured 0.59 weighing every edge alike, 0.52 so)
+        total = tiles(change * change * edge)
+        lost = tiles(np.maximum(0, change - again) * change * edge)
         per_direction.append(np.where(total > 0, 1 - lost / np.maximum(total, 1e-9), 1.0))
         share = tiles(edge) / tile ** 2
         edges = share if edges is None else np.maximum(edges, share)
