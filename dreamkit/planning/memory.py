@@ -118,13 +118,13 @@ def _nbytes(tensors) -> int:
 
 def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: str = "cpu",
                    params=None, mode: str = "one_pass", batch: int = 1,
-                   with_prior: bool = True, count: bool = True) -> dict:
+                   with_prior: bool = True) -> dict:
     """Peak live-tensor bytes of one whole training step (forward, backward, optimizer step) of
     the full UNet, batch 1 + 1, with config's optimizer switches (optimizer_in_backward,
     gradient_checkpointing; torch AdamW). The optimizer steps once before the measured step,
     so its states exist as in a running job. Works on real or meta tensors.
 
-    Returns the step's FLOPs ("flops"; None with count=False) and
+    Returns the step's FLOPs ("flops", counted while it runs) and
     bytes: weights, optimizer states, the step's own peak above them, the total, and the total
     with 8-bit AdamW states instead (2 bytes per weight + an fp32 absmax per 256 values per
     state: arithmetic, since bitsandbytes cannot run on meta tensors); and
@@ -173,7 +173,7 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
         states = [t for o in opts for s in o.state.values() for t in s.values()
                   if torch.is_tensor(t)]
         tracker = LiveTensorTracker(existing=list(unet.parameters()) + states + inputs,
-                                    count_flops=count)
+                                    count_flops=True)
         with tracker:  # one step, measured and counted at once
             step()
     weights, state_bytes = _nbytes(unet.parameters()), _nbytes(states)

@@ -47,6 +47,5 @@ def cached_measure(config, mode: str, measure) -> tuple[dict, int, str]:
     """measure(config, mode) -> (parts, flops, assumed), made once per key."""
     parts, flops, assumed = kept(
         "plans", plan_key(config, mode), lambda: list(measure(config, mode)),
-        on_disk=lambda value: not value[2],  # from dreamkit's shipped configs: this process only
-        accept=lambda value: value[1] is not None)  # plans kept before every plan counted
+        on_disk=lambda value: not value[2])  # from dreamkit's shipped configs: this process only
     return parts, flops, assumed
