@@ -234,10 +234,15 @@ def test_sigkill_at_random_moments_then_resume_matches(tiny_model, photos, tmp_p
     cfg = _config(tiny_model, photos, tmp_path / "killed", max_train_steps=steps,
                   checkpointing_steps=1, resume="auto", sample_every=0)
     cfg_path = cfg.save(tmp_path / "killed.json")
-    ref = cfg.replace(output_dir=str(tmp_path / "reference"), resume="")
-    ref_path = ref.save(tmp_path / "reference.json")
+    # the uninterrupted reference runs here (a process start is ~7 s of imports), on one
+    # thread as the killed runs do (OMP_NUM_THREADS below), so the sums add up alike
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(cfg.replace(output_dir=str(tmp_path / "reference"), resume=""), callbacks=[])
+    finally:
+        torch.set_num_threads(threads)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    subprocess.run(_cli(ref_path), env=env, check=True, capture_output=True, timeout=600)
 
     rng = random.Random(7)
     ckdir = tmp_path / "killed" / "checkpoints"
