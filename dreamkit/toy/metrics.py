@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-import torch
-
+from ..outputs.sample import generate_many
 from .oracle import read_picture
 from .world import CLASS_NOUN, COLOURS, CONTEXTS, IDENTIFIER, SHAPES
 
@@ -49,25 +48,21 @@ def class_prompt() -> str:
     return f"a photo of a {CLASS_NOUN}"
 
 
-def evaluate_base(pipe, per_prompt: int = 2, seed: int = 2000, batch: int = 24) -> dict:
+def evaluate_base(pipe, per_prompt: int = 2, seed: int = 2000) -> dict:
     """Does the base model draw the colour and context that full prompts name? Every prompt's
-    pictures use seeds seed, seed + 1, ...; drawn `batch` at a time (36 prompts one or two
-    at a time would take the toy UNet twice as long on a CPU)."""
+    pictures use seeds seed, seed + 1, ... (drawn many at a time: outputs/sample.py)."""
     pipe.set_progress_bar_config(disable=True)
     wanted = [(f"a photo of a {colour} {shape} {CLASS_NOUN} {phrase}", colour, ctx, seed + k)
               for colour in COLOURS for shape in SHAPES
               for ctx, (phrase, _, _) in CONTEXTS.items() for k in range(per_prompt)]
+    images = generate_many(pipe, [(w[0], w[3]) for w in wanted], num_inference_steps=EVAL_STEPS,
+                           guidance_scale=EVAL_GUIDANCE)
     colour_ok, context_ok, subject = [], [], []
-    for i in range(0, len(wanted), batch):
-        part = wanted[i:i + batch]
-        images = pipe([w[0] for w in part], num_inference_steps=EVAL_STEPS,
-                      guidance_scale=EVAL_GUIDANCE,
-                      generator=[torch.Generator("cpu").manual_seed(w[3]) for w in part]).images
-        for (_, colour, ctx, _), im in zip(part, images):
-            r = read_picture(im)
-            colour_ok.append(r.colour == colour)
-            context_ok.append(r.context == ctx)
-            subject.append(r.is_subject)
+    for (_, colour, ctx, _), im in zip(wanted, images):
+        r = read_picture(im)
+        colour_ok.append(r.colour == colour)
+        context_ok.append(r.context == ctx)
+        subject.append(r.is_subject)
     both = [a and b for a, b in zip(colour_ok, context_ok)]
     return {"colour_accuracy": _mean(colour_ok), "context_accuracy": _mean(context_ok),
             "colour_and_context": _mean(both), "subject_share": _mean(subject),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..core.errors import DreamkitError
 from ..evaluation.evaluate import CLIP_ID, DINO_ID, ModelScorer, evaluate_pipeline
-from ..outputs.sample import generate
+from ..outputs.sample import generate_many
 from .assets import base_model_dir
 from .metrics import (
     EVAL_GUIDANCE,
@@ -109,10 +109,11 @@ def class_drift_over_prompts(pipe, who: str = IDENTIFIER, per_prompt: int = DRIF
     """Class drift (share of class pictures that show the subject) on every drift prompt:
     {"by_prompt": {prompt: share}, "mean": .., "worst": .., "worst_prompt": ..}."""
     pipe.set_progress_bar_config(disable=True)
-    by = {}
-    for prompt in drift_prompts().values():
-        images = generate(pipe, prompt, num_images=per_prompt, seed=seed + 5000, **TOY_EVAL)
-        by[prompt] = _mean(read_picture(im).shows(who) for im in images)
+    prompts = list(drift_prompts().values())
+    drawn = generate_many(pipe, [(p, seed + 5000 + k) for p in prompts for k in range(per_prompt)],
+                          at_least=per_prompt, **TOY_EVAL)
+    by = {p: _mean(read_picture(im).shows(who) for im in drawn[i * per_prompt:(i + 1) * per_prompt])
+          for i, p in enumerate(prompts)}
     worst = max(by, key=by.get)
     return {"by_prompt": by, "mean": round(sum(by.values()) / len(by), 3),
             "worst": by[worst], "worst_prompt": worst}
