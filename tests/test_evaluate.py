@@ -154,3 +154,28 @@ def test_cli_evaluate_writes_report_and_chart(tiny_model, photos, tmp_path, eval
     assert report["base"] != report["fine_tuned"]
     assert Image.open(run / "evaluation.png").size[0] >= 600
     assert main(["evaluate", str(tmp_path)]) == 2  # not a run folder: one line, exit 2
+
+
+def test_pictures_drawn_many_at_a_time_are_the_pictures_drawn_alone(tiny_model, monkeypatch):
+    """generate_many groups pictures into calls; each keeps its own prompt and seed."""
+    import numpy as np
+
+    from dreamkit.models.loading import load_pipeline
+    from dreamkit.outputs.sample import PIXELS_PER_CALL, generate, generate_many
+    pipe = load_pipeline(str(tiny_model))
+    kw = dict(num_inference_steps=3, guidance_scale=7.5)
+    wanted = [("a photo of sks dog", 5), ("a red car", 0), ("a photo of sks dog", 6)]
+    calls, real_call = [], type(pipe).__call__
+
+    def counting(self, prompt, **k):
+        calls.append(len(prompt))
+        return real_call(self, prompt, **k)
+    monkeypatch.setattr(type(pipe), "__call__", counting)
+    together = generate_many(pipe, wanted, **kw)
+    side = pipe.unet.config.sample_size * pipe.vae_scale_factor
+    assert calls == [3] and PIXELS_PER_CALL // side ** 2 >= 3  # one call for all three
+    alone = [generate(pipe, p, num_images=1, seed=s, **kw)[0] for p, s in wanted]
+    assert calls == [3, 1, 1, 1]
+    for a, b in zip(together, alone):
+        assert np.abs(np.asarray(a, float) - np.asarray(b, float)).max() <= 2  # float rounding
+    assert np.abs(np.asarray(together[0], float) - np.asarray(together[2], float)).max() > 2
