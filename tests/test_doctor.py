@@ -95,6 +95,11 @@ def test_degraded_real_photos_phone_size(tmp_path):
     subject the threshold was set on (dog) and of one held out from that (teapot)."""
     from dreamkit.inputs.doctor import _check_one
 
+    said = _check_one(_saved(_motion(_upscaled(Image.open(SHARED / "dog" / "00.jpg"), 2048)),
+                             tmp_path / "said.jpg"), 512, True).flags
+    assert [f.kind for f in said] == ["blurry"]  # and says what else looks like blur
+    assert "enlarged from a smaller photo" in said[0].message and "at least 512 px" in said[0].fix
+
     def kinds(img, name, resolution=512):
         img.save(tmp_path / name, quality=92)
         return {f.kind for f in _check_one(tmp_path / name, resolution, True).flags}
@@ -108,6 +113,8 @@ def test_degraded_real_photos_phone_size(tmp_path):
         assert "blurry" in kinds(_motion(phone), f"m{k}.jpg")
         assert "blurry" in kinds(_upscaled(photo, 4000).filter(ImageFilter.GaussianBlur(3)),
                                  f"b4k{k}.jpg", 1024)
+        if min(photo.size) >= 1024:  # enlarging a photo training shrinks anyway adds no blur
+            assert "blurry" not in kinds(phone, f"p{k}.jpg", 1024)
         dark = Image.fromarray((np.asarray(photo, np.float32) * 0.22).astype(np.uint8))
         low = Image.fromarray((np.asarray(photo, np.float32) * 0.3 + 90).astype(np.uint8))
         for resolution in (512, 1024):

@@ -184,8 +184,10 @@ def _check_one(path: Path, resolution: int, center_crop: bool,
     check.laplacian_var, check.blur = sharpness(gray), sharpest_part_blur(gray)
     if check.blur >= MAX_BLUR:
         add("blurry", "problem", f"looks blurry at the training size {seen.width}×{seen.height} "
-            f"(blur {check.blur:.2f} in its sharpest part; sharp photos measure < {MAX_BLUR})",
-            "the model learns the blur too: use a sharp photo")
+            f"(blur {check.blur:.2f} in its sharpest part; sharp photos measure < {MAX_BLUR}): "
+            f"out of focus, shaken, or enlarged from a smaller photo",
+            "the model learns the blur too: use a sharp photo, at least "
+            f"{resolution} px on its short side as taken")
     _overlays(np.asarray(seen), gray, add)
     aspect = max(w, h) / min(w, h)
     if aspect_buckets:  # no square crop: say which bucket, and what it still cuts
