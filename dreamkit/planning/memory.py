@@ -122,7 +122,9 @@ def full_step_peak(unet, noise_scheduler, config, latent_size: int, attention: s
     """Peak live-tensor bytes of one whole training step (forward, backward, optimizer step) of
     the full UNet, batch 1 + 1, with config's optimizer switches (optimizer_in_backward,
     gradient_checkpointing; torch AdamW). The optimizer steps once before the measured step,
-    so its states exist as in a running job. Works on real or meta tensors.
+    so its states exist as in a running job. Works on real or meta tensors (on meta, the
+    measured update is taken as the GPU's fused AdamW makes it: in place, see
+    `_updates_in_place`).
 
     Returns the step's FLOPs ("flops", counted while it runs) and
     bytes: weights, optimizer states, the step's own peak above them, the total, and the total
