@@ -22,9 +22,8 @@ from .schedulers import SCHEDULERS
 from .viewer import image_grid
 
 # diffusers: imported where used (heavy or optional), so `import dreamkit` stays quick
-__all__ = ["generate", "generate_many", "sample_rows", "save_sample_grid", "save_images", "safe_filename",
-           "output_folder",
-           "use_scheduler", "SCHEDULERS", "checkpoint_grid"]
+__all__ = ["generate", "generate_many", "sample_rows", "save_sample_grid", "save_images",
+           "safe_filename", "output_folder", "use_scheduler", "SCHEDULERS", "checkpoint_grid"]
 
 
 
