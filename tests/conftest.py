@@ -71,10 +71,11 @@ def installed(tmp_path_factory):
 
 
 # The longest files first (seconds measured in a whole run, 2026-12-03): pytest-xdist hands
-# out files in collection order, and alphabetical order would start the classroom notebook's
+# out files in collection order (with --no-loadscope-reorder, pyproject.toml; without it, by
+# their number of tests), and alphabetical order would start the classroom notebook's
 # file last, leaving one worker alone for its four minutes; longest first, the last files
 # handed out are short, and both workers finish near the same time.
-LONGEST_FIRST = ("test_toy_demo.py",  # 258 s: the classroom notebook's two 500-step runs
+LONGEST_FIRST = ("test_toy_demo.py",  # 210-240 s: the classroom notebook's two runs
                  "test_planner.py", "test_checkpoint.py", "test_browser.py",
                  "test_toy_two_subjects.py", "test_notebooks.py", "test_widgets_7.py",
                  "test_doctor.py", "test_notebook_forms.py", "test_optim.py",
