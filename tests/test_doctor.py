@@ -56,7 +56,7 @@ def test_clean_synthetic_photos_have_no_remarks(tmp_path):
 @pytest.mark.skipif(not SHARED.exists(), reason="../shared/data/dreambooth is not present")
 @pytest.mark.parametrize("subject", SUBJECTS)
 def test_real_photos_raise_no_false_alarm(subject):
-    from dreamkit.inputs.doctor import MAX_BLUR
+    from dreamkit.inputs.doctor import MAX_BLUR, MAX_SHAKE
 
     # cat2's 00, 01 and 04 are padded to squares with black bars, which training would learn:
     # that warning is the only remark the real photos get, at 512 and at 1024 (besides 1024's
@@ -68,7 +68,7 @@ def test_real_photos_raise_no_false_alarm(subject):
         assert {name for name, kind in remarks if kind == "frame"} <= bars, report.text()
         assert all(kind == "frame" for _, kind in remarks), report.text()
         for p in report.photos:
-            assert p.blur < MAX_BLUR, (p.path, p.blur)
+            assert p.blur < MAX_BLUR and p.shake < MAX_SHAKE, (p.path, p.blur, p.shake)
     if bars:
         report = check_photos(SHARED / subject, progress=False)
         assert {p.name for p, f in report.all_flags() if f.kind == "frame"} == bars
@@ -93,7 +93,7 @@ def test_degraded_real_photos_phone_size(tmp_path):
     """Blur judged at training size, whatever the original size; dark and low-contrast copies
     are not blurry; writing over the photo and a screenshot's frame are named. On photos of a
     subject the threshold was set on (dog) and of one held out from that (teapot)."""
-    from dreamkit.inputs.doctor import _check_one
+    from dreamkit.inputs.doctor import MAX_BLUR, MAX_SHAKE, _check_one
 
     said = _check_one(_saved(_motion(_upscaled(Image.open(SHARED / "dog" / "00.jpg"), 2048)),
                              tmp_path / "said.jpg"), 512, True).flags
@@ -115,6 +115,13 @@ def test_degraded_real_photos_phone_size(tmp_path):
                                  f"b4k{k}.jpg", 1024)
         if min(photo.size) >= 1024:  # enlarging a photo training shrinks anyway adds no blur
             assert "blurry" not in kinds(phone, f"p{k}.jpg", 1024)
+        # shaken at the photo's own size, judged at 1024: the sharpest tiles keep crisp
+        # outlines across the smear; the smear's own signature gives it away
+        _motion(photo).save(tmp_path / f"s{k}.jpg", quality=92)
+        shaken = _check_one(tmp_path / f"s{k}.jpg", 1024, True)
+        assert shaken.shake >= MAX_SHAKE, (path, shaken.shake)
+        said = [f.message for f in shaken.flags if f.kind == "blurry"]
+        assert said and (shaken.blur >= MAX_BLUR or "px across" in said[0]), said
         dark = Image.fromarray((np.asarray(photo, np.float32) * 0.22).astype(np.uint8))
         low = Image.fromarray((np.asarray(photo, np.float32) * 0.3 + 90).astype(np.uint8))
         for resolution in (512, 1024):
@@ -136,6 +143,27 @@ def test_degraded_real_photos_phone_size(tmp_path):
         found = _check_one(_saved(page, tmp_path / f"s{k}.png"), 512, True).flags
         assert sorted(f.kind for f in found) == ["aspect", "frame"]
         assert any("looks like a screenshot" in f.message for f in found)
+
+
+def test_a_camera_shake_is_read_with_its_length_and_direction():
+    """motion_streak finds a straight smear's length and direction in any picture; a sharp
+    one measures far below the doctor's threshold."""
+    from dreamkit.inputs.doctor import MAX_SHAKE
+    from dreamkit.inputs.photo_measures import motion_streak
+
+    def smear(img, n, axis):  # the average of the picture moved along n pixels of one axis
+        a = np.asarray(img.convert("L"), np.float32)
+        pad = np.pad(a, [(n // 2, n // 2) if i == axis else (0, 0) for i in (0, 1)], "edge")
+        return sum(np.take(pad, range(i, i + a.shape[axis]), axis=axis) for i in range(n)) / n
+
+    for seed in (0, 1):
+        sharp = motion_streak(np.asarray(scene(seed).convert("L")))[0]
+        assert sharp < MAX_SHAKE / 2, sharp
+        strength, length, angle = motion_streak(smear(scene(seed), 13, 1))
+        assert strength > 2 * MAX_SHAKE and length == 13 and angle == 0
+        strength, length, angle = motion_streak(smear(scene(seed), 9, 0))
+        assert strength > 2 * MAX_SHAKE and length == 9 and angle == 90
+    assert motion_streak(np.zeros((100, 900))) == (0.0, 0.0, 0.0)  # smaller than a tile
 
 
 def _saved(img, path):

@@ -32,7 +32,8 @@ from ..core.errors import ImageError
 from .buckets import bucket_sizes, cropped_share, nearest_bucket
 from .doctor_views import crop_box, crop_preview, draw_grid
 from .overlays import border_bands, text_lines
-from .photo_measures import gradient_hash, hash_distance, sharpest_part_blur, sharpness
+from .photo_measures import (gradient_hash, hash_distance, motion_streak, sharpest_part_blur,
+                             sharpness)
 from .photos import find_images, open_image
 
 __all__ = ["Flag", "PhotoCheck", "DataReport", "check_photos", "crop_box", "crop_preview",
@@ -41,6 +42,9 @@ __all__ = ["Flag", "PhotoCheck", "DataReport", "check_photos", "crop_box", "crop
 SEVERITIES = ("problem", "warning", "note")
 # sharpest_part_blur at training size; set on three subjects, checked on two (docs/data-doctor.md)
 MAX_BLUR = 0.58
+# motion_streak at training size: sharp calibration photos and their harmless copies measure
+# up to 7.3, copies smeared by 1.5 % of the width 11.3 and more (docs/data-doctor.md)
+MAX_SHAKE = 9.0
 FRAME_MIN = 0.02  # a band of flat colour over 2 % of the picture on a side is a frame, not a photo
 DUPLICATE_BITS = 0.15  # share of differing hash signs; distinct photos of one subject >= 0.28
 MAX_ASPECT = 1.5  # the centre crop keeps 1/aspect of the long side: below 67% the subject may go
@@ -67,6 +71,7 @@ class PhotoCheck:
     flags: list = field(default_factory=list)
     laplacian_var: float | None = None  # texture as much as focus: shown, not judged on
     blur: float | None = None  # sharpest_part_blur at training size
+    shake: float | None = None  # motion_streak at training size: how plainly smeared one way
     hash: np.ndarray | None = None
 
     @property
@@ -134,6 +139,12 @@ def _as_trained(img: Image.Image, resolution: int) -> Image.Image:
                       Image.Resampling.BICUBIC)
 
 
+def _direction(angle: float) -> str:
+    """A smear's direction in words (angle in degrees, 0 = across, 90 = up and down)."""
+    return ("across" if angle < 22.5 or angle >= 157.5 else "up and down"
+            if 67.5 <= angle < 112.5 else "diagonally")
+
+
 def _overlays(rgb: np.ndarray, gray: np.ndarray, add) -> None:
     """Warnings for bars or app chrome around the photo and text written over it."""
     found = {side: band for side, band in border_bands(rgb).items() if band[0] >= FRAME_MIN}
@@ -182,12 +193,17 @@ def _check_one(path: Path, resolution: int, center_crop: bool,
     seen = _as_trained(img, resolution)
     gray = np.asarray(seen.convert("L"))
     check.laplacian_var, check.blur = sharpness(gray), sharpest_part_blur(gray)
-    if check.blur >= MAX_BLUR:
-        add("blurry", "problem", f"looks blurry at the training size {seen.width}×{seen.height} "
-            f"(blur {check.blur:.2f} in its sharpest part; sharp photos measure < {MAX_BLUR}): "
-            f"out of focus, shaken, or enlarged from a smaller photo",
+    check.shake, length, angle = motion_streak(gray)
+    size = f"at the training size {seen.width}×{seen.height}"
+    if check.blur >= MAX_BLUR or check.shake >= MAX_SHAKE:
+        add("blurry", "problem", f"looks blurry {size} (blur {check.blur:.2f} in its sharpest "
+            f"part; sharp photos measure < {MAX_BLUR}): out of focus, shaken, or enlarged from "
+            "a smaller photo" if check.blur >= MAX_BLUR else f"looks shaken {size}: smeared "
+            f"about {length:.0f} px {_direction(angle)} (streak {check.shake:.1f}; sharp photos "
+            f"measure < {MAX_SHAKE:g}), as by a camera moved during the shot",
             "the model learns the blur too: use a sharp photo, at least "
-            f"{resolution} px on its short side as taken")
+            f"{resolution} px on its short side as taken" if check.blur >= MAX_BLUR else
+            "the model learns the smear too: use a photo taken with a steady camera")
     _overlays(np.asarray(seen), gray, add)
     aspect = max(w, h) / min(w, h)
     if aspect_buckets:  # no square crop: say which bucket, and what it still cuts

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-__all__ = ["sharpness", "blur_effect", "sharpest_part_blur", "gradient_hash", "hash_distance",
-           "FLAT_LEVELS"]
+__all__ = ["sharpness", "blur_effect", "sharpest_part_blur", "motion_streak", "gradient_hash",
+           "hash_distance", "FLAT_LEVELS"]
 
 FLAT_LEVELS = 3  # a hash cell whose neighbours differ by less is flat (plain background): ignored
 
@@ -82,6 +82,43 @@ def sharpest_part_blur(gray: np.ndarray, tile: int = 64, floor: float = EDGE_LEV
     worst = np.max(per_direction, axis=0)
     informative = edges >= MIN_EDGE_SHARE  # a flat tile (sky, a wall) says nothing of focus
     return float(worst[informative].min() if informative.sum() >= 3 else worst.min())
+
+
+def motion_streak(gray: np.ndarray, tile: int = 256, shortest: int = 6,
+                  longest: int = 40) -> tuple[float, float, float]:
+    """How plainly the picture was smeared along one straight line (a camera shake), how long
+    the smear is in pixels, and its direction (degrees, 0 = across).
+    A smear of L pixels multiplies the picture's spectrum by a wave with zeros every 1/L; in
+    the cepstrum (the spectrum of the log spectrum) those zeros make one deep dip, L pixels
+    from the centre in the smear's direction, whatever the photo shows. The strength is that
+    dip's depth in standard deviations of the cepstrum around it (sharp photos: 2-8, smeared
+    ones 10-30; docs/data-doctor.md). The spectrum is averaged over half-overlapping tiles
+    (Welch), so one busy corner does not decide. Smears under `shortest` px are left to
+    sharpest_part_blur: there the photo's own outlines make dips too. (0, 0, 0) for a picture
+    smaller than a tile."""
+    a = gray.astype(np.float64)
+    h, w = a.shape
+    if min(h, w) < tile:
+        return 0.0, 0.0, 0.0
+    window = np.outer(np.hanning(tile), np.hanning(tile))
+    power, n = 0.0, 0
+    for y in range(0, h - tile + 1, tile // 2):
+        for x in range(0, w - tile + 1, tile // 2):
+            t = a[y:y + tile, x:x + tile]
+            power = power + np.abs(np.fft.fft2((t - t.mean()) * window)) ** 2
+            n += 1
+    power = power / n
+    cep = np.fft.fftshift(np.real(np.fft.ifft2(np.log(power + 1e-6 * power.mean() + 1e-12))))
+    c = tile // 2
+    dy, dx = np.mgrid[-longest:longest + 1, -longest:longest + 1]
+    r = np.hypot(dy, dx)
+    ring = (r >= shortest) & (r <= longest)
+    near = cep[c - longest:c + longest + 1, c - longest:c + longest + 1]
+    depth = (np.median(near[ring]) - near) / (near[ring].std() + 1e-12)
+    depth[~ring] = -np.inf
+    i = int(np.argmax(depth))
+    angle = float(np.degrees(np.arctan2(dy.flat[i], dx.flat[i]))) % 180
+    return float(depth.flat[i]), float(r.flat[i]), angle
 
 
 def gradient_hash(img: Image.Image, n: int = 16) -> np.ndarray:
