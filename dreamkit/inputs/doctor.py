@@ -195,15 +195,16 @@ def _check_one(path: Path, resolution: int, center_crop: bool,
     check.laplacian_var, check.blur = sharpness(gray), sharpest_part_blur(gray)
     check.shake, length, angle = motion_streak(gray)
     size = f"at the training size {seen.width}×{seen.height}"
-    if check.blur >= MAX_BLUR or check.shake >= MAX_SHAKE:
+    if check.blur >= MAX_BLUR:
         add("blurry", "problem", f"looks blurry {size} (blur {check.blur:.2f} in its sharpest "
             f"part; sharp photos measure < {MAX_BLUR}): out of focus, shaken, or enlarged from "
-            "a smaller photo" if check.blur >= MAX_BLUR else f"looks shaken {size}: smeared "
-            f"about {length:.0f} px {_direction(angle)} (streak {check.shake:.1f}; sharp photos "
-            f"measure < {MAX_SHAKE:g}), as by a camera moved during the shot",
-            "the model learns the blur too: use a sharp photo, at least "
-            f"{resolution} px on its short side as taken" if check.blur >= MAX_BLUR else
-            "the model learns the smear too: use a photo taken with a steady camera")
+            "a smaller photo", "the model learns the blur too: use a sharp photo, at least "
+            f"{resolution} px on its short side as taken")
+    elif check.shake >= MAX_SHAKE:  # crisp across the smear, so the sharpest part passed
+        add("blurry", "problem", f"looks shaken {size}: smeared about {length:.0f} px "
+            f"{_direction(angle)} (streak {check.shake:.1f}; sharp photos measure < "
+            f"{MAX_SHAKE:g}), as by a camera moved during the shot", "the model learns the "
+            "smear too: use a photo taken with a steady camera")
     _overlays(np.asarray(seen), gray, add)
     aspect = max(w, h) / min(w, h)
     if aspect_buckets:  # no square crop: say which bucket, and what it still cuts
