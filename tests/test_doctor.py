@@ -275,6 +275,27 @@ def _on_plain_background(img: Image.Image, seed: int, cover: float = 0.2) -> Ima
     return canvas
 
 
+def test_of_two_near_duplicates_the_sharp_one_is_kept(tmp_path):
+    """A blurred copy named before its sharp original: the copy is the duplicate to leave
+    out, so --fix keeps the sharp photo."""
+    folder = tmp_path / "p"
+    write_clean(folder, 3, start=10)
+    scene(1).save(folder / "b_sharp.jpg", quality=90)
+    scene(1).filter(ImageFilter.GaussianBlur(5)).save(folder / "a_blurred.jpg", quality=90)
+    report = check_photos(folder, progress=False)
+    assert flagged(report, "a_blurred.jpg") == {"blurry", "duplicate"}, report.text()
+    assert flagged(report, "b_sharp.jpg") == set(), report.text()
+    assert "near-duplicate of b_sharp.jpg" in report.text() and "the one with problems" in \
+        report.text()
+    kept = {p.name for p in fix_photos(report, tmp_path / "fixed")}
+    assert "b_sharp.png" in kept and "a_blurred.png" not in kept
+    scene(2).resize((400, 400)).save(folder / "0_small.jpg", quality=95)
+    scene(2).save(folder / "z_large.jpg", quality=95)
+    report = check_photos(folder, progress=False)
+    assert "duplicate" in flagged(report, "0_small.jpg") and "smaller" in report.text()
+    assert "duplicate" not in flagged(report, "z_large.jpg")
+
+
 def test_photos_on_a_plain_background_are_not_duplicates_but_copies_are(tmp_path):
     folder = tmp_path / "shots"
     folder.mkdir()

@@ -31,7 +31,7 @@ from ..core.checks import PICTURE_SUFFIXES as PICTURES
 from ..core.errors import ImageError
 from .buckets import bucket_sizes, cropped_share, nearest_bucket
 from .doctor_views import crop_box, crop_preview, draw_grid
-from .overlays import border_bands, text_lines
+from .overlays import overlay_flags
 from .photo_measures import (gradient_hash, hash_distance, motion_streak, sharpest_part_blur,
                              sharpness)
 from .photos import find_images, open_image
@@ -45,7 +45,6 @@ MAX_BLUR = 0.58
 # motion_streak at training size: sharp calibration photos and their harmless copies measure
 # up to 7.3, copies smeared by 1.5 % of the width 11.3 and more (docs/data-doctor.md)
 MAX_SHAKE = 9.0
-FRAME_MIN = 0.02  # a band of flat colour over 2 % of the picture on a side is a frame, not a photo
 DUPLICATE_BITS = 0.15  # share of differing hash signs; distinct photos of one subject >= 0.28
 MAX_ASPECT = 1.5  # the centre crop keeps 1/aspect of the long side: below 67% the subject may go
 # The paper's subjects have 4-6 photos; guides say 5-20. Fewer than 3 cannot show what is
@@ -145,25 +144,6 @@ def _direction(angle: float) -> str:
             if 67.5 <= angle < 112.5 else "diagonally")
 
 
-def _overlays(rgb: np.ndarray, gray: np.ndarray, add) -> None:
-    """Warnings for bars or app chrome around the photo and text written over it."""
-    found = {side: band for side, band in border_bands(rgb).items() if band[0] >= FRAME_MIN}
-    bands = {side: depth for side, (depth, _) in found.items()}
-    inked = any(ink for _, ink in found.values())
-    if len(bands) >= 2:
-        where = ", ".join(f"{side} {depth:.0%}" for side, depth in bands.items())
-        what = ("looks like a screenshot: flat bands with writing around the photo" if inked
-                else "has flat bars around the photo")
-        add("frame", "warning", f"{what} ({where})", "the model learns them as part of the "
-            "subject: crop to the photo itself (fix_photos with crops=)")
-    lines = text_lines(gray)
-    if lines:
-        top = min(t for t, _, _ in lines) / gray.shape[0]
-        add("text", "warning", f"has writing over it ({len(lines)} line(s) of letters, the "
-            f"first {top:.0%} from the top)", "the model learns a watermark or caption as part "
-            "of the picture: use the original photo, or crop the writing away")
-
-
 def _check_one(path: Path, resolution: int, center_crop: bool,
                aspect_buckets: bool = False) -> PhotoCheck:
     check = PhotoCheck(path)
@@ -205,7 +185,7 @@ def _check_one(path: Path, resolution: int, center_crop: bool,
             f"{_direction(angle)} (streak {check.shake:.1f}; sharp photos measure < "
             f"{MAX_SHAKE:g}), as by a camera moved during the shot", "the model learns the "
             "smear too: use a photo taken with a steady camera")
-    _overlays(np.asarray(seen), gray, add)
+    overlay_flags(np.asarray(seen), gray, add)
     aspect = max(w, h) / min(w, h)
     if aspect_buckets:  # no square crop: say which bucket, and what it still cuts
         bucket = nearest_bucket((w, h), bucket_sizes(resolution))
@@ -244,10 +224,14 @@ def check_photos(folder, resolution: int = 512, center_crop: bool = True,
     hashed = [p for p in photos if p.hash is not None]
     for a, b in itertools.combinations(hashed, 2):
         d = hash_distance(a.hash, b.hash)
-        if d is not None and d <= DUPLICATE_BITS and "duplicate" not in {f.kind for f in b.flags}:
-            b.flags.append(Flag("duplicate", "problem", f"near-duplicate of {a.path.name} "
-                                f"({d:.0%} of its edges differ)", "keep one: the same view "
-                                "twice teaches the background and pose, not the subject"))
+        if d is None or d > DUPLICATE_BITS:
+            continue
+        keep, drop, why = _better_copy(a, b)
+        if "duplicate" not in {f.kind for f in drop.flags}:
+            drop.flags.append(Flag("duplicate", "problem", f"near-duplicate of {keep.path.name} "
+                                   f"({d:.0%} of its edges differ; this copy is {why})",
+                                   "keep one: the same view twice teaches the background and "
+                                   "pose, not the subject"))
     n = len(hashed)
     flags = []
     if n < PHOTOS_MIN:
@@ -260,6 +244,24 @@ def check_photos(folder, resolution: int = 512, center_crop: bool = True,
                           f"sharpest, most varied ones"))
     return DataReport(Path(folder), resolution, center_crop, photos, flags, scan.skipped,
                       aspect_buckets)
+
+
+def _better_copy(a: PhotoCheck, b: PhotoCheck) -> tuple[PhotoCheck, PhotoCheck, str]:
+    """Of two near-duplicates, the one to keep, the one to leave out and why: `fix_photos`
+    keeps the first, so a sharp photo is not dropped for its blurred or shrunk copy."""
+    def problems(p):
+        return sum(f.severity == "problem" and f.kind != "duplicate" for f in p.flags)
+
+    def pixels(p):
+        return -p.size[0] * p.size[1]
+
+    def file_bytes(p):  # same picture, same size: fewer bytes is the harder compression
+        return -p.path.stat().st_size
+    for why, key in (("the one with problems", problems), ("smaller", pixels),
+                     ("the more compressed", file_bytes)):
+        if key(a) != key(b):
+            return (a, b, why) if key(a) < key(b) else (b, a, why)
+    return a, b, "the later one"
 
 
 def fix_photos(report: DataReport, out, crops: dict | None = None,

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["border_bands", "text_lines", "BAND_MATCH", "BAND_NEUTRAL"]
+__all__ = ["border_bands", "text_lines", "overlay_flags", "BAND_MATCH", "BAND_NEUTRAL",
+           "FRAME_MIN"]
 
 BAND_MATCH = 12  # levels: a pixel within this of the band's colour (in every channel) is band
 BAND_NEUTRAL = 16  # levels between a band colour's channels: black, white or grey, not sky
+FRAME_MIN = 0.02  # a band of flat colour over 2 % of the picture on a side is a frame, not a photo
 
 
 def _band_depth(rgb: np.ndarray) -> tuple[int, bool]:
@@ -127,3 +129,23 @@ def text_lines(gray: np.ndarray, min_letters: int = 6) -> list:
                 found.append((min(marks[k][2] for k in line), max(marks[k][3] for k in line),
                               len(line)))
     return found
+
+
+def overlay_flags(rgb: np.ndarray, gray: np.ndarray, add) -> None:
+    """The doctor's warnings (add(kind, severity, message, fix)) for bars or app chrome
+    around the photo and text written over it."""
+    found = {side: band for side, band in border_bands(rgb).items() if band[0] >= FRAME_MIN}
+    bands = {side: depth for side, (depth, _) in found.items()}
+    inked = any(ink for _, ink in found.values())
+    if len(bands) >= 2:
+        where = ", ".join(f"{side} {depth:.0%}" for side, depth in bands.items())
+        what = ("looks like a screenshot: flat bands with writing around the photo" if inked
+                else "has flat bars around the photo")
+        add("frame", "warning", f"{what} ({where})", "the model learns them as part of the "
+            "subject: crop to the photo itself (fix_photos with crops=)")
+    lines = text_lines(gray)
+    if lines:
+        top = min(t for t, _, _ in lines) / gray.shape[0]
+        add("text", "warning", f"has writing over it ({len(lines)} line(s) of letters, the "
+            f"first {top:.0%} from the top)", "the model learns a watermark or caption as part "
+            "of the picture: use the original photo, or crop the writing away")
