@@ -66,6 +66,26 @@ def _motion(img, share=0.015, diagonal=False):
     return Image.fromarray(np.clip(out / n, 0, 255).astype(np.uint8))
 
 
+def _line_smear(img, share, degrees):
+    """The average of the photo moved along a straight line share × its width long, at an
+    angle (0 = across, 90 = down)."""
+    n = max(3, round(img.width * share))
+    a = np.asarray(img, np.float32)
+    pad = np.pad(a, ((n, n), (n, n), (0, 0)), mode="edge")
+    h, w = a.shape[:2]
+    out = np.zeros_like(a)
+    for i in range(n):
+        s = i - (n - 1) / 2
+        dy, dx = round(s * np.sin(np.radians(degrees))), round(s * np.cos(np.radians(degrees)))
+        out += pad[n + dy:n + dy + h, n + dx:n + dx + w]
+    return Image.fromarray(np.clip(out / n, 0, 255).astype(np.uint8))
+
+
+def _noisy(img, sd):
+    noise = np.random.default_rng(0).normal(0, sd, (img.height, img.width, 1))
+    return Image.fromarray(np.clip(np.asarray(img, np.float32) + noise, 0, 255).astype(np.uint8))
+
+
 def _scaled(img, gain, offset=0.0):
     return Image.fromarray(np.clip(np.asarray(img, np.float32) * gain + offset, 0, 255)
                            .astype(np.uint8))
@@ -165,6 +185,14 @@ DEGRADATIONS = {
     "at 2048 px, motion blur 1.5 % diagonal": (
         lambda im: _motion(_upscaled(im, 2048), diagonal=True), "blurry"),
     "at 4000 px, motion blur 1.5 % across": (lambda im: _motion(_upscaled(im, 4000)), "blurry"),
+    # added after the camera-shake threshold was set (2026-12-03), to check it
+    "JPEG quality 60": (lambda im: _jpeg(im, 60), "-blurry"),
+    "sensor noise (σ 8 levels)": (lambda im: _noisy(im, 8), "-blurry"),
+    "motion blur 1.5 % at 30°": (lambda im: _line_smear(im, 0.015, 30), "blurry"),
+    "motion blur 1.5 % at 120°": (lambda im: _line_smear(im, 0.015, 120), "blurry"),
+    "motion blur 1 % across": (lambda im: _line_smear(im, 0.01, 0), "blurry"),
+    "at 2048 px, motion blur 1 % across": (lambda im: _line_smear(_upscaled(im, 2048), 0.01, 0),
+                                           "blurry"),
     "watermark (white, 55 % opaque)": (_watermark, "text"),
     "watermark (white, 35 % opaque)": (lambda im: _watermark(im, 90), "text"),
     "caption (meme style)": (_caption, "text"),
