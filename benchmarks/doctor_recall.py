@@ -69,14 +69,14 @@ def _motion(img, share=0.015, diagonal=False):
 def _line_smear(img, share, degrees):
     """The average of the photo moved along a straight line share × its width long, at an
     angle (0 = across, 90 = down)."""
-    n = max(3, round(img.width * share))
+    n = max(3, round(img.width * share)) | 1  # odd: whole-pixel steps either side of the middle
     a = np.asarray(img, np.float32)
     pad = np.pad(a, ((n, n), (n, n), (0, 0)), mode="edge")
     h, w = a.shape[:2]
     out = np.zeros_like(a)
-    for i in range(n):
-        s = i - (n - 1) / 2
-        dy, dx = round(s * np.sin(np.radians(degrees))), round(s * np.cos(np.radians(degrees)))
+    for s in range(-(n // 2), n // 2 + 1):
+        # floor(x + 0.5): Python's round() sends halves to even numbers, bunching the steps
+        dy, dx = (int(np.floor(s * f(np.radians(degrees)) + 0.5)) for f in (np.sin, np.cos))
         out += pad[n + dy:n + dy + h, n + dx:n + dx + w]
     return Image.fromarray(np.clip(out / n, 0, 255).astype(np.uint8))
 
