@@ -43,7 +43,32 @@ def test_env_report_on_cpu():
         assert rep[key]
     text = env.format_env_report(rep)
     assert "GPU: none (CPU only)" in text and "suggested mixed_precision: no" in text
+    import ipywidgets  # the forms' library, whose version Colab decides, is named too
+    assert f"ipywidgets {ipywidgets.__version__}" in text
     json.dumps(rep)  # plain data, safe to save next to a run
+
+
+def test_old_widgets_beside_jupyterlab_4_are_named_with_the_fix(monkeypatch):
+    """JupyterLab 4.6 with ipywidgets 7.7.5 showed "Module @jupyter-widgets/controls, version
+    ^1.5.0 is not registered" in place of every form (measured with scripts/browser_check.py)."""
+    import importlib.metadata
+    installed = {"jupyterlab": "4.6.6"}
+
+    def version(app):
+        if app not in installed:
+            raise importlib.metadata.PackageNotFoundError(app)
+        return installed[app]
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    note = env._widgets_note("7.7.5", colab=False)
+    assert "ipywidgets 7.7.5 beside jupyterlab 4.6.6" in note and 'pip install -U "ipywidgets>=8"' in note
+    assert env._widgets_note("8.1.9", colab=False) is None
+    assert env._widgets_note("7.7.5", colab=True) is None  # Colab draws 7.x itself
+    installed = {"jupyterlab": "3.6.8", "notebook": "6.5.7"}  # the front ends of 7.x
+    assert env._widgets_note("7.7.5", colab=False) is None
+    installed = {"notebook": "7.2.0"}
+    assert "beside notebook 7.2.0" in env._widgets_note("7.7.5", colab=False)
+    monkeypatch.setattr(env, "_widgets_note", lambda widgets, colab: "a note")
+    assert "\n  note: a note" in env.format_env_report()
 
 
 def test_image_grid_layout():

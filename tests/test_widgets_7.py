@@ -54,6 +54,9 @@ def test_the_step_by_step_notebook_runs_whole_under_ipywidgets_7(tmp_path):
     assert {"TextModel", "ButtonModel", "FloatProgressModel"} <= names, names  # captions, bar
     text = _text(nb)
     _clean(nb)
+    assert "ipywidgets 7.7.5" in text  # the machine report names the kernel's widgets,
+    # and that this environment's JupyterLab 4 could not draw them
+    assert "whose widget front end draws only ipywidgets 8's widgets" in text
     assert "No GPU: the toy world on the CPU" in text
     assert "12 image(s)" in text and "0 problem(s)" in text  # the photos, checked
     assert "2 class images of 'a photo of a toy'" in text

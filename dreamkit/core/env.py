@@ -5,6 +5,7 @@ works here (`dreamkit env` prints it). Drive and uploads are the notebook face's
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 import os
 import platform
@@ -68,6 +69,9 @@ def load_bnb(report=warn):
         return None
 
 
+_LIBRARIES = ("diffusers", "transformers", "accelerate", "bitsandbytes", "peft")
+
+
 def _version(name: str) -> str:
     try:
         return importlib.import_module(name).__version__
@@ -84,8 +88,11 @@ def env_report() -> dict:
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         rep["gpu"], rep["gpu_memory_gb"] = props.name, round(props.total_memory / 2**30, 1)
-    for pkg in ("diffusers", "transformers", "accelerate", "bitsandbytes", "peft"):
+    for pkg in _LIBRARIES:
         rep[pkg] = _version(pkg)
+    # The widgets' version decides how the notebooks' forms behave (Colab ships 7.x)
+    rep["ipywidgets"] = _version("ipywidgets") if importlib.util.find_spec("ipywidgets") else None
+    rep["widgets_note"] = _widgets_note(rep["ipywidgets"], rep["colab"])
     rep["mixed_precision"] = recommended_mixed_precision()
     return rep
 
@@ -95,10 +102,31 @@ def format_env_report(rep: dict | None = None) -> str:
     where = "Colab" if rep["colab"] else "local"
     gpu = f"{rep['gpu']} ({rep['gpu_memory_gb']} GB)" if rep["gpu"] else "none (CPU only)"
     lines = [f"{where}, Python {rep['python']}, torch {rep['torch']}, GPU: {gpu}",
-             "  " + ", ".join(f"{k} {rep[k]}" for k in
-                              ("diffusers", "transformers", "accelerate", "bitsandbytes", "peft")),
+             "  " + ", ".join(f"{k} {rep[k]}" for k in (*_LIBRARIES, "ipywidgets")
+                              if rep.get(k)),
              f"  suggested mixed_precision: {rep['mixed_precision']}"]
+    if rep.get("widgets_note"):
+        lines.append(f"  note: {rep['widgets_note']}")
     return "\n".join(lines)
+
+
+def _widgets_note(widgets: str | None, colab: bool) -> str | None:
+    """ipywidgets 7 beside JupyterLab 4 or Notebook 7 in this environment: their widget
+    front end (jupyterlab_widgets 3) registers only ipywidgets 8's modules, so the forms,
+    progress bars and caption editor show "Module @jupyter-widgets/controls, version ^1.5.0
+    is not registered" (seen in JupyterLab 4.6 with ipywidgets 7.7.5). Colab draws 7.x itself."""
+    if colab or not widgets or not widgets[:1].isdigit() or int(widgets.split(".")[0]) >= 8:
+        return None
+    for app, first_new in (("jupyterlab", 4), ("notebook", 7)):
+        try:
+            version = importlib.metadata.version(app)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        if version[:1].isdigit() and int(version.split(".")[0]) >= first_new:
+            return (f"ipywidgets {widgets} beside {app} {version}, whose widget front end draws "
+                    f"only ipywidgets 8's widgets: there the forms and progress bars show an "
+                    f"error instead; pip install -U \"ipywidgets>=8\" (Colab draws 7.x itself)")
+    return None
 
 
 def check(report=None) -> dict:
