@@ -150,7 +150,12 @@ CASES = {
                            ["bomb.png", "too", "resize"]),
     "animated-gif": (_add("anim.gif", lambda p: Image.new("RGB", (8, 8)).save(
         p, save_all=True, append_images=[Image.new("RGB", (8, 8), "red")])),
-                     ["ok:", "skipped 1 non-image file(s): anim.gif"]),
+                     ["ok:", "left out 1 GIF photo(s), a format dreamkit does not read "
+                             "(anim.gif): convert them to JPEG or PNG"]),
+    "iphone-heic-only": (_photos_replaced(("IMG_0001.HEIC", lambda p: p.write_bytes(b"ftypheic")),
+                                          ("IMG_0002.heic", lambda p: p.write_bytes(b"ftypheic"))),
+                         ["holds no images", "left out 2 HEIC photo(s)", "IMG_0001.HEIC",
+                          "convert them to JPEG or PNG", "Most Compatible"]),
     "16-bit-png": (_add("deep.png", lambda p: _photo(p, "I;16")), ["ok:", "model saved"]),
     "float-tiff-named-png": (_add("scan.png", lambda p: _float_tiff(p, 1.0)),
                              ["ok:", "model saved"]),

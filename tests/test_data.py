@@ -32,6 +32,23 @@ def test_find_images_any_case_recursive_and_skips(tmp_path):
     assert "skipped 1 non-image file(s): notes.txt" in scan.summary()
 
 
+def test_photos_in_formats_not_read_are_named_with_the_fix(tmp_path):
+    """An iPhone's HEICs or a camera's raws: named as photos left out, not 'no images'."""
+    (tmp_path / "IMG_1.HEIC").write_bytes(b"ftypheic")
+    (tmp_path / "DSC_2.NEF").write_bytes(b"raw")
+    with pytest.raises(ImageError, match=r"holds no images .*; left out 2 HEIC/raw photo\(s\), "
+                       r"formats dreamkit does not read \(DSC_2.NEF, IMG_1.HEIC\): convert them "
+                       r"to JPEG or PNG \(an iPhone saves JPEGs with .*Most Compatible\)"):
+        find_images(tmp_path)
+    _save(tmp_path / "a.jpg", Image.new("RGB", (8, 8)))
+    (tmp_path / "notes.txt").write_text("hi")
+    summary = find_images(tmp_path).summary()
+    assert summary == ("1 image(s); left out 2 HEIC/raw photo(s), formats dreamkit does not read "
+                       "(DSC_2.NEF, IMG_1.HEIC): convert them to JPEG or PNG (an iPhone saves "
+                       "JPEGs with Settings > Camera > Formats > Most Compatible); skipped 1 "
+                       "non-image file(s): notes.txt"), summary
+
+
 def test_missing_and_empty_folders(tmp_path):
     with pytest.raises(ImageError, match=r"instance_dir='.*nope' does not exist"):
         find_images(tmp_path / "nope")

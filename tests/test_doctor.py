@@ -253,11 +253,17 @@ def test_cli_check_data(tmp_path):
     folder = tmp_path / "p"
     write_clean(folder, 4)
     scene(99).filter(ImageFilter.GaussianBlur(6)).save(folder / "blurry.jpg")
+    (folder / "broken.jpg").write_text("<html>")
+    (folder / "IMG_7.HEIC").write_bytes(b"ftypheic")
     run = subprocess.run([sys.executable, "-m", "dreamkit", "check-data", str(folder),
                           "--grid", str(tmp_path / "g.png"), "--fix", str(tmp_path / "fixed")],
                          capture_output=True, text=True)
     assert run.returncode == 1, run.stderr  # problems found
     assert "blurry.jpg" in run.stdout and "problem" in run.stdout
+    broken = next(line for line in run.stdout.splitlines() if "broken.jpg:" in line)
+    assert broken.count("re-export it as JPEG or PNG") == 1, broken  # its fix said once
+    assert "  skipped  left out 1 HEIC photo(s), a format dreamkit does not read (IMG_7.HEIC): " \
+        "convert them to JPEG or PNG" in run.stdout, run.stdout
     assert (tmp_path / "g.png").exists()
     assert len(list((tmp_path / "fixed").glob("*.png"))) == 5
     write_clean(tmp_path / "ok", 4)

@@ -34,7 +34,7 @@ from .doctor_views import crop_box, crop_preview, draw_grid
 from .overlays import overlay_flags
 from .photo_measures import (gradient_hash, hash_distance, motion_streak, sharpest_part_blur,
                              sharpness)
-from .photos import find_images, open_image
+from .photos import UNREAD_PHOTO_FORMATS, find_images, open_image, unread_note
 
 __all__ = ["Flag", "PhotoCheck", "DataReport", "check_photos", "crop_box", "crop_preview",
            "fix_photos", "SEVERITIES", "PHOTOS_MIN"]
@@ -112,6 +112,9 @@ class DataReport:
         for path, f in self.all_flags():
             where = path.name if path is not None else "(all photos)"
             lines.append(f"  {f.severity:8} {where}: {f.message}; {f.fix}")
+        unread = [p for p in self.skipped if p.suffix.lower() in UNREAD_PHOTO_FORMATS]
+        if unread:
+            lines.append(f"  skipped  {unread_note(unread)}")
         clean = sum(not p.flags for p in self.photos)
         lines.append(f"{self.count('problem')} problem(s), {self.count('warning')} warning(s), "
                      f"{self.count('note')} note(s); {clean} photo(s) without remarks")
@@ -156,8 +159,8 @@ def _check_one(path: Path, resolution: int, center_crop: bool,
             alpha_min = raw.convert("RGBA").getchannel("A").getextrema()[0] if has_alpha else 255
             mode = raw.mode
     except (ImageError, OSError, ValueError) as e:
-        add("unreadable", "problem", str(e).split(": ", 1)[-1], "re-export it as JPEG or PNG, "
-            "or remove it")
+        what, _, fix = str(e).split(": ", 1)[-1].partition("; ")  # the error's own fix, once
+        add("unreadable", "problem", what, fix or "re-export it as JPEG or PNG, or remove it")
         return check
     check.size = img.size
     w, h = img.size

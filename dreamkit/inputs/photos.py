@@ -21,10 +21,16 @@ from ..core.errors import ImageError
 from ..core.steps import epoch_length
 from .buckets import fit_to_bucket, nearest_bucket
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageScan", "find_images", "open_image", "load_image",
+__all__ = ["IMAGE_EXTENSIONS", "UNREAD_PHOTO_FORMATS", "ImageScan", "find_images", "open_image", "load_image",
            "to_tensor", "DreamBoothDataset", "fit_image"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+# Photos in formats left out, named so that a folder of iPhone HEICs or camera raws is not
+# "no images" without a word (every tool that trains on the folder reads the four above).
+UNREAD_PHOTO_FORMATS = {".heic": "HEIC", ".heif": "HEIF", ".avif": "AVIF", ".gif": "GIF",
+                        ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".dng": "raw",
+                        ".cr2": "raw", ".cr3": "raw", ".nef": "raw", ".arw": "raw",
+                        ".raf": "raw", ".orf": "raw", ".rw2": "raw"}
 # Photos above this many pixels are refused rather than decoded (decompression-bomb guard).
 MAX_PIXELS = 12_000 * 12_000
 
@@ -35,13 +41,34 @@ class ImageScan:
     images: list
     skipped: list
 
+    @property
+    def unread_photos(self) -> list:
+        """Skipped files that are photos in a format not read (HEIC, raw, ...)."""
+        return [p for p in self.skipped if p.suffix.lower() in UNREAD_PHOTO_FORMATS]
+
     def summary(self) -> str:
         s = f"{len(self.images)} image(s)"
-        if self.skipped:
-            names = ", ".join(p.name for p in self.skipped[:5])
-            more = f" and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
-            s += f"; skipped {len(self.skipped)} non-image file(s): {names}{more}"
+        if self.unread_photos:
+            s += f"; {unread_note(self.unread_photos)}"
+        others = [p for p in self.skipped if p not in self.unread_photos]
+        if others:
+            s += f"; skipped {len(others)} non-image file(s): {_names(others)}"
         return s
+
+
+def _names(paths, shown: int = 5) -> str:
+    more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
+    return ", ".join(p.name for p in paths[:shown]) + more
+
+
+def unread_note(paths) -> str:
+    """'left out 2 HEIC photo(s) (a.heic, b.heic): ... convert them' for skipped photos."""
+    kinds = sorted({UNREAD_PHOTO_FORMATS[p.suffix.lower()] for p in paths})
+    iphone = " (an iPhone saves JPEGs with Settings > Camera > Formats > Most Compatible)" \
+        if {"HEIC", "HEIF"} & set(kinds) else ""
+    which = "a format" if len(kinds) == 1 else "formats"
+    return (f"left out {len(paths)} {'/'.join(kinds)} photo(s), {which} dreamkit does not read "
+            f"({_names(paths)}): convert them to JPEG or PNG{iphone}")
 
 
 def find_images(folder, *, setting: str = "instance_dir", required: bool = True) -> ImageScan:
@@ -67,10 +94,12 @@ def find_images(folder, *, setting: str = "instance_dir", required: bool = True)
     # A .txt beside a photo is its caption (prompts.photo_captions), not a stray file.
     stems = {p.with_suffix("") for p in images}
     skipped = [p for p in skipped if not (p.suffix.lower() == ".txt" and p.with_suffix("") in stems)]
+    scan = ImageScan(images, skipped)
     if required and not images:
-        raise ImageError(f"{setting}={str(folder)!r} holds no images (.jpg/.jpeg/.png/.webp); "
-                         f"put 3-20 photos of your subject there")
-    return ImageScan(images, skipped)
+        raise ImageError(f"{setting}={str(folder)!r} holds no images (.jpg/.jpeg/.png/.webp); " + (
+            unread_note(scan.unread_photos) if scan.unread_photos else
+            "put 3-20 photos of your subject there"))
+    return scan
 
 
 def open_image(path) -> Image.Image:
