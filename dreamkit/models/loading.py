@@ -70,7 +70,8 @@ def load_tokenizer(name_or_path: str, revision: str | None = None):
     if len(tokenizer) < 512:
         offline = " (HF_HUB_OFFLINE=1 is set)" if os.environ.get("HF_HUB_OFFLINE") == "1" else ""
         raise ModelError(f"pretrained_model_name_or_path={name_or_path!r}: its tokenizer could "
-                         f"not be loaded{offline}: it came back with {len(tokenizer)} tokens; "
+                         f"not be loaded{offline}: transformers gave back an empty one "
+                         f"({len(tokenizer)} tokens); "
                          f"{hint}")
     return tokenizer
 
