@@ -187,7 +187,8 @@ def _check_one(path: Path, resolution: int, center_crop: bool,
         add("blurry", "problem", f"looks shaken {size}: smeared about {length:.0f} px "
             f"{_direction(angle)} (streak {check.shake:.1f}; sharp photos measure < "
             f"{MAX_SHAKE:g}), as by a camera moved during the shot", "the model learns the "
-            "smear too: use a photo taken with a steady camera")
+            "smear too: use a photo taken with a steady camera (a regular pattern, such as a "
+            "knit, filling much of a sharp photo can measure so too: look before leaving it out)")
     overlay_flags(np.asarray(seen), gray, add)
     aspect = max(w, h) / min(w, h)
     if aspect_buckets:  # no square crop: say which bucket, and what it still cuts
