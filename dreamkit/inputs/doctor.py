@@ -34,7 +34,7 @@ from .doctor_views import crop_box, crop_preview, draw_grid
 from .overlays import overlay_flags
 from .photo_measures import (gradient_hash, hash_distance, motion_streak, sharpest_part_blur,
                              sharpness)
-from .photos import UNREAD_PHOTO_FORMATS, find_images, open_image, unread_note
+from .photos import find_images, open_image, unread_note, unread_photos
 
 __all__ = ["Flag", "PhotoCheck", "DataReport", "check_photos", "crop_box", "crop_preview",
            "fix_photos", "SEVERITIES", "PHOTOS_MIN"]
@@ -112,7 +112,7 @@ class DataReport:
         for path, f in self.all_flags():
             where = path.name if path is not None else "(all photos)"
             lines.append(f"  {f.severity:8} {where}: {f.message}; {f.fix}")
-        unread = [p for p in self.skipped if p.suffix.lower() in UNREAD_PHOTO_FORMATS]
+        unread = unread_photos(self.skipped)
         if unread:
             lines.append(f"  skipped  {unread_note(unread)}")
         clean = sum(not p.flags for p in self.photos)

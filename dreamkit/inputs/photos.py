@@ -1,9 +1,10 @@
 """Photos in, training tensors out.
 
 `find_images` lists the photos of a folder (recursively, any case of .jpg .jpeg .png .webp) and
-says which files it skipped. `load_image` applies the EXIF orientation a phone wrote, flattens
-transparency onto white, converts to RGB, resizes the short side to the training resolution and
-centre-crops. `DreamBoothDataset` pairs each instance photo with its caption and, with prior
+says which files it skipped, naming photos in formats it does not read (an iPhone's HEIC).
+`load_image` applies the EXIF orientation a phone wrote, flattens transparency onto white,
+converts to RGB, resizes the short side to the training resolution and centre-crops.
+`DreamBoothDataset` pairs each instance photo with its caption and, with prior
 preservation, a class image with the class prompt (DreamBooth §3.3).
 """
 
@@ -21,8 +22,9 @@ from ..core.errors import ImageError
 from ..core.steps import epoch_length
 from .buckets import fit_to_bucket, nearest_bucket
 
-__all__ = ["IMAGE_EXTENSIONS", "UNREAD_PHOTO_FORMATS", "ImageScan", "find_images", "open_image", "load_image",
-           "to_tensor", "DreamBoothDataset", "fit_image"]
+__all__ = ["IMAGE_EXTENSIONS", "UNREAD_PHOTO_FORMATS", "ImageScan", "find_images", "open_image",
+           "load_image", "to_tensor", "DreamBoothDataset", "fit_image", "unread_photos",
+           "unread_note"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 # Photos in formats left out, named so that a folder of iPhone HEICs or camera raws is not
@@ -41,16 +43,12 @@ class ImageScan:
     images: list
     skipped: list
 
-    @property
-    def unread_photos(self) -> list:
-        """Skipped files that are photos in a format not read (HEIC, raw, ...)."""
-        return [p for p in self.skipped if p.suffix.lower() in UNREAD_PHOTO_FORMATS]
-
     def summary(self) -> str:
         s = f"{len(self.images)} image(s)"
-        if self.unread_photos:
-            s += f"; {unread_note(self.unread_photos)}"
-        others = [p for p in self.skipped if p not in self.unread_photos]
+        unread = unread_photos(self.skipped)
+        if unread:
+            s += f"; {unread_note(unread)}"
+        others = [p for p in self.skipped if p not in unread]
         if others:
             s += f"; skipped {len(others)} non-image file(s): {_names(others)}"
         return s
@@ -61,8 +59,14 @@ def _names(paths, shown: int = 5) -> str:
     return ", ".join(p.name for p in paths[:shown]) + more
 
 
+def unread_photos(paths) -> list:
+    """Those of `paths` that are photos in a format dreamkit does not read (HEIC, raw, ...)."""
+    return [p for p in paths if p.suffix.lower() in UNREAD_PHOTO_FORMATS]
+
+
 def unread_note(paths) -> str:
-    """'left out 2 HEIC photo(s) (a.heic, b.heic): ... convert them' for skipped photos."""
+    """What to say of such photos: 'left out 2 HEIC photo(s), a format dreamkit does not read
+    (a.heic, b.heic): convert them to JPEG or PNG (an iPhone ...)'."""
     kinds = sorted({UNREAD_PHOTO_FORMATS[p.suffix.lower()] for p in paths})
     iphone = " (an iPhone saves JPEGs with Settings > Camera > Formats > Most Compatible)" \
         if {"HEIC", "HEIF"} & set(kinds) else ""
@@ -94,12 +98,11 @@ def find_images(folder, *, setting: str = "instance_dir", required: bool = True)
     # A .txt beside a photo is its caption (prompts.photo_captions), not a stray file.
     stems = {p.with_suffix("") for p in images}
     skipped = [p for p in skipped if not (p.suffix.lower() == ".txt" and p.with_suffix("") in stems)]
-    scan = ImageScan(images, skipped)
     if required and not images:
+        unread = unread_photos(skipped)
         raise ImageError(f"{setting}={str(folder)!r} holds no images (.jpg/.jpeg/.png/.webp); " + (
-            unread_note(scan.unread_photos) if scan.unread_photos else
-            "put 3-20 photos of your subject there"))
-    return scan
+            unread_note(unread) if unread else "put 3-20 photos of your subject there"))
+    return ImageScan(images, skipped)
 
 
 def open_image(path) -> Image.Image:
