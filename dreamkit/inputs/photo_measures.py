@@ -84,6 +84,13 @@ def sharpest_part_blur(gray: np.ndarray, tile: int = 64, floor: float = EDGE_LEV
     return float(worst[informative].min() if informative.sum() >= 3 else worst.min())
 
 
+# A dip whose double (twice as far from the centre) is a peak standing this many standard
+# deviations above the cepstrum around it is a regular pattern's, not a smear's (calibration's
+# smeared copies: up to 3.2; docs/data-doctor.md).
+PATTERN_ECHO = 4.5
+PATTERN_CANDIDATES = 50  # dips looked at, deepest first
+
+
 def motion_streak(gray: np.ndarray, tile: int = 256, shortest: int = 6,
                   longest: int = 40) -> tuple[float, float, float]:
     """How plainly the picture was smeared along one straight line (a camera shake), how long
@@ -94,8 +101,10 @@ def motion_streak(gray: np.ndarray, tile: int = 256, shortest: int = 6,
     dip's depth in standard deviations of the cepstrum around it (sharp photos: 2-8, smeared
     ones 10-30; docs/data-doctor.md). The spectrum is averaged over half-overlapping tiles
     (Welch), so one busy corner does not decide. Smears under `shortest` px are left to
-    sharpest_part_blur: there the photo's own outlines make dips too. (0, 0, 0) for a picture
-    smaller than a tile."""
+    sharpest_part_blur: there the photo's own outlines make dips too. A dip that a regular
+    pattern makes (at half its period, with a peak at the period itself, where a smear dips
+    again) is passed over for the deepest one that is not. (0, 0, 0) for a picture smaller
+    than a tile."""
     a = gray.astype(np.float64)
     h, w = a.shape
     if min(h, w) < tile:
@@ -114,11 +123,27 @@ def motion_streak(gray: np.ndarray, tile: int = 256, shortest: int = 6,
     r = np.hypot(dy, dx)
     ring = (r >= shortest) & (r <= longest)
     near = cep[c - longest:c + longest + 1, c - longest:c + longest + 1]
-    depth = (np.median(near[ring]) - near) / (near[ring].std() + 1e-12)
+    middle, spread = np.median(near[ring]), near[ring].std() + 1e-12
+    depth = (middle - near) / spread
     depth[~ring] = -np.inf
-    i = int(np.argmax(depth))
-    angle = float(np.degrees(np.arctan2(dy.flat[i], dx.flat[i]))) % 180
-    return float(depth.flat[i]), float(r.flat[i]), angle
+    for i in np.argsort(depth, axis=None)[::-1][:PATTERN_CANDIDATES]:
+        y, x = int(dy.flat[i]), int(dx.flat[i])
+        # A smear's zeros fall at every multiple of 1/L, so its cepstrum dips at 2L as well; a
+        # regular pattern (a knit, stripes) dips at half its period and peaks at its period.
+        if _echo(cep, c + 2 * y, c + 2 * x) < PATTERN_ECHO:
+            angle = float(np.degrees(np.arctan2(y, x))) % 180
+            return float(depth.flat[i]), float(r.flat[i]), angle
+    return 0.0, 0.0, 0.0
+
+
+def _echo(cep: np.ndarray, y: int, x: int) -> float:
+    """How far the cepstrum at (y, x) (the highest of the 3×3 there) stands above the 7×7
+    around it, in that ring's standard deviations: a peak marks a regular pattern's period;
+    where a smear's dip doubles, the cepstrum dips again."""
+    block = cep[y - 3:y + 4, x - 3:x + 4]
+    ring = np.ones((7, 7), bool)
+    ring[2:5, 2:5] = False
+    return float((block[2:5, 2:5].max() - np.median(block[ring])) / (block[ring].std() + 1e-12))
 
 
 def gradient_hash(img: Image.Image, n: int = 16) -> np.ndarray:
