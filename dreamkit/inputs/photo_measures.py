@@ -105,6 +105,8 @@ def motion_streak(gray: np.ndarray, tile: int = 256, shortest: int = 6,
     pattern makes (at half its period, with a peak at the period itself, where a smear dips
     again) is passed over for the deepest one that is not. (0, 0, 0) for a picture smaller
     than a tile."""
+    if 2 * longest + 4 > tile // 2:  # the pattern check looks at twice the longest smear
+        raise ValueError(f"motion_streak: longest={longest} needs tile >= {4 * longest + 8}")
     a = gray.astype(np.float64)
     h, w = a.shape
     if min(h, w) < tile:
