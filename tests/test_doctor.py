@@ -81,11 +81,9 @@ def _upscaled(img, side):
 
 
 def _motion(img, share=0.015):
-    n = round(img.width * share) | 1
-    a = np.asarray(img, np.float32)
-    pad = np.pad(a, ((0, 0), (n // 2, n // 2), (0, 0)), mode="edge")
-    out = sum(pad[:, i:i + a.shape[1]] for i in range(n)) / n
-    return Image.fromarray(out.astype(np.uint8))
+    """Smeared across by `share` of the width (an odd number of pixels)."""
+    smeared = _smeared(np.asarray(img, np.float32), round(img.width * share) | 1, axis=1)
+    return Image.fromarray(smeared.astype(np.uint8))
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason="../shared/data/dreambooth is not present")
@@ -148,23 +146,25 @@ def test_degraded_real_photos_phone_size(tmp_path):
         assert any("looks like a screenshot" in f.message for f in found)
 
 
+def _smeared(a: np.ndarray, n: int, axis: int) -> np.ndarray:
+    """The picture averaged over n positions along one axis: a straight smear of n px."""
+    pad = np.pad(a, [(n // 2, n // 2) if i == axis else (0, 0) for i in range(a.ndim)], "edge")
+    return sum(np.take(pad, range(i, i + a.shape[axis]), axis=axis) for i in range(n)) / n
+
+
 def test_a_camera_shake_is_read_with_its_length_and_direction():
     """motion_streak finds a straight smear's length and direction in any picture; a sharp
     one measures far below the doctor's threshold."""
     from dreamkit.inputs.doctor import MAX_SHAKE
     from dreamkit.inputs.photo_measures import motion_streak
 
-    def smear(img, n, axis):  # the average of the picture moved along n pixels of one axis
-        a = np.asarray(img.convert("L"), np.float32)
-        pad = np.pad(a, [(n // 2, n // 2) if i == axis else (0, 0) for i in (0, 1)], "edge")
-        return sum(np.take(pad, range(i, i + a.shape[axis]), axis=axis) for i in range(n)) / n
-
     for seed in (0, 1):
-        sharp = motion_streak(np.asarray(scene(seed).convert("L")))[0]
+        gray = np.asarray(scene(seed).convert("L"), np.float32)
+        sharp = motion_streak(gray)[0]
         assert sharp < MAX_SHAKE / 2, sharp
-        strength, length, angle = motion_streak(smear(scene(seed), 13, 1))
+        strength, length, angle = motion_streak(_smeared(gray, 13, 1))
         assert strength > 2 * MAX_SHAKE and length == 13 and angle == 0
-        strength, length, angle = motion_streak(smear(scene(seed), 9, 0))
+        strength, length, angle = motion_streak(_smeared(gray, 9, 0))
         assert strength > 2 * MAX_SHAKE and length == 9 and angle == 90
     assert motion_streak(np.zeros((100, 900))) == (0.0, 0.0, 0.0)  # smaller than a tile
 
@@ -189,14 +189,10 @@ def test_a_regular_pattern_is_not_a_camera_shake():
     from dreamkit.inputs.doctor import MAX_SHAKE
     from dreamkit.inputs.photo_measures import motion_streak
 
-    def smear(a, n, axis):
-        pad = np.pad(a, [(n // 2, n // 2) if i == axis else (0, 0) for i in (0, 1)], "edge")
-        return sum(np.take(pad, range(i, i + a.shape[axis]), axis=axis) for i in range(n)) / n
-
     for seed, period in ((0, 16), (1, 24)):
         knitted = _knit(scene(seed, (1024, 1024)), period)
         assert motion_streak(knitted)[0] < MAX_SHAKE
-        strength, length, angle = motion_streak(smear(knitted, 13, 1))
+        strength, length, angle = motion_streak(_smeared(knitted, 13, 1))
         assert strength > 2 * MAX_SHAKE and (length, angle) == (13, 0)
 
 
