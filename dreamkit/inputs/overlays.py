@@ -9,14 +9,16 @@ size training sees it (calibration and misses: docs/data-doctor.md):
   whether the band holds ink (a status bar's clock, a caption, a user name).
 - `text_lines`: rows of letter-sized marks, each much brighter or darker than its surroundings,
   of one height, on one line, close together: a watermark, a meme caption, a date stamp.
+- `slanted_text_lines`: the same lines written at a slant (a stock photo's tiled watermark),
+  found on the picture turned so that they run across.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["border_bands", "text_lines", "overlay_flags", "BAND_MATCH", "BAND_NEUTRAL",
-           "FRAME_MIN"]
+__all__ = ["border_bands", "text_lines", "slanted_text_lines", "overlay_flags", "BAND_MATCH",
+           "BAND_NEUTRAL", "FRAME_MIN", "TEXT_SLANTS"]
 
 BAND_MATCH = 12  # levels: a pixel within this of the band's colour (in every channel) is band
 BAND_NEUTRAL = 16  # levels between a band colour's channels: black, white or grey, not sky
@@ -99,16 +101,50 @@ def text_lines(gray: np.ndarray, min_letters: int = 6) -> list:
     strokes filling 12-70 % of its box) and 40 levels brighter or darker than what is around
     it (1/35 of the short side); a line is `min_letters` such marks of one height side by
     side, gaps under 1.5 heights (hair, foliage and logos on the subject made shorter lines)."""
-    a = gray.astype(np.float32)
-    h = a.shape[0]
-    local = _box_mean(a, max(7, round(min(a.shape) / 70)))  # wider than a letter's stroke
+    return _lines(gray.astype(np.float32), gray.shape[0], min_letters)
+
+
+# Slants tried for writing across the picture (a stock photo's tiled watermark): every 15°,
+# so a line is at most 7.5° off one of them, which following the line letter by letter allows
+TEXT_SLANTS = (15, 30, 45, 60)
+SLANT_VIEW = 512  # px, short side: slanted writing is looked for on at most this size
+
+
+def slanted_text_lines(gray: np.ndarray, min_letters: int = 6) -> list:
+    """Lines of letters written at a slant: [(degrees, letters)], degrees > 0 rising to the
+    right. The picture is turned by each of ±TEXT_SLANTS so that such a line runs across,
+    and text_lines' marks are looked for there, each next letter on the line of the one
+    before it; marks near the corners turned in are left out."""
+    from PIL import Image
+
+    view = Image.fromarray(gray)
+    if min(view.size) > SLANT_VIEW:
+        k = SLANT_VIEW / min(view.size)
+        view = view.resize((round(view.width * k), round(view.height * k)), Image.BILINEAR)
+    fill = int(np.median(gray))
+    found = []
+    for degrees in (s for t in TEXT_SLANTS for s in (t, -t)):
+        turned = view.rotate(-degrees, resample=Image.BILINEAR, expand=True, fillcolor=fill)
+        inside = view.point(lambda _: 255).rotate(-degrees, expand=True, fillcolor=0)
+        found += [(degrees, n) for _, _, n in _lines(np.asarray(turned, np.float32), view.height,
+                                                      min_letters, np.asarray(inside) > 0)]
+    return found
+
+
+def _lines(a: np.ndarray, h: int, min_letters: int, inside=None) -> list:
+    """text_lines on `a` (letter sizes relative to `h`); with `inside` (a turned picture's
+    own pixels), marks near what was turned in are left out and a line follows its letters."""
+    r = max(7, round(min(a.shape) / 70))  # wider than a letter's stroke
+    local = _box_mean(a, r)
     found = []
     for mask in (a - local > 40, local - a > 40):
         marks = []
         for y0, x0, y1, x1, area in _components(mask):
             mh, mw = y1 - y0 + 1, x1 - x0 + 1
             if 0.015 * h <= mh <= 0.12 * h and mh >= 6 and mw <= 1.6 * mh \
-                    and 0.12 <= area / (mh * mw) <= 0.7:
+                    and 0.12 <= area / (mh * mw) <= 0.7 and \
+                    (inside is None or inside[max(0, y0 - r):y1 + r + 1,
+                                              max(0, x0 - r):x1 + r + 1].all()):
                 marks.append((x0, x1, y0, y1, mh))
         marks.sort()
         used = set()
@@ -120,7 +156,10 @@ def text_lines(gray: np.ndarray, min_letters: int = 6) -> list:
                 u0, u1, v0, v1, nh = marks[j]
                 if u0 - right > 1.5 * mh:
                     break
-                if j not in used and abs((v0 + v1) - (y0 + y1)) / 2 <= 0.2 * mh \
+                # across: every letter on the first one's line; turned, on the last one's
+                # (a slant a few degrees off the turn)
+                _, _, c0, c1, _ = marks[line[-1]] if inside is not None else marks[i]
+                if j not in used and abs((v0 + v1) - (c0 + c1)) / 2 <= 0.2 * mh \
                         and 0.7 <= nh / mh <= 1.4:
                     line.append(j)
                     right = max(right, u1)
@@ -143,9 +182,16 @@ def overlay_flags(rgb: np.ndarray, gray: np.ndarray, add) -> None:
                 else "has flat bars around the photo")
         add("frame", "warning", f"{what} ({where})", "the model learns them as part of the "
             "subject: crop to the photo itself (fix_photos with crops=)")
+    fix = ("the model learns a watermark or caption as part of the picture: use the original "
+           "photo, or crop the writing away")
     lines = text_lines(gray)
     if lines:
         top = min(t for t, _, _ in lines) / gray.shape[0]
         add("text", "warning", f"has writing over it ({len(lines)} line(s) of letters, the "
-            f"first {top:.0%} from the top)", "the model learns a watermark or caption as part "
-            "of the picture: use the original photo, or crop the writing away")
+            f"first {top:.0%} from the top)", fix)
+        return
+    slanted = slanted_text_lines(gray)
+    if slanted:
+        degrees = max(set(d for d, _ in slanted), key=[d for d, _ in slanted].count)
+        add("text", "warning", f"has writing over it ({len(slanted)} line(s) of letters at a "
+            f"slant, about {abs(degrees)}°: a watermark?)", fix)
