@@ -1,0 +1,81 @@
+"""The `text` warning on stock-photo watermarks tiled at a slant over the whole photo.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/doctor_watermarks.py   # -> doctor_watermarks.json
+
+Every photo of the five shared subjects gets rows of see-through writing over all of it,
+turned by some angle (rising to the right when positive), saved as JPEG and checked at 512 and
+1024; counted: the copies that get a `text` warning. Also counted: the originals (every
+warning there is a false alarm). Two sets:
+- looked at while slanted_text_lines was built (inputs/overlays.py; its slants 15-60° in
+  steps of 15°): "© STOCK PHOTO" in white at 30°, -30° and 45° (denser, fainter);
+- held out (made after the rule was final, never used to change it): other words, slants
+  between the tried ones, black writing: "iStock by Getty Images" at 22°, "Adobe Stock |
+  #48213" at 38°, "alamy  a1b2c3" at -40°, "PROOF - DO NOT COPY" in black at 33°.
+Calibration subjects (backpack, cat2, dog) and held-out ones (duck_toy, teapot) apart.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from dreamkit.inputs.doctor import _check_one
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "dreambooth"
+CALIBRATION = ("backpack", "cat2", "dog")
+
+
+def tiled(img, degrees: float, text: str, alpha: int, ink=(255, 255, 255), size=0.07,
+          rows=0.22, cols=0.55):
+    """`text` in staggered rows over all of `img`, turned `degrees`, `alpha` of 255 opaque."""
+    w, h = img.size
+    layer = Image.new("RGBA", (2 * w, 2 * h), (0, 0, 0, 0))
+    draw, font = ImageDraw.Draw(layer), ImageFont.load_default(size=int(h * size))
+    for row, y in enumerate(range(0, 2 * h, int(h * rows))):
+        for x in range(0, 2 * w, int(w * cols)):
+            draw.text((x + row % 2 * w * cols / 2, y), text, font=font, fill=(*ink, alpha))
+    layer = layer.rotate(degrees, center=(w, h)).crop((w // 2, h // 2, w // 2 + w, h // 2 + h))
+    return Image.alpha_composite(img.convert("RGBA"), layer).convert("RGB")
+
+
+COPIES = {
+    "original (false alarms)": lambda im: im,
+    "© STOCK PHOTO, 30°": lambda im: tiled(im, 30, "© STOCK PHOTO", 110),
+    "© STOCK PHOTO, -30°": lambda im: tiled(im, -30, "© STOCK PHOTO", 110),
+    "© STOCK PHOTO, 45°, denser, fainter": lambda im: tiled(im, 45, "© STOCK PHOTO", 90),
+    "held out: iStock by Getty Images, 22°": lambda im: tiled(im, 22, "iStock by Getty Images",
+                                                              120),
+    "held out: Adobe Stock | #48213, 38°": lambda im: tiled(im, 38, "Adobe Stock | #48213", 100),
+    "held out: alamy  a1b2c3, -40°": lambda im: tiled(im, -40, "alamy  a1b2c3", 130),
+    "held out: PROOF - DO NOT COPY, black, 33°": lambda im: tiled(
+        im, 33, "PROOF - DO NOT COPY", 90, ink=(0, 0, 0), size=0.05, rows=0.15, cols=0.4),
+}
+
+
+def main() -> dict:
+    photos = sorted(SHARED.glob("*/*.jpg"))
+    result = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, make in COPIES.items():
+            for res in (512, 1024):
+                counts = {"calibration": [0, 0], "held out": [0, 0]}
+                for p in photos:
+                    path = Path(tmp) / "copy.jpg"
+                    make(Image.open(p).convert("RGB")).save(path, quality=92)
+                    hit = any(f.kind == "text" for f in _check_one(path, res, True).flags)
+                    part = counts["calibration" if p.parent.name in CALIBRATION else "held out"]
+                    part[0] += hit
+                    part[1] += 1
+                result[f"{name} @ {res}"] = {k: f"{a}/{b}" for k, (a, b) in counts.items()}
+                print(f"{name:44} {res:5}  calibration {result[f'{name} @ {res}']['calibration']:6}"
+                      f"  held out {result[f'{name} @ {res}']['held out']}", flush=True)
+    out = Path(__file__).with_suffix(".json")
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
