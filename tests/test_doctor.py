@@ -210,7 +210,7 @@ def test_a_slanted_tiled_watermark_is_named(tmp_path):
     for k in range(2):
         assert flagged(report, f"marked_{k}.jpg") == {"text"}, report.text()
     assert "letters at a slant, about 30°" in report.text()
-    assert "watermark or caption" in report.text()
+    assert "cannot be cropped away: use the original photo" in report.text()
 
 
 def test_a_regular_pattern_is_not_a_camera_shake():

@@ -182,16 +182,17 @@ def overlay_flags(rgb: np.ndarray, gray: np.ndarray, add) -> None:
                 else "has flat bars around the photo")
         add("frame", "warning", f"{what} ({where})", "the model learns them as part of the "
             "subject: crop to the photo itself (fix_photos with crops=)")
-    fix = ("the model learns a watermark or caption as part of the picture: use the original "
-           "photo, or crop the writing away")
     lines = text_lines(gray)
     if lines:
         top = min(t for t, _, _ in lines) / gray.shape[0]
         add("text", "warning", f"has writing over it ({len(lines)} line(s) of letters, the "
-            f"first {top:.0%} from the top)", fix)
+            f"first {top:.0%} from the top)", "the model learns a watermark or caption as part "
+            "of the picture: use the original photo, or crop the writing away")
         return
     slanted = slanted_text_lines(gray)
     if slanted:
         degrees = max(set(d for d, _ in slanted), key=[d for d, _ in slanted].count)
         add("text", "warning", f"has writing over it ({len(slanted)} line(s) of letters at a "
-            f"slant, about {abs(degrees)}°: a watermark?)", fix)
+            f"slant, about {abs(degrees)}°: a watermark?)", "the model learns a watermark as "
+            "part of the picture, and one over the whole photo cannot be cropped away: use the "
+            "original photo (not a stock site's preview), or another one")
