@@ -62,9 +62,15 @@ def _box_mean(a: np.ndarray, r: int) -> np.ndarray:
 
 
 def _components(mask: np.ndarray) -> list:
-    """Bounding boxes and areas of the 8-connected parts of a mask, by runs per row
-    (union-find over runs: fast enough for the sparse masks text gives)."""
-    parent: list = []
+    """Bounding boxes and areas of the 8-connected parts of a mask: [top, left, bottom, right,
+    area], by runs per row (union-find over the runs; each run joined to the runs of the row
+    above that touch it, diagonals included, found by walking both rows left to right)."""
+    edges = np.diff(np.pad(mask.view(np.int8), ((0, 0), (1, 1))), axis=1)
+    ys, xs = np.nonzero(edges)  # row by row, each run's start then one past its last pixel
+    ys, starts, ends = ys[::2], xs[::2], xs[1::2]
+    first = np.searchsorted(ys, np.arange(mask.shape[0] + 1)).tolist()  # each row's runs
+    x0, x1 = starts.tolist(), ends.tolist()
+    parent = list(range(len(x0)))
 
     def find(i):
         while parent[i] != i:
@@ -72,27 +78,29 @@ def _components(mask: np.ndarray) -> list:
             i = parent[i]
         return i
 
-    runs, prev = [], []
-    for y, row in enumerate(mask):
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], row.view(np.int8), [0]))))
-        cur = []
-        for x0, x1 in zip(edges[::2], edges[1::2]):
-            i = len(parent)
-            parent.append(i)
-            runs.append((y, x0, x1))
-            for j, (a0, a1) in prev:
-                if a0 <= x1 and a1 >= x0:  # touching, diagonals included
-                    parent[find(j)] = find(i)
-            cur.append((i, (x0, x1)))
-        prev = cur
-    boxes: dict = {}
-    for i, (y, x0, x1) in enumerate(runs):
-        r = find(i)
-        b = boxes.get(r)
-        boxes[r] = ([y, x0, y, x1 - 1, x1 - x0] if b is None else
-                    [min(b[0], y), min(b[1], x0), max(b[2], y), max(b[3], x1 - 1),
-                     b[4] + x1 - x0])
-    return list(boxes.values())
+    for y in range(1, mask.shape[0]):
+        j, above_end = first[y - 1], first[y]
+        for i in range(first[y], first[y + 1]):
+            while j < above_end and x1[j] < x0[i]:  # ends left of this run: touches no later one
+                j += 1
+            k = j
+            while k < above_end and x0[k] <= x1[i]:
+                parent[find(k)] = find(i)
+                k += 1
+    if not parent:
+        return []
+    roots = np.array([find(i) for i in range(len(parent))])
+    _, order, part = np.unique(roots, return_index=True, return_inverse=True)
+    n = len(order)
+    top, left = np.full(n, mask.shape[0]), np.full(n, mask.shape[1])
+    bottom, right, area = np.full(n, -1), np.full(n, -1), np.zeros(n, np.int64)
+    np.minimum.at(top, part, ys)
+    np.minimum.at(left, part, starts)
+    np.maximum.at(bottom, part, ys)
+    np.maximum.at(right, part, ends - 1)
+    np.add.at(area, part, ends - starts)
+    boxes = np.stack([top, left, bottom, right, area], axis=1)[np.argsort(order)]
+    return boxes.tolist()
 
 
 def text_lines(gray: np.ndarray, min_letters: int = 6) -> list:
