@@ -182,6 +182,16 @@ def _knit(img: Image.Image, period: int, ss: int = 4) -> np.ndarray:
     return a
 
 
+def test_the_parts_of_a_mask_join_diagonal_neighbours():
+    from dreamkit.inputs.overlays import _components
+    m = np.zeros((7, 9), bool)
+    m[0, 0:2] = m[1, 2] = m[2, 1:4] = True  # one part: diagonal steps join the rows
+    m[4, 5:9] = m[5, 5] = m[6, 6] = True  # another: 6, 6 touches 5, 5 at a corner
+    m[6, 8] = True  # alone: the row above is empty there
+    assert sorted(_components(m)) == [[0, 0, 2, 3, 6], [4, 5, 6, 8, 6], [6, 8, 6, 8, 1]]
+    assert _components(np.zeros((3, 3), bool)) == []
+
+
 def _tiled_watermark(img: Image.Image, degrees: float, text: str, alpha: int = 120):
     """A stock photo's watermark: `text` in rows over the whole photo, turned `degrees`
     (rising to the right), white and see-through."""
