@@ -8,11 +8,12 @@ turned by some angle (rising to the right when positive), saved as JPEG and chec
 warning there is a false alarm). Two sets:
 - looked at while slanted_text_lines was built (inputs/overlays.py; its slants 15-60° in
   steps of 15°): "© STOCK PHOTO" in white at 30°, -30° and 45° (denser, fainter);
-- held out: other words, slants between the tried ones, black writing. Not blind: an
-  earlier version (turns of ±30° and ±45° only, each letter on the first one's line) named
-  1, 0, 0 and 5 of 25 of them at 512, which is why the turns went to every 15° with each
-  letter on the line of the one before; nothing was changed after that: "iStock by Getty Images" at 22°, "Adobe Stock |
-  #48213" at 38°, "alamy  a1b2c3" at -40°, "PROOF - DO NOT COPY" in black at 33°.
+- held out: other words, slants between the tried ones, black writing: "iStock by Getty
+  Images" at 22°, "Adobe Stock | #48213" at 38°, "alamy  a1b2c3" at -40°, "PROOF - DO NOT
+  COPY" in black at 33°. Not blind: an earlier version (turns of ±30° and ±45° only, each
+  letter on the first one's line) named 1, 0, 0 and 5 of 25 of them at 512, which is why the
+  turns went to every 15° with each letter on the line of the one before; nothing was changed
+  after that.
 Calibration subjects (backpack, cat2, dog) and held-out ones (duck_toy, teapot) apart.
 """
 
