@@ -192,6 +192,19 @@ def test_the_parts_of_a_mask_join_diagonal_neighbours():
     assert _components(np.zeros((3, 3), bool)) == []
 
 
+def test_a_line_of_letters_goes_on_past_taller_ones():
+    """Six short letters on one line with three taller ones among them (the h and k of a
+    lowercase word): one line of six, not two short ones broken at the tall letters."""
+    from dreamkit.inputs.overlays import text_lines
+    im = Image.fromarray(np.full((512, 512), 100, np.uint8))
+    draw, x = ImageDraw.Draw(im), 100
+    for tall in (0, 0, 1, 1, 1, 0, 0, 0, 0):
+        height = 32 if tall else 20
+        draw.rectangle((x, 300 - height, x + 13, 299), outline=200, width=3)  # a hollow mark
+        x += 20
+    assert [n for _, _, n in text_lines(np.asarray(im))] == [6]
+
+
 def _tiled_watermark(img: Image.Image, degrees: float, text: str, alpha: int = 120):
     """A stock photo's watermark: `text` in rows over the whole photo, turned `degrees`
     (rising to the right), white and see-through."""

@@ -108,7 +108,8 @@ def text_lines(gray: np.ndarray, min_letters: int = 6) -> list:
     A mark is letter-sized (1.5-12 % of the picture's height, no wider than 1.6× its height,
     strokes filling 12-70 % of its box) and 40 levels brighter or darker than what is around
     it (1/35 of the short side); a line is `min_letters` such marks of one height side by
-    side, gaps under 1.5 heights (hair, foliage and logos on the subject made shorter lines)."""
+    side, gaps under 1.5 heights (hair, foliage and logos on the subject made shorter lines;
+    a taller or shorter mark on the line is not counted but does not break it)."""
     return _lines(gray.astype(np.float32), gray.shape[0], min_letters)
 
 
@@ -170,6 +171,10 @@ def _lines(a: np.ndarray, h: int, min_letters: int, inside=None) -> list:
                 if j not in used and abs((v0 + v1) - (c0 + c1)) / 2 <= 0.2 * mh \
                         and 0.7 <= nh / mh <= 1.4:
                     line.append(j)
+                    right = max(right, u1)
+                elif abs((v0 + v1) - (c0 + c1)) / 2 <= 0.5 * mh:
+                    # on the line but of another height (the h and k of "stock" beside its
+                    # s, o, c): not counted, but the gap is measured past it
                     right = max(right, u1)
             if len(line) >= min_letters:
                 used.update(line)
