@@ -14,6 +14,10 @@ warning there is a false alarm). Two sets:
   letter on the first one's line) named 1, 0, 0 and 5 of 25 of them at 512, which is why the
   turns went to every 15° with each letter on the line of the one before; nothing was changed
   after that.
+Then one line across the middle (a big centred watermark): "shutterstock" (looked at while a
+line was let go on past taller letters), and held out: "depositphotos", a large "alamy",
+"Getty Images", "preview only - licensed" in black. Held out here means made before that
+change and measured once before and once after it.
 Calibration subjects (backpack, cat2, dog) and held-out ones (duck_toy, teapot) apart.
 """
 
@@ -56,6 +60,29 @@ COPIES = {
     "held out: PROOF - DO NOT COPY, black, 33°": lambda im: tiled(
         im, 33, "PROOF - DO NOT COPY", 90, ink=(0, 0, 0), size=0.05, rows=0.15, cols=0.4),
 }
+
+
+def centred(text: str, alpha: int, size: float, y: float, ink=(255, 255, 255)):
+    """One line of `text` across the middle of the photo, `size` of its height tall."""
+    def make(img):
+        w, h = img.size
+        layer = Image.new("RGBA", img.size, (0, 0, 0, 0))
+        draw, font = ImageDraw.Draw(layer), ImageFont.load_default(size=int(h * size))
+        draw.text(((w - draw.textlength(text, font=font)) / 2, h * y), text, font=font,
+                  fill=(*ink, alpha))
+        return Image.alpha_composite(img.convert("RGBA"), layer).convert("RGB")
+    return make
+
+
+COPIES.update({  # one line across (2026-12-03: a line goes on past taller letters)
+    "across: shutterstock, white, half opaque (looked at)": centred("shutterstock", 128, 0.12,
+                                                                     0.44),
+    "across, held out: depositphotos": centred("depositphotos", 140, 0.10, 0.5),
+    "across, held out: alamy, large": centred("alamy", 150, 0.2, 0.4),
+    "across, held out: Getty Images": centred("Getty Images", 130, 0.09, 0.3),
+    "across, held out: preview only - licensed, black": centred("preview only - licensed", 120,
+                                                                0.06, 0.6, ink=(0, 0, 0)),
+})
 
 
 def main() -> dict:
