@@ -205,28 +205,21 @@ def test_a_line_of_letters_goes_on_past_taller_ones():
     assert [n for _, _, n in text_lines(np.asarray(im))] == [6]
 
 
-def _tiled_watermark(img: Image.Image, degrees: float, text: str, alpha: int = 120):
-    """A stock photo's watermark: `text` in rows over the whole photo, turned `degrees`
-    (rising to the right), white and see-through."""
-    w, h = img.size
-    layer = Image.new("RGBA", (2 * w, 2 * h), (0, 0, 0, 0))
-    draw, font = ImageDraw.Draw(layer), ImageFont.load_default(size=int(h * 0.07))
-    for row, y in enumerate(range(0, 2 * h, int(h * 0.22))):
-        for x in range(0, 2 * w, int(w * 0.55)):
-            draw.text((x + row % 2 * w * 0.27, y), text, font=font, fill=(255, 255, 255, alpha))
-    layer = layer.rotate(degrees, center=(w, h)).crop((w // 2, h // 2, w // 2 + w, h // 2 + h))
-    return Image.alpha_composite(img.convert("RGBA"), layer).convert("RGB")
-
-
 def test_a_slanted_tiled_watermark_is_named(tmp_path):
     """Writing across the photo at a slant (a stock photo's watermark), at a slant the doctor
     turns the picture by (30°) and at one between two of them (38°); the same photos without
     it stay clean."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(  # the benchmark's watermark, drawn once
+        "doctor_watermarks", Path(__file__).resolve().parents[1] / "benchmarks" /
+        "doctor_watermarks.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
     folder = tmp_path / "p"
     write_clean(folder, 3)
     for k, degrees in enumerate((30, -38)):
-        _tiled_watermark(scene(10 + k), degrees, "© STOCK PHOTO").save(folder / f"marked_{k}.jpg",
-                                                                   quality=92)
+        bench.tiled(scene(10 + k), degrees, "© STOCK PHOTO", 120).save(folder / f"marked_{k}.jpg",
+                                                                     quality=92)
     report = check_photos(folder, progress=False)
     for k in range(3):
         assert flagged(report, f"photo_{k:02d}.jpg") == set(), report.text()
