@@ -180,14 +180,16 @@ def test_an_unloadable_tokenizer_is_an_error_never_a_verdict(monkeypatch):
         load_tokenizer("stable-diffusion-v1-5/stable-diffusion-v1-5")
 
 
-def test_cli_check_token():
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "dreamkit", "check-token", *args],
-                              capture_output=True, text=True)
-    bad = run("zwx", "--model", "sd-vocabulary", "--class_noun", "dog")
-    assert bad.returncode == 1 and "splits into 2 tokens" in bad.stdout and "try instead" in bad.stdout
-    good = run("zshq", "--model", "sd-vocabulary")
-    assert good.returncode == 0 and "good" in good.stdout
-    offline = run("zshq")  # the default model, a hub id: not on this machine
+def test_cli_check_token(capsys):
+    """The command's verdicts and exit codes (in this process: a process start is seconds of
+    imports), then once as the shell runs it, offline."""
+    from dreamkit.ui.cli import main
+    assert main(["check-token", "zwx", "--model", "sd-vocabulary", "--class_noun", "dog"]) == 1
+    bad = capsys.readouterr().out
+    assert "splits into 2 tokens" in bad and "try instead" in bad
+    assert main(["check-token", "zshq", "--model", "sd-vocabulary"]) == 0
+    assert "good" in capsys.readouterr().out
+    offline = subprocess.run([sys.executable, "-m", "dreamkit", "check-token", "zshq"],
+                             capture_output=True, text=True)  # the default model: a hub id
     assert offline.returncode == 2 and offline.stdout == ""
     assert "could not be loaded" in offline.stderr and len(offline.stderr.splitlines()) == 1

@@ -31,9 +31,18 @@ def _band_depth(rgb: np.ndarray) -> tuple[int, bool]:
     ref = np.median(rgb[0], axis=0)
     if np.ptp(ref) > BAND_NEUTRAL:
         return 0, False
-    match = (np.abs(rgb.astype(np.int16) - ref).max(axis=2) <= BAND_MATCH).mean(axis=1)
-    depth = int(np.argmax(match < 0.6)) if (match < 0.6).any() else len(match)
-    if depth == 0 or depth >= len(match) - 2:
+    # the share of each row in the band's colour, row by row down until two rows past the
+    # first that is not band (a few rows for most photos: the whole picture only for a band)
+    n, match, done, step = len(rgb), np.empty(0), 0, 32
+    while done < n:
+        part = rgb[done:done + step].astype(np.int16)
+        match = np.concatenate([match, (np.abs(part - ref).max(axis=2) <= BAND_MATCH).mean(axis=1)])
+        done, step = done + len(part), 2 * step
+        below = np.flatnonzero(match < 0.6)
+        if len(below) and done >= below[0] + 2:
+            break
+    depth = int(below[0]) if len(below) else n
+    if depth == 0 or depth >= n - 2:
         return 0, False
     if match[depth:depth + 2].max() > 0.3:  # no straight edge: the band fades into the scene
         return 0, False
