@@ -120,6 +120,22 @@ def test_fp16_weight_copies_counted_as_a_real_autocast_step_holds_them(tiny_mode
     assert peaks[True] > peaks[False]
 
 
+def test_meta_results_worked_out_once_give_the_same_figures(tiny_model, monkeypatch):
+    """memory._on_meta makes the result of an op on inputs alike as the first one was: the
+    step's peak, FLOPs and every part are the same as with torch working each out anew."""
+    import dreamkit.planning.memory as memory
+    from dreamkit.planning.planner import _measure_step
+    cfg = TrainConfig(pretrained_model_name_or_path=str(tiny_model), class_noun="toy",
+                      with_prior_preservation=True, resolution=64, train_text_encoder=True,
+                      mixed_precision="fp16")
+    monkeypatch.setattr(memory, "_RESULTS", {})
+    kept = {mode: _measure_step(cfg, mode) for mode in ("one_pass", "two_pass")}
+    assert len(memory._RESULTS) > 10  # ops were worked out once and their results reused
+    monkeypatch.setattr(memory, "_SHAPE_ONLY", set())
+    anew = {mode: _measure_step(cfg, mode) for mode in ("one_pass", "two_pass")}
+    assert kept == anew
+
+
 def test_flops_match_a_hand_count_on_small_layers():
     import torch
     lin, x = torch.nn.Linear(64, 32), torch.randn(8, 64)
