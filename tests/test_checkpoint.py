@@ -228,8 +228,17 @@ def _cli(cfg_path, *extra):
     return [sys.executable, "-m", "dreamkit", "train", "--config", str(cfg_path), *extra]
 
 
-def test_sigkill_at_random_moments_then_resume_matches(tiny_model, photos, tmp_path):
-    """Kill a real training process at random moments (even mid-checkpoint), resume each time."""
+@pytest.fixture(scope="module")
+def forked():
+    """Training processes started by forking one that made the imports (tests/forked.py)."""
+    from forked import Forked
+    with Forked({**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}) as helper:
+        yield helper
+
+
+def test_sigkill_at_random_moments_then_resume_matches(tiny_model, photos, tmp_path, forked):
+    """Kill a real training process at random moments (even mid-checkpoint), resume each time;
+    the last resume is a `python -m dreamkit train` of its own."""
     steps = 12
     cfg = _config(tiny_model, photos, tmp_path / "killed", max_train_steps=steps,
                   checkpointing_steps=1, resume="auto", sample_every=0)
@@ -247,28 +256,29 @@ def test_sigkill_at_random_moments_then_resume_matches(tiny_model, photos, tmp_p
     rng = random.Random(7)
     ckdir = tmp_path / "killed" / "checkpoints"
     kills = []
-    for _ in range(3):
+    for n in range(3):
         done = latest_checkpoint(tmp_path / "killed", report=lambda m: None)
         target = (done.step if done else 0) + rng.randint(1, 3)
-        proc = subprocess.Popen(_cli(cfg_path), env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        deadline = time.time() + 300
-        while time.time() < deadline and proc.poll() is None:
+        pid = forked.start(["train", "--config", cfg_path], log=tmp_path / f"killed-{n}.log")
+        deadline, ended = time.time() + 300, None
+        while time.time() < deadline and ended is None:
             if any(p.name >= f"step_{target:06d}" for p in ckdir.glob("step_*")):
                 break
             time.sleep(0.02)
-        if not kills and proc.poll() is None:  # a second run on the folder is refused
+            ended = forked.poll(pid)
+        if not kills and ended is None:  # a second run on the folder is refused
             with pytest.raises(DreamkitError, match=f"in use by another training run "
-                                                    f"\\(process {proc.pid} on "):
+                                                    f"\\(process {pid} on "):
                 train(cfg, callbacks=[])
         time.sleep(rng.uniform(0.0, 0.3))  # somewhere in the next step or checkpoint write
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        if ended is None:
+            os.kill(pid, signal.SIGKILL)
+            assert forked.wait(pid) == -signal.SIGKILL, (tmp_path / f"killed-{n}.log").read_text()
         kills.append(target)
     r = subprocess.run(_cli(cfg_path), env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "resuming from step" in r.stdout
-    assert f"taking over .dreamkit-run.lock of a run that is gone (process {proc.pid}" in \
+    assert f"taking over .dreamkit-run.lock of a run that is gone (process {pid}" in \
         r.stdout + r.stderr  # the killed run's lock: taken over with a message
     assert not (tmp_path / "killed" / ".dreamkit-run.lock").exists()  # released at the end
     from safetensors.torch import load_file
@@ -326,20 +336,19 @@ def test_a_kill_while_pruning_is_cleaned_up_and_diffusers_checkpoint_names_resum
 
 
 def test_a_full_disk_at_the_final_save_is_one_line_and_leaves_no_half_model(tiny_model, photos,
-                                                                              tmp_path):
+                                                                              tmp_path, forked):
     """`ulimit -f`: every file above 1 MB fails to write, like a full Drive (the tiny UNet is
     4 MB); the checkpoints stay, no model_index.json, no half-written folder."""
     cfg = _config(tiny_model, photos, tmp_path / "run", max_train_steps=2, checkpointing_steps=0,
                   lr_scheduler="constant", sample_every=0, with_prior_preservation=False,
                   train_batch_size=1)
     path = cfg.save(tmp_path / "cfg.json")
-    script = f"ulimit -f 1024; exec {sys.executable} -m dreamkit train --config {path}"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env,
-                       timeout=600)
-    assert r.returncode == 2, r.stderr[-2000:]
-    errors = [line for line in r.stderr.splitlines() if "error:" in line]
-    assert len(errors) == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    log = tmp_path / "train.log"  # what the command printed, stdout and stderr
+    pid = forked.start(["train", "--config", path], log=log, max_file_bytes=2**20)
+    assert forked.wait(pid) == 2, log.read_text()[-2000:]
+    said = log.read_text()
+    errors = [line for line in said.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "Traceback" not in said, said[-2000:]
     assert "saving the final model into" in errors[0] and "File too large" in errors[0]
     run = tmp_path / "run"
     assert not (run / "model_index.json").exists() and not (run / ".tmp-model").exists()
