@@ -121,17 +121,17 @@ def test_fp16_weight_copies_counted_as_a_real_autocast_step_holds_them(tiny_mode
 
 
 def test_meta_results_worked_out_once_give_the_same_figures(tiny_model, monkeypatch):
-    """memory._on_meta makes the result of an op on inputs alike as the first one was: the
+    """meta_ops.on_meta makes the result of an op on inputs alike as the first one was: the
     step's peak, FLOPs and every part are the same as with torch working each out anew."""
-    import dreamkit.planning.memory as memory
+    import dreamkit.planning.meta_ops as meta_ops
     from dreamkit.planning.planner import _measure_step
     cfg = TrainConfig(pretrained_model_name_or_path=str(tiny_model), class_noun="toy",
                       with_prior_preservation=True, resolution=64, train_text_encoder=True,
                       mixed_precision="fp16")
-    monkeypatch.setattr(memory, "_RESULTS", {})
+    monkeypatch.setattr(meta_ops, "RESULTS", {})
     kept = {mode: _measure_step(cfg, mode) for mode in ("one_pass", "two_pass")}
-    assert len(memory._RESULTS) > 10  # ops were worked out once and their results reused
-    monkeypatch.setattr(memory, "_SHAPE_ONLY", set())
+    assert len(meta_ops.RESULTS) > 10  # ops were worked out once and their results reused
+    monkeypatch.setattr(meta_ops, "SHAPE_ONLY", set())
     anew = {mode: _measure_step(cfg, mode) for mode in ("one_pass", "two_pass")}
     assert kept == anew
 

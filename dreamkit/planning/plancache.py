@@ -23,9 +23,9 @@ PLAN_FIELDS = ("pretrained_model_name_or_path", "resolution", "train_batch_size"
                "lora_target_modules", "gradient_checkpointing", "optimizer_in_backward",
                "use_8bit_adam", "cache_latents", "precompute_text_embeddings",
                "train_text_encoder", "mixed_precision", "optimizer", "use_dora", "lora_dropout")
-MEASURING_CODE = ("planning/planner.py", "planning/memory.py", "planning/shapes.py",
-                  "training/step.py", "training/loss.py", "training/optim.py", "models/lora.py",
-                  "core/precision.py")
+MEASURING_CODE = ("planning/planner.py", "planning/memory.py", "planning/meta_ops.py",
+                  "planning/shapes.py", "training/step.py", "training/loss.py",
+                  "training/optim.py", "models/lora.py", "core/precision.py")
 
 
 def _model_configs(model: str) -> str:
