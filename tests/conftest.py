@@ -73,16 +73,16 @@ def installed(tmp_path_factory):
 # The longest files first (seconds measured in a whole run, 2026-12-03): pytest-xdist hands
 # out files in collection order (with --no-loadscope-reorder, pyproject.toml; without it, by
 # their number of tests), and alphabetical order would start the classroom notebook's
-# file last, leaving one worker alone for its four minutes; longest first, the last files
+# file last, leaving one worker alone for its three minutes; longest first, the last files
 # handed out are short, and both workers finish near the same time.
-LONGEST_FIRST = ("test_toy_demo.py",  # 210-240 s: the classroom notebook's two runs
-                 "test_planner.py", "test_checkpoint.py", "test_browser.py",
-                 "test_toy_two_subjects.py", "test_notebooks.py", "test_widgets_7.py",
-                 "test_doctor.py", "test_notebook_forms.py", "test_optim.py",
-                 "test_export_advice.py", "test_evaluate.py", "test_installed.py",
-                 "test_knobs.py", "test_train.py", "test_gpu_rehearsal.py", "test_tokens.py",
-                 "test_cli.py", "test_distributed.py", "test_bad_inputs_commands.py",
-                 "test_lora.py", "test_toy_pretrain.py", "test_house.py")  # then under 8 s
+LONGEST_FIRST = ("test_toy_demo.py",  # 190-220 s: the classroom notebook's two runs
+                 "test_doctor.py", "test_browser.py", "test_toy_two_subjects.py",
+                 "test_checkpoint.py", "test_planner.py", "test_notebooks.py",
+                 "test_widgets_7.py", "test_notebook_forms.py", "test_export_advice.py",
+                 "test_distributed.py", "test_cli.py", "test_optim.py", "test_installed.py",
+                 "test_knobs.py", "test_evaluate.py", "test_train.py", "test_lora.py",
+                 "test_gpu_rehearsal.py", "test_toy_pretrain.py", "test_bad_inputs_commands.py",
+                 "test_tokens.py", "test_house.py")  # then under 5 s
 
 
 def pytest_collection_modifyitems(config, items):

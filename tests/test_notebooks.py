@@ -81,7 +81,7 @@ def _text(nb) -> str:
 
 @pytest.mark.slow
 def test_quickstart_runs_on_cpu(tmp_path):
-    nb = _run(ROOT / "notebooks" / "01_quickstart.ipynb", tmp_path, {"STEPS": 40, "NUM_CLASS_IMAGES": 12},
+    nb = _run(ROOT / "notebooks" / "01_quickstart.ipynb", tmp_path, {"STEPS": 10, "NUM_CLASS_IMAGES": 3},
               HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
     text = _text(nb)
     _clean(nb)
