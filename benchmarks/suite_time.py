@@ -50,6 +50,8 @@ def main() -> int:
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
                           capture_output=True, check=True).stdout.strip()
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    if (ROOT.parent / "shared").is_dir():  # the real photos' tests look beside the checkout
+        (work / "shared").symlink_to(ROOT.parent / "shared")
     result = {"commit": head, "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M")}
     try:
         for name, cmd in (("setup", ["make", "setup"]), ("test", ["make", "test"]),
@@ -59,9 +61,10 @@ def main() -> int:
             if result[name]["exit_code"]:
                 print((work / f"{name}.log").read_text()[-3000:], file=sys.stderr)
                 return 1
-        said = re.findall(r"(\d+) passed.* in ([\d.]+)s", (work / "test.log").read_text())
-        if said:
-            result["tests_passed"], result["pytest_seconds"] = int(said[-1][0]), float(said[-1][1])
+        said = (work / "test.log").read_text()
+        result["tests_passed"] = int(re.findall(r"(\d+) passed", said)[-1])
+        result["tests_skipped"] = sum(map(int, re.findall(r"(\d+) skipped", said)[-1:]))
+        result["pytest_seconds"] = float(re.findall(r" in ([\d.]+)s", said)[-1])
         demo = (result["demo_1"]["seconds"] + result["demo_2"]["seconds"]) / 2
         result["suite_in_demos"] = round(result["pytest_seconds"] / demo, 2)
         result["six_minutes_in_demos"] = round(360 / demo, 2)
