@@ -4,17 +4,20 @@ A Colab form field is a line `NAME = value  #@param ...`; when a user changes th
 rewrites that line, and the notebook keeps it. These tests do the same to the notebook's source,
 then run it as Run all does, up to and including the training cell, on the CPU path and on the
 GPU path (taken by setting ON_GPU, as a CUDA machine would). `train` (and, on the GPU path, what
-would load Stable Diffusion or use CUDA) is replaced by a recorder: nothing is trained here;
-tests/test_notebooks.py runs the notebooks whole on the CPU.
+would load Stable Diffusion or use CUDA) is replaced by a recorder. The quickstart's kernel first
+runs it whole on the CPU, training for real (a kernel start and its imports saved); the
+step-by-step notebook runs whole under ipywidgets 7.7 (tests/test_widgets_7.py), the classroom
+one from the installed wheel (tests/test_toy_demo.py).
 """
 
 import json
 import re
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
-from test_notebooks import ROOT
+from test_notebooks import QUICKSTART_CPU, ROOT, _inject, check_quickstart_on_cpu
 
 RECORDER = '''
 import json, dreamkit, dreamkit.models.loading, dreamkit.planning.planner, dreamkit.inputs.prior
@@ -184,12 +187,20 @@ def _refusals(kernel, name: str, title: str, gpu: bool) -> None:
         _stopped_with_one_line(stopped, title, line)
 
 
-def test_quickstart_forms_on_the_cpu_and_gpu_paths(tmp_path, monkeypatch):
-    """One kernel, Run all again and again: every field reaches train on the CPU path (and
-    what the toy world changed is printed), refused values stop at the settings cell with one
-    line on both paths, then every field reaches train on the GPU path."""
+@pytest.mark.slow
+def test_quickstart_runs_whole_then_its_forms_in_the_same_kernel(tmp_path, monkeypatch):
+    """One kernel, Run all again and again: first the whole notebook on the CPU, training
+    and measuring for real (test_notebooks.check_quickstart_on_cpu); then every field
+    reaches train on the CPU path (and what the toy world changed is printed), refused values
+    stop at the settings cell with one line on both paths, and every field reaches train on
+    the GPU path."""
     name, title = "01_quickstart.ipynb", "3b. The settings, checked"
     with Kernel(tmp_path, monkeypatch) as kernel:
+        whole = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+        _inject(whole, QUICKSTART_CPU)
+        _, stopped = kernel.run_all(whole)
+        assert stopped is None, _said(stopped)
+        check_quickstart_on_cpu(whole, tmp_path)
         nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
         fields = _fields(name, False)
         set_fields(nb, fields)
