@@ -33,7 +33,7 @@ def _band_depth(rgb: np.ndarray) -> tuple[int, bool]:
         return 0, False
     # the share of each row in the band's colour, row by row down until two rows past the
     # first that is not band (a few rows for most photos: the whole picture only for a band)
-    n, match, done, step = len(rgb), np.empty(0), 0, 32
+    n, match, below, done, step = len(rgb), np.empty(0), np.empty(0, int), 0, 32
     while done < n:
         part = rgb[done:done + step].astype(np.int16)
         match = np.concatenate([match, (np.abs(part - ref).max(axis=2) <= BAND_MATCH).mean(axis=1)])
@@ -139,11 +139,11 @@ def slanted_text_lines(gray: np.ndarray, min_letters: int = 6) -> list:
     if min(view.size) > SLANT_VIEW:
         k = SLANT_VIEW / min(view.size)
         view = view.resize((round(view.width * k), round(view.height * k)), Image.BILINEAR)
-    fill = int(np.median(gray))
+    fill, whole = int(np.median(gray)), view.point(lambda _: 255)  # whole: the picture's own
     found = []
     for degrees in (s for t in TEXT_SLANTS for s in (t, -t)):
         turned = view.rotate(-degrees, resample=Image.BILINEAR, expand=True, fillcolor=fill)
-        inside = view.point(lambda _: 255).rotate(-degrees, expand=True, fillcolor=0)
+        inside = whole.rotate(-degrees, expand=True, fillcolor=0)
         found += [(degrees, n) for _, _, n in _lines(np.asarray(turned, np.float32), view.height,
                                                       min_letters, np.asarray(inside) > 0)]
     return found

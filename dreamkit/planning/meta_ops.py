@@ -12,8 +12,8 @@ __all__ = ["on_meta", "SHAPE_ONLY", "RESULTS"]
 # hundred microseconds a call) and is a new tensor whose shape, strides and dtype follow from
 # the inputs' alone. Every block of a UNet runs them on inputs alike, thousands of times a
 # step: each is worked out once (`on_meta`). With the optimizer states made directly
-# (memory.py's `_meta_states`), 18 plans of SD 1.5 and SDXL took 50 s instead of 93 s, every part and FLOP
-# count unchanged.
+# (memory.py's `_meta_states`), 18 plans of SD 1.5 and SDXL took 50 s instead of 93 s, every
+# part and FLOP count unchanged.
 _ops = torch.ops.aten
 SHAPE_ONLY = {_ops.add.Tensor, _ops.sub.Tensor, _ops.mul.Tensor, _ops.div.Tensor,
               _ops.mm.default, _ops.addmm.default, _ops.gelu.default,
