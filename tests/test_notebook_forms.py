@@ -4,20 +4,29 @@ A Colab form field is a line `NAME = value  #@param ...`; when a user changes th
 rewrites that line, and the notebook keeps it. These tests do the same to the notebook's source,
 then run it as Run all does, up to and including the training cell, on the CPU path and on the
 GPU path (taken by setting ON_GPU, as a CUDA machine would). `train` (and, on the GPU path, what
-would load Stable Diffusion or use CUDA) is replaced by a recorder. The quickstart's kernel first
-runs it whole on the CPU, training for real (a kernel start and its imports saved); the
-step-by-step notebook runs whole under ipywidgets 7.7 (tests/test_widgets_7.py), the classroom
-one from the installed wheel (tests/test_toy_demo.py).
+would load Stable Diffusion or use CUDA) is replaced by a recorder. Each notebook's kernel first
+runs it whole on the CPU, training for real (a kernel start and its imports saved): the
+step-by-step notebook's under ipywidgets 7.7, the version Colab ships. The classroom notebook
+runs from the installed wheel (tests/test_toy_demo.py).
 """
 
 import json
+import os
 import re
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
-from test_notebooks import QUICKSTART_CPU, ROOT, _inject, check_quickstart_on_cpu
+from test_notebooks import (
+    QUICKSTART_CPU,
+    ROOT,
+    STEP_BY_STEP_CPU,
+    _inject,
+    check_quickstart_on_cpu,
+    check_step_by_step_on_cpu,
+)
+from test_widgets_7 import SEVEN, _need_seven
 
 RECORDER = '''
 import json, dreamkit, dreamkit.models.loading, dreamkit.planning.planner, dreamkit.inputs.prior
@@ -82,7 +91,7 @@ class Kernel:
     Kernel is a restart). `run_all(cells)`: (what train received or None, the cell where Run
     all stopped with an error or None)."""
 
-    def __init__(self, tmp_path, monkeypatch, gpu_drive: bool = True):
+    def __init__(self, tmp_path, monkeypatch, gpu_drive: bool = True, path=(ROOT,)):
         home = tmp_path / "home"
         if gpu_drive and not home.exists():  # the Drive folder (local off Colab): the photos
             from dreamkit.toy import write_subject_photos
@@ -90,7 +99,7 @@ class Kernel:
         home.mkdir(exist_ok=True)
         monkeypatch.setenv("HOME", str(home))
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-        monkeypatch.setenv("PYTHONPATH", str(ROOT))
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(map(str, path)))
         self.path = tmp_path
         self.client = NotebookClient(nbformat.v4.new_notebook(), timeout=600,
                                      kernel_name="python3",
@@ -113,6 +122,7 @@ class Kernel:
                 self.client.execute_cell(cell, i)
             except CellExecutionError:
                 return None if not got.exists() else json.loads(got.read_text()), cell
+        self.client.set_widgets_metadata()  # as a whole run saves them into the notebook
         return (json.loads(got.read_text()) if got.exists() else None), None
 
 
@@ -222,16 +232,26 @@ def test_quickstart_runs_whole_then_its_forms_in_the_same_kernel(tmp_path, monke
         _check_received(received, fields, name, True)
 
 
-def test_step_by_step_forms_refusals_and_a_restart(tmp_path, monkeypatch):
-    """Kernel 1: every field reaches train on the CPU path; refused values stop at 6b with one
-    line on both paths; Run all with the defaults on the GPU path. Then every field changed,
-    the notebook saved (as Colab does on Drive), a new kernel (a restart) and Run all: train
-    gets what the form showed each time."""
+@pytest.mark.slow
+def test_step_by_step_runs_whole_under_ipywidgets_7_then_its_forms_and_a_restart(tmp_path,
+                                                                                  monkeypatch):
+    """Kernel 1, with Colab's ipywidgets 7.7 first on its path: the whole notebook on the CPU,
+    training and measuring for real (test_notebooks.check_step_by_step_on_cpu); every field
+    reaches train on the CPU path; refused values stop at 6b with one line on both paths; Run
+    all with the defaults on the GPU path. Then every field changed, the notebook saved (as
+    Colab does on Drive), a new kernel (a restart) and Run all: train gets what the form
+    showed each time."""
+    _need_seven()
     name, title = "02_step_by_step.ipynb", "6b. The settings, checked"
     path = tmp_path / "02.ipynb"
     nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
     defaults = form_fields(nb)
-    with Kernel(tmp_path, monkeypatch) as kernel:
+    with Kernel(tmp_path, monkeypatch, path=(SEVEN, ROOT)) as kernel:
+        whole = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+        _inject(whole, STEP_BY_STEP_CPU)
+        _, stopped = kernel.run_all(whole)
+        assert stopped is None, _said(stopped)
+        check_step_by_step_on_cpu(whole, tmp_path)
         cpu = nbformat.read(ROOT / "notebooks" / name, as_version=4)
         fields = _fields(name, False)
         set_fields(cpu, fields)

@@ -1,6 +1,6 @@
 """The notebooks: committed without outputs, linked to files that exist, each run top to bottom
-on the CPU by the suite (the quickstart in tests/test_notebook_forms.py, what it must show
-here; the step-by-step one in tests/test_widgets_7.py; the classroom one in
+on the CPU by the suite (the quickstart and the step-by-step one in
+tests/test_notebook_forms.py, what they must show here; the classroom one in
 tests/test_toy_demo.py)."""
 
 import base64
@@ -135,8 +135,48 @@ def _images(nb) -> int:
                for c in nb.cells for o in c.get("outputs", []))
 
 
-# The step-by-step notebook runs whole once, under the ipywidgets Colab ships:
-# tests/test_widgets_7.py.
+# The step-by-step notebook runs whole once, under the ipywidgets Colab ships, in the kernel its
+# forms are then tried in (tests/test_notebook_forms.py): its first Run all is this one.
+STEP_BY_STEP_CPU = {"STEPS": 10, "NUM_CLASS_IMAGES": 2, "SAMPLE_EVERY": 5, "TRY_STEPS": 3,
+                    "COUNT": 1}
+
+
+def check_step_by_step_on_cpu(nb, folder: Path) -> None:
+    """What the step-by-step notebook, run whole on the CPU in `folder` with ipywidgets 7.7
+    first on the kernel's path, must have shown and saved."""
+    # the widgets the kernel made are 7.x's (their controls' protocol 1.5.0; 8.x's is 2.0.0)
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    versions = {m["model_module_version"] for m in state.values()
+                if m["model_module"] == "@jupyter-widgets/controls"}
+    names = {m["model_name"] for m in state.values()}
+    assert versions == {"1.5.0"}, versions
+    assert {"TextModel", "ButtonModel", "FloatProgressModel"} <= names, names  # captions, bar
+    text = _text(nb)
+    _clean(nb)
+    assert "ipywidgets 7.7.5" in text  # the machine report names the kernel's widgets,
+    # and that this environment's JupyterLab 4 could not draw them
+    assert "whose widget front end draws only ipywidgets 8's widgets" in text
+    assert "No GPU: the toy world on the CPU" in text
+    assert "12 image(s)" in text and "0 problem(s)" in text  # the photos, checked
+    assert "2 class images of 'a photo of a toy'" in text
+    assert "best step: step " in text  # scored while training, the rule named a step
+    assert _images(nb) >= 6  # photos, doctor grid, class images, curves, samples, comparisons
+    run = folder / "step-by-step" / "run"
+    assert (run / "model_index.json").exists() and (run / "scores.json").exists()
+    assert [e["step"] for e in json.loads((run / "scores.json").read_text())["curve"]] == [5, 10]
+    # try your model: the pictures shown are saved, with their settings, and open
+    tried = sorted((run / "generated").glob("*/*.png"))
+    assert len(tried) == 4 and Image.open(tried[0]).text["guidance"] == "7.5"
+    # export: one file in the original layout (fp16) that diffusers loads back
+    from diffusers import StableDiffusionPipeline
+    export = folder / "step-by-step" / "run-export"
+    pipe = StableDiffusionPipeline.from_single_file(str(export / "model.safetensors"),
+                                                    config=str(export), local_files_only=True)
+    assert pipe.unet.config.sample_size == 16 and "one file: pipe = StableDiffusionPipeline" in text
+    # free Drive space: what the folder holds, before and after
+    assert "the run folder holds:" in text and "freed " in text
+
+
 # The classroom notebook runs from the installed wheel: tests/test_toy_demo.py.
 
 
