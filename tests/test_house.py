@@ -151,3 +151,26 @@ def test_a_plan_of_a_model_it_cannot_read_says_what_it_assumed():
     first = p.text().splitlines()[0]
     assert first.startswith("assumed SD 1.5") and "'nobody/no-such-model' could not be read" \
         in first and "offline" in first
+
+
+def test_an_unreachable_hub_is_said_at_once_not_after_minutes_of_retries(tmp_path):
+    """Without network (and without HF_HUB_OFFLINE), huggingface_hub retries every file with
+    backoff: four minutes before `check-token` with its default hub id failed, measured. A hub
+    that refuses the connection stands in for it here (HF_ENDPOINT on a closed local port)."""
+    import os
+    import time
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env.update(HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf"))
+    said = "the model hub cannot be reached from here"
+    for argv, code, then in (
+            (["check-token", "zshq"], 2, "its tokenizer could not be loaded"),
+            (["plan-memory", "--pretrained_model_name_or_path", "nobody/no-such-model",
+              "--use_lora", "--gradient_checkpointing", "--resolution", "256"], 0,
+             "assumed SD 1.5")):
+        start = time.time()
+        run = subprocess.run([sys.executable, "-m", "dreamkit", *argv], capture_output=True,
+                             text=True, env=env, timeout=120)
+        assert time.time() - start < 30, (argv, time.time() - start)
+        assert run.returncode == code, (argv, run.stdout[-1500:], run.stderr[-1500:])
+        assert said in run.stderr and then in run.stdout + run.stderr, (argv, run.stderr[-1500:])
+        assert "Traceback" not in run.stderr

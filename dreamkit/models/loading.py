@@ -68,11 +68,11 @@ def load_tokenizer(name_or_path: str, revision: str | None = None):
     # Offline, transformers may hand back an empty tokenizer (its two special tokens) instead
     # of failing; any tokenizer of a real model has at least its 512 byte tokens.
     if len(tokenizer) < 512:
-        offline = " (HF_HUB_OFFLINE=1 is set)" if os.environ.get("HF_HUB_OFFLINE") == "1" else ""
+        why = ("it is not among the models downloaded to this machine, and HF_HUB_OFFLINE=1 "
+               "keeps the hub out" if os.environ.get("HF_HUB_OFFLINE") == "1" else
+               f"transformers gave back an empty one ({len(tokenizer)} tokens)")
         raise ModelError(f"pretrained_model_name_or_path={name_or_path!r}: its tokenizer could "
-                         f"not be loaded{offline}: transformers gave back an empty one "
-                         f"({len(tokenizer)} tokens); "
-                         f"{hint}")
+                         f"not be loaded: {why}; {hint}")
     return tokenizer
 
 

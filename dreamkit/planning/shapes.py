@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ..core.errors import ModelError
-from ..models.source import check_local_folder
+from ..models.source import check_local_folder, offline_if_hub_unreachable
 from ..models.sdxl import is_sdxl
 
 # diffusers, huggingface_hub, transformers: imported where used (heavy), so `import dreamkit` stays quick
@@ -43,6 +43,7 @@ def part_config(model: str, part: str) -> tuple[dict, str]:
     path = Path(model).expanduser() / part / "config.json"
     if path.is_file():
         return json.loads(path.read_text()), "folder"
+    offline_if_hub_unreachable(model)  # else minutes of retries before the shipped config
     try:
         from huggingface_hub import hf_hub_download
         return json.loads(Path(hf_hub_download(model, f"{part}/config.json")).read_text()), "hub"

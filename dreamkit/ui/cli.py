@@ -21,6 +21,7 @@ import dataclasses
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from ..core.config import TrainConfig
@@ -243,7 +244,9 @@ def main(argv=None) -> int:
     try:
         # the handlers load torch and diffusers: only now, so `--help` and mistakes are quick
         from . import commands
-        return getattr(commands, args.func)(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(args.command, warnings.showwarning)
+            return getattr(commands, args.func)(args)
     except DreamkitError as e:
         if args.debug:
             raise
@@ -262,6 +265,20 @@ def main(argv=None) -> int:
         print(f"dreamkit {args.command}: unexpected error: {type(e).__name__}: {first} "
               f"(traceback in {log}; --debug shows it here)", file=sys.stderr)
         return 1
+
+
+def _one_line_warning(command: str, default):
+    """dreamkit's own warnings (core.callbacks.warn: what a function says when no run's
+    callbacks listen) as one line on stderr, as the command's errors are; others as Python
+    shows them."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        if category is UserWarning and f"{os.sep}dreamkit{os.sep}" in filename:
+            text = str(message)
+            print(f"dreamkit {command}: {'' if text.startswith('warning') else 'warning: '}"
+                  f"{text}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+    return show
 
 
 def _write_traceback(command: str) -> Path:
