@@ -55,7 +55,20 @@ def installed(tmp_path_factory):
     """(site folder holding only an installed dreamkit, the wheel): installed, not checked out,
     as the Colab cell installs it. Built from a copy of the sources, so nothing is written into
     the checkout (tests/test_installed.py, tests/test_toy_demo.py)."""
-    tmp = tmp_path_factory.mktemp("wheel")
+    # Built once for the session: the workers of pytest-xdist share their base folder's parent
+    # (a lock makes the second wait for the first), so the wheel is not built twice.
+    from filelock import FileLock
+    shared = tmp_path_factory.getbasetemp()
+    shared = shared.parent if os.environ.get("PYTEST_XDIST_WORKER") else shared
+    tmp = shared / "wheel-once"
+    with FileLock(str(shared / "wheel-once.lock")):
+        if not (tmp / "site").is_dir():
+            _build_and_install(tmp)
+    return tmp / "site", next((tmp / "dist").glob("dreamkit-*.whl"))
+
+
+def _build_and_install(tmp: Path) -> None:
+    shutil.rmtree(tmp, ignore_errors=True)  # what a failed build left
     src = tmp / "src"
     shutil.copytree(ROOT / "dreamkit", src / "dreamkit",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -65,9 +78,9 @@ def installed(tmp_path_factory):
     subprocess.run(pip + ["wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"),
                           str(src)], check=True, capture_output=True, timeout=300)
     wheel = next((tmp / "dist").glob("dreamkit-*.whl"))
-    subprocess.run(pip + ["install", "--no-deps", "--target", str(tmp / "site"), str(wheel)],
+    subprocess.run(pip + ["install", "--no-deps", "--target", str(tmp / "site-part"), str(wheel)],
                    check=True, capture_output=True, timeout=300)
-    return tmp / "site", wheel
+    (tmp / "site-part").rename(tmp / "site")  # whole, or not there
 
 
 # The longest files first (seconds measured in a whole run, 2026-12-03): pytest-xdist hands

@@ -86,7 +86,7 @@ def load_components(name_or_path: str, revision: str | None = None,
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    check_model_source(name_or_path, allow_pickle=allow_pickle)
+    check_model_source(name_or_path, allow_pickle=allow_pickle, report=report)
     if allow_pickle:
         report("warning: allow_pickle=True: pickled weight files may be loaded; only do this "
               "for models whose source you trust")
