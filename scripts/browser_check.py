@@ -132,6 +132,21 @@ def _wait_for(end: float, fn, what: str):
     raise TimeoutError(f"gave up waiting for {what}")
 
 
+def _settled(driver, cell, quiet: float = 0.3, most: float = 3.0) -> None:
+    """Wait until the cell's output area has not changed for `quiet` seconds (widgets and
+    pictures are drawn after the prompt shows the cell finished), at most `most` seconds."""
+    end, last, since = time.time() + most, None, time.time()
+    while time.time() < end:
+        now = driver.execute_script(
+            "const a = arguments[0].querySelector('.jp-OutputArea');"
+            "return a ? a.innerHTML.length + ':' + a.querySelectorAll('*').length : '';", cell)
+        if now != last:
+            last, since = now, time.time()
+        elif time.time() - since >= quiet:
+            return
+        time.sleep(0.05)
+
+
 def check(out: Path, timeout: float = 420) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="dreamkit-lab-"))
@@ -183,7 +198,7 @@ def _run_cells(driver, work: Path, end: float, out: Path) -> dict:
         # finished: its prompt shows a number instead of [*]
         wait_for(lambda c=cell: re.search(r"\[\d+\]", c.find_element(
             By.CSS_SELECTOR, ".jp-InputPrompt").text), f"cell {n} to finish")
-        time.sleep(0.5)  # the last outputs and widgets settle
+        _settled(driver, cell)  # the last outputs and widgets drawn
         driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", cell)
         title = titles[n]
         shot = out / f"{n:02d}_{re.sub(r'[^a-z0-9]+', '_', title.lower()).strip('_')}.png"
