@@ -139,7 +139,8 @@ def _settled(driver, cell, quiet: float = 0.3, most: float = 3.0) -> None:
     while time.time() < end:
         now = driver.execute_script(
             "const a = arguments[0].querySelector('.jp-OutputArea');"
-            "return a ? a.innerHTML.length + ':' + a.querySelectorAll('*').length : '';", cell)
+            "return a ? a.textContent.length + ':' + a.querySelectorAll('*').length + ':' +"
+            " Array.from(a.querySelectorAll('img')).filter(i => i.complete).length : '';", cell)
         if now != last:
             last, since = now, time.time()
         elif time.time() - since >= quiet:
