@@ -81,7 +81,8 @@ def offline_if_hub_unreachable(name: str, report=warn) -> bool:
     os.environ["HF_HUB_OFFLINE"] = "1"
     constants.HF_HUB_OFFLINE = True  # read when each file is asked for (transformers too)
     report(f"the model hub cannot be reached from here (no network?): {name!r} can only come "
-           f"from models already downloaded; working offline, as with HF_HUB_OFFLINE=1")
+           f"from models already downloaded; working offline, as with HF_HUB_OFFLINE=1 (a new "
+           f"process, or a restarted notebook, asks again)")
     return True
 
 
