@@ -74,10 +74,10 @@ def offline_if_hub_unreachable(name: str, report=warn) -> bool:
     set it for this process and say so (True). Without it huggingface_hub retries every file
     five times with backoff: ~23 s a file, four minutes before one tokenizer fails, measured on
     a machine without network. Offline, models already downloaded still load at once."""
-    if os.environ.get("HF_HUB_OFFLINE") == "1" or hub_reachable():
-        return False
     from huggingface_hub import constants
 
+    if constants.HF_HUB_OFFLINE or hub_reachable():  # offline already (1, true, yes, ...)
+        return False
     os.environ["HF_HUB_OFFLINE"] = "1"
     constants.HF_HUB_OFFLINE = True  # read when each file is asked for (transformers too)
     report(f"the model hub cannot be reached from here (no network?): {name!r} can only come "
