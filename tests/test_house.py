@@ -159,7 +159,8 @@ def test_an_unreachable_hub_is_said_at_once_not_after_minutes_of_retries(tmp_pat
     that refuses the connection stands in for it here (HF_ENDPOINT on a closed local port)."""
     import os
     import time
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
     env.update(HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf"))
     said = "the model hub cannot be reached from here"
     for argv, code, then in (
