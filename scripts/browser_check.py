@@ -10,8 +10,9 @@ form fields are set as Colab sets them (the `#@param` lines: 10 steps, two class
 sample grid: what a stage draws is checked, not how well; about 45 s on a CPU core), drives
 Debian's chromium through chromedriver (selenium; no browser download), and writes
 `<out>/NN_<stage>.png` for every code cell plus `<out>/result.json` (what was seen: each cell's
-title, whether it finished, its pictures, any traceback, the caption editor's controls). Exit code 0 when every cell ran without a traceback
-and the widgets rendered as controls. tests/test_browser.py runs it.
+title, whether it finished, its pictures, any traceback, the caption editor's controls). Exit
+code 0 when every cell ran without a traceback and the widgets rendered as controls.
+tests/test_browser.py runs it.
 """
 
 from __future__ import annotations
