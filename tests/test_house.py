@@ -175,3 +175,28 @@ def test_an_unreachable_hub_is_said_at_once_not_after_minutes_of_retries(tmp_pat
         assert run.returncode == code, (argv, run.stdout[-1500:], run.stderr[-1500:])
         assert said in run.stderr and then in run.stdout + run.stderr, (argv, run.stderr[-1500:])
         assert "Traceback" not in run.stderr
+
+
+def test_the_hub_probe_says_yes_to_a_listening_hub_no_to_a_closed_port(monkeypatch):
+    """Online (Colab), nothing changes: the probe connects and dreamkit stays online."""
+    import socket
+
+    from huggingface_hub import constants
+
+    from dreamkit.models import source
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    for name in source.PROXIES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
+    monkeypatch.setattr(source, "_PROBED", {})
+    assert source.hub_reachable()
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    assert source.offline_if_hub_unreachable("some/model", report=print) is False
+    server.close()
+    monkeypatch.setattr(source, "_PROBED", {})
+    assert not source.hub_reachable()  # refused
+    monkeypatch.setattr(source, "_PROBED", {})
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:1")
+    assert source.hub_reachable()  # behind a proxy, only the proxy knows

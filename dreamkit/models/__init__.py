@@ -9,11 +9,19 @@
     tokens.py    is the identifier one rare token? rare ones suggested
 """
 
+import importlib
+import importlib.util
+
 # `from dreamkit.models import load_pipeline`: the flat layout's models.py is loading.py now
 
 
 def __getattr__(name: str):
-    from . import loading
+    # Asked for a submodule not imported yet (`from dreamkit.models import source`), this must
+    # say no at once so that the import system imports it: `from . import loading` here asked
+    # this function for "loading" again while loading.py was being imported, forever.
+    if importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        raise AttributeError(name)
+    loading = importlib.import_module(f"{__name__}.loading")
     if name in loading.__all__ or name == "quiet_loading":
         return getattr(loading, name)
     raise AttributeError(f"module 'dreamkit.models' has no attribute {name!r}")
