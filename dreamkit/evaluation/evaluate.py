@@ -33,7 +33,7 @@ from ..core.errors import DreamkitError, ModelError
 from ..core.prompts import evaluation_prompts
 from ..inputs.photos import fit_image, to_tensor
 from ..models.loading import quiet_loading
-from ..models.source import looks_local, offline_if_hub_unreachable
+from ..models.source import offline_if_hub_unreachable
 from ..outputs.sample import generate_many
 
 # transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
@@ -119,8 +119,7 @@ class ModelScorer:
         if self._dino is None:
             quiet_loading()
             for name in (self.dino_id, self.clip_id):
-                if not looks_local(name):
-                    offline_if_hub_unreachable(name)
+                offline_if_hub_unreachable(name)
             try:
                 self._dino = ViTModel.from_pretrained(self.dino_id, add_pooling_layer=False
                                                       ).to(self.device).eval()

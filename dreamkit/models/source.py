@@ -70,13 +70,13 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 
 def offline_if_hub_unreachable(name: str, report=warn) -> bool:
-    """Before a hub id is read: when the hub cannot be reached and HF_HUB_OFFLINE is not set,
-    set it for this process and say so (True). Without it huggingface_hub retries every file
+    """Before `name` is read, if it is a hub id: when the hub cannot be reached and
+    HF_HUB_OFFLINE is not set, set it for this process and say so (True). Without it huggingface_hub retries every file
     five times with backoff: ~23 s a file, four minutes before one tokenizer fails, measured on
     a machine without network. Offline, models already downloaded still load at once."""
     from huggingface_hub import constants
 
-    if constants.HF_HUB_OFFLINE or hub_reachable():  # offline already (1, true, yes, ...)
+    if looks_local(name) or constants.HF_HUB_OFFLINE or hub_reachable():  # (1, true, yes)
         return False
     os.environ["HF_HUB_OFFLINE"] = "1"
     constants.HF_HUB_OFFLINE = True  # read when each file is asked for (transformers too)
