@@ -37,7 +37,7 @@ from ..models.source import offline_if_hub_unreachable
 from ..outputs.sample import generate_many
 
 # transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
-__all__ = ["ModelScorer", "Samples", "evaluate_pipeline", "mean_pairwise_cosine",
+__all__ = ["ModelScorer", "Samples", "draw_samples", "evaluate_pipeline", "mean_pairwise_cosine",
            "self_similarity", "strip_identifier", "METRICS", "DINO_ID", "CLIP_ID"]
 
 DINO_ID = "facebook/dino-vits16"
@@ -182,14 +182,15 @@ def _features(out) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate_pipeline(pipe, scorer, prompts, class_prompt: str, identifier: str,
-                      real_images=(), per_prompt: int = 2, n_class: int = 8, seed: int = 1000,
-                      num_inference_steps: int = 25, guidance_scale: float = 7.5,
-                      resolution: int | None = None) -> dict:
-    """Draw pictures for `prompts` and `class_prompt` at fixed seeds; score them.
+def draw_samples(pipe, prompts, class_prompt: str, identifier: str, real_images=(),
+                 per_prompt: int = 2, n_class: int = 8, seed: int = 1000,
+                 num_inference_steps: int = 25, guidance_scale: float = 7.5,
+                 resolution: int | None = None) -> Samples:
+    """The pictures a scorer looks at: `per_prompt` of each prompt at seeds seed, seed + 1,
+    ..., and `n_class` of the class prompt at seeds seed + 5000, seed + 5001, ...
 
-    Every picture has its own CPU generator (seed + k), and nothing here draws from the global
-    random state, so calling this in the middle of training does not change the training.
+    Every picture has its own CPU generator, and nothing here draws from the global random
+    state, so calling this in the middle of training does not change the training.
     """
     pipe.set_progress_bar_config(disable=True)
     kw = dict(num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
@@ -199,6 +200,15 @@ def evaluate_pipeline(pipe, scorer, prompts, class_prompt: str, identifier: str,
     drawn = generate_many(pipe, wanted, at_least=max(per_prompt, n_class), **kw)
     subject = {p: drawn[i * per_prompt:(i + 1) * per_prompt] for i, p in enumerate(prompts)}
     klass = drawn[len(prompts) * per_prompt:]
-    samples = Samples(identifier, subject, klass, list(real_images),
-                      {"seed": seed, **kw})
-    return scorer.score(samples)
+    return Samples(identifier, subject, klass, list(real_images), {"seed": seed, **kw})
+
+
+def evaluate_pipeline(pipe, scorer, prompts, class_prompt: str, identifier: str,
+                      real_images=(), per_prompt: int = 2, n_class: int = 8, seed: int = 1000,
+                      num_inference_steps: int = 25, guidance_scale: float = 7.5,
+                      resolution: int | None = None) -> dict:
+    """Draw pictures for `prompts` and `class_prompt` at fixed seeds (draw_samples); score
+    them with `scorer`."""
+    return scorer.score(draw_samples(pipe, prompts, class_prompt, identifier, real_images,
+                                     per_prompt, n_class, seed, num_inference_steps,
+                                     guidance_scale, resolution))

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.errors import DreamkitError
-from ..evaluation.evaluate import CLIP_ID, DINO_ID, ModelScorer, evaluate_pipeline
+from ..evaluation.evaluate import CLIP_ID, DINO_ID, ModelScorer, draw_samples, evaluate_pipeline
 from ..outputs.sample import generate_many
 from .assets import base_model_dir
 from .metrics import (
@@ -105,13 +105,19 @@ def drift_prompts() -> dict:
 
 
 def class_drift_over_prompts(pipe, who: str = IDENTIFIER, per_prompt: int = DRIFT_PER_PROMPT,
-                             seed: int = 1000) -> dict:
+                             seed: int = 1000, plain=()) -> dict:
     """Class drift (share of class pictures that show the subject) on every drift prompt:
-    {"by_prompt": {prompt: share}, "mean": .., "worst": .., "worst_prompt": ..}."""
+    {"by_prompt": {prompt: share}, "mean": .., "worst": .., "worst_prompt": ..}.
+
+    `plain`: pictures of the plain class prompt already drawn at seeds seed + 5000, seed + 5001,
+    ... with TOY_EVAL (evaluate_toy's class pictures); those are not drawn again."""
     pipe.set_progress_bar_config(disable=True)
     prompts = list(drift_prompts().values())
-    drawn = generate_many(pipe, [(p, seed + 5000 + k) for p in prompts for k in range(per_prompt)],
-                          at_least=per_prompt, **TOY_EVAL)
+    known = {(prompts[0], seed + 5000 + k): im for k, im in enumerate(plain[:per_prompt])}
+    wanted = [(p, seed + 5000 + k) for p in prompts for k in range(per_prompt)]
+    missing = [w for w in wanted if w not in known]
+    known.update(zip(missing, generate_many(pipe, missing, at_least=per_prompt, **TOY_EVAL)))
+    drawn = [known[w] for w in wanted]
     by = {p: _mean(read_picture(im).shows(who) for im in drawn[i * per_prompt:(i + 1) * per_prompt])
           for i, p in enumerate(prompts)}
     worst = max(by, key=by.get)
@@ -125,14 +131,15 @@ def evaluate_toy(pipe, per_context: int = 6, n_class: int = 24, seed: int = 1000
     """Subject fidelity, prompt fidelity, class drift and class diversity of a toy model, at
     fixed seeds (the demo's before and after). `subject`: see ToyScorer. `over_prompts`: also
     the class drift on every class prompt of drift_prompts() (mean, worst, each)."""
-    r = evaluate_pipeline(pipe, ToyScorer(subject), toy_prompts(identifier), class_prompt(),
-                          identifier, per_prompt=per_context, n_class=n_class, seed=seed,
-                          **TOY_EVAL)
+    drawn = draw_samples(pipe, toy_prompts(identifier), class_prompt(), identifier,
+                         per_prompt=per_context, n_class=n_class, seed=seed, **TOY_EVAL)
+    r = ToyScorer(subject).score(drawn)
     r.pop("metric_names")
     r = {**r, "n_subject_samples": per_context * len(CONTEXTS), "n_class_samples": n_class}
     if over_prompts:
         who = subject or (identifier if identifier in SUBJECTS else IDENTIFIER)
-        d = class_drift_over_prompts(pipe, who, seed=seed)
+        # the plain class prompt's pictures at the same seeds are the class pictures above
+        d = class_drift_over_prompts(pipe, who, seed=seed, plain=drawn.klass)
         r.update(class_drift_mean=d["mean"], class_drift_worst=d["worst"],
                  class_drift_worst_prompt=d["worst_prompt"], class_drift_by_prompt=d["by_prompt"])
     return r
