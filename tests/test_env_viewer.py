@@ -140,6 +140,7 @@ def test_a_figure_becomes_a_picture_that_shows_anywhere():
     from dreamkit.outputs.viewer import figure_image, plot_losses
     history = [{"step": i, "instance_loss": 1 / i, "prior_loss": 0.5} for i in range(1, 30)]
     img = figure_image(plot_losses(history))
-    assert img.size == (700, 350) and img.format == "PNG"  # figsize 7 x 3.5 at 100 dpi
+    assert img.size == (700, 350) and img.mode == "RGB"  # figsize 7 x 3.5 at 100 dpi
+    assert img._repr_png_().startswith(b"\x89PNG")  # what a notebook shows it as
     pixels = img.convert("RGB").resize((70, 35)).getdata()
     assert len(set(pixels)) > 10  # curves and axes, not a blank
