@@ -70,6 +70,28 @@ def test_planned_sizes_match_a_real_runs_files_and_freeing_them(tiny_model, phot
     assert run_sizes_text(tmp_path / "nowhere").startswith("nothing")
 
 
+def test_the_sizes_are_counted_once_per_model_and_lora_settings(tiny_model, tmp_path, monkeypatch):
+    """Each Run all says the planned sizes: counted on the meta device the first time, then
+    read back (here, and in a new kernel from DREAMKIT_CACHE); a setting that changes what is
+    trained, or another model, counts again."""
+    import dreamkit.core.keep as keep
+    import dreamkit.planning.shapes as shapes
+    monkeypatch.setenv("DREAMKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(keep, "_MEMO", {})
+    built, meta_models = [], shapes.meta_models
+    monkeypatch.setattr(shapes, "meta_models", lambda m: built.append(m) or meta_models(m))
+    cfg = TrainConfig(pretrained_model_name_or_path=str(tiny_model), use_lora=True, lora_rank=4)
+    first = planned_sizes(cfg)
+    assert planned_sizes(cfg.replace(max_train_steps=9, learning_rate=1e-3)) == first
+    assert len(built) == 1 and list((tmp_path / "cache" / "sizes").glob("*.json"))
+    monkeypatch.setattr(keep, "_MEMO", {})  # a new kernel: read back from the file
+    assert planned_sizes(cfg) == first and len(built) == 1
+    bigger = planned_sizes(cfg.replace(lora_rank=8))
+    assert len(built) == 2 and bigger.model > first.model  # counted again: a larger LoRA file
+    planned_sizes(cfg.replace(use_lora=False))
+    assert len(built) == 3
+
+
 def test_try_model_saves_what_it_shows_with_its_settings(tiny_model, tmp_path):
     import shutil
     run = tmp_path / "run"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..core.keep import kept, key_of
 
-__all__ = ["PLAN_FIELDS", "plan_key", "cached_measure"]
+__all__ = ["PLAN_FIELDS", "plan_key", "cached_measure", "model_configs"]
 
 # The TrainConfig fields a planned step reads (planner._measure_step, memory.full_step_peak)
 PLAN_FIELDS = ("pretrained_model_name_or_path", "resolution", "train_batch_size",
@@ -28,7 +28,7 @@ MEASURING_CODE = ("planning/planner.py", "planning/memory.py", "planning/meta_op
                   "training/optim.py", "models/lora.py", "core/precision.py")
 
 
-def _model_configs(model: str) -> str:
+def model_configs(model: str) -> str:
     """A local model's part configs (their text), or the hub id itself."""
     folder = Path(model).expanduser()
     texts = [(folder / part / "config.json").read_text()
@@ -39,7 +39,7 @@ def _model_configs(model: str) -> str:
 
 def plan_key(config, mode: str) -> str:
     what = {f: getattr(config, f) for f in PLAN_FIELDS}
-    what.update(mode=mode, model=_model_configs(config.pretrained_model_name_or_path))
+    what.update(mode=mode, model=model_configs(config.pretrained_model_name_or_path))
     return key_of(what, MEASURING_CODE)
 
 

@@ -15,16 +15,34 @@ import shutil
 from pathlib import Path
 
 from ..core.checks import nearest_existing
+from ..core.keep import key_of, kept
 from ..storage.checkpoint import CHECKPOINT_DIR, remove_checkpoints
 from ..storage.sizes import PlannedSizes, sizes_from_counts
+from .plancache import model_configs
 
 # diffusers, transformers: imported where used (heavy), so `import dreamkit` stays quick
 __all__ = ["PlannedSizes", "planned_sizes", "parameter_counts", "run_sizes", "run_sizes_text",
            "free_space", "sizes_text"]
 
+# What the counts read besides the model's configs, and the code that counts
+COUNT_FIELDS = ("train_text_encoder", "use_lora", "lora_rank", "lora_alpha",
+                "lora_target_modules", "use_dora", "lora_dropout")
+COUNTING_CODE = ("planning/space.py", "planning/shapes.py", "models/lora.py")
+
+
 def parameter_counts(config) -> dict:
     """Values of each part of the configured model (and of the trained ones), counted on the
-    meta device from its configs."""
+    meta device from its configs: once per model configs and LoRA settings (core/keep.py;
+    the notebooks say the sizes in every Run all). Counted from dreamkit's shipped configs
+    (a hub id), they are kept in this process only, as plans are (plancache.py)."""
+    model = config.pretrained_model_name_or_path
+    configs = model_configs(model)
+    what = {"model": configs, **{f: getattr(config, f) for f in COUNT_FIELDS}}
+    return dict(kept("sizes", key_of(what, COUNTING_CODE), lambda: _counts(config),
+                     on_disk=lambda value: configs != model))
+
+
+def _counts(config) -> dict:
     from ..models.lora import add_lora_as_configured
     from .shapes import meta_models
     models = meta_models(config.pretrained_model_name_or_path).parts
