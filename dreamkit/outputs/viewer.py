@@ -160,7 +160,7 @@ def plot_losses(history, path=None, smooth: int = 10):
     fig.tight_layout()
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=100)
+        figure_image(fig).save(path)  # one draw into Agg's buffer, written as a PNG
     return fig
 
 
