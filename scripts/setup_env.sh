@@ -30,7 +30,7 @@ echo "installing dreamkit and its test tools"
 pip_install -r requirements-dev.txt -c constraints.txt
 pip_install --no-deps -e .
 # Colab ships ipywidgets 7.7: a second copy of it, beside the venv's 8.x, for the tests that run
-# the widget code under both majors (tests/test_widgets_7.py puts it first on PYTHONPATH)
+# the widget code under both majors (tests/test_notebook_forms.py puts it first on a kernel's path)
 pip_install --no-deps --target "$VENV/ipywidgets7" "ipywidgets==7.7.5" "ipython_genutils==0.2.0"
 # The older stack some users still run (diffusers 0.32, transformers 4.54, peft 0.14), beside the
 # venv with the venv's torch, for tests/test_export_advice.py: exports must load there exactly

@@ -95,7 +95,7 @@ LONGEST_FIRST = ("test_toy_demo.py",  # 190-220 s: the classroom notebook's two 
                  "test_doctor.py", "test_notebook_forms.py",
                  "test_toy_two_subjects.py", "test_checkpoint.py",
                  "test_planner.py", "test_browser.py", "test_export_advice.py",
-                 "test_widgets_7.py", "test_distributed.py", "test_cli.py", "test_optim.py",
+                 "test_distributed.py", "test_cli.py", "test_optim.py",
                  "test_installed.py",
                  "test_knobs.py", "test_evaluate.py", "test_train.py", "test_lora.py",
                  "test_gpu_rehearsal.py", "test_toy_pretrain.py", "test_bad_inputs_commands.py",

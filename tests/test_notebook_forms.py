@@ -6,13 +6,16 @@ then run it as Run all does, up to and including the training cell, on the CPU p
 GPU path (taken by setting ON_GPU, as a CUDA machine would). `train` (and, on the GPU path, what
 would load Stable Diffusion or use CUDA) is replaced by a recorder. Each notebook's kernel first
 runs it whole on the CPU, training for real (a kernel start and its imports saved): the
-step-by-step notebook's under ipywidgets 7.7, the version Colab ships. The classroom notebook
-runs from the installed wheel (tests/test_toy_demo.py).
+step-by-step notebook's under ipywidgets 7.7, the version Colab ships, and that kernel then runs
+the widget tests, so the widget code is tested under both majors (the venv has 8.x). The
+classroom notebook runs from the installed wheel (tests/test_toy_demo.py).
 """
 
 import json
 import os
 import re
+import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -26,7 +29,29 @@ from test_notebooks import (
     check_quickstart_on_cpu,
     check_step_by_step_on_cpu,
 )
-from test_widgets_7 import SEVEN, _need_seven
+
+# Colab ships ipywidgets 7.7: a copy of it beside the venv (scripts/setup_env.sh), put first on
+# the step-by-step kernel's path
+SEVEN = Path(sys.prefix) / "ipywidgets7"
+WIDGET_TESTS = ["tests/test_widgets.py", "tests/test_classroom.py",
+                "tests/test_notebook_helpers.py", "tests/test_env_viewer.py"]
+
+
+def _need_seven():
+    if not (SEVEN / "ipywidgets").is_dir():
+        pytest.skip(f"no ipywidgets 7.7 copy at {SEVEN}: run scripts/setup_env.sh")
+
+
+def _widget_tests_cell(basetemp: Path):
+    """A cell that runs the widget tests with pytest in the kernel it runs in (its imports
+    made), after checking that kernel's ipywidgets is Colab's 7.7."""
+    args = ["-q", "--color=no", "-p", "no:cacheprovider", "-p", "no:faulthandler", "-n", "0",
+            f"--rootdir={ROOT}", f"--basetemp={basetemp}", *(str(ROOT / t) for t in WIDGET_TESTS)]
+    return nbformat.v4.new_code_cell(
+        "import ipywidgets, pytest\n"
+        "assert ipywidgets.__version__ == '7.7.5', ipywidgets.__version__\n"
+        f"assert pytest.main({args!r}) == 0, 'the widget tests failed under ipywidgets 7.7'")
+
 
 RECORDER = '''
 import json, dreamkit, dreamkit.models.loading, dreamkit.planning.planner, dreamkit.inputs.prior
@@ -236,11 +261,11 @@ def test_quickstart_runs_whole_then_its_forms_in_the_same_kernel(tmp_path, monke
 def test_step_by_step_runs_whole_under_ipywidgets_7_then_its_forms_and_a_restart(tmp_path,
                                                                                   monkeypatch):
     """Kernel 1, with Colab's ipywidgets 7.7 first on its path: the whole notebook on the CPU,
-    training and measuring for real (test_notebooks.check_step_by_step_on_cpu); every field
-    reaches train on the CPU path; refused values stop at 6b with one line on both paths; Run
-    all with the defaults on the GPU path. Then every field changed, the notebook saved (as
-    Colab does on Drive), a new kernel (a restart) and Run all: train gets what the form
-    showed each time."""
+    training and measuring for real (test_notebooks.check_step_by_step_on_cpu); the widget
+    tests (WIDGET_TESTS) pass there; every field reaches train on the CPU path; refused values
+    stop at 6b with one line on both paths; Run all with the defaults on the GPU path. Then
+    every field changed, the notebook saved (as Colab does on Drive), a new kernel (a restart)
+    and Run all: train gets what the form showed each time."""
     _need_seven()
     name, title = "02_step_by_step.ipynb", "6b. The settings, checked"
     path = tmp_path / "02.ipynb"
@@ -252,6 +277,13 @@ def test_step_by_step_runs_whole_under_ipywidgets_7_then_its_forms_and_a_restart
         _, stopped = kernel.run_all(whole)
         assert stopped is None, _said(stopped)
         check_step_by_step_on_cpu(whole, tmp_path)
+        # the widget tests under 7.7, in this kernel (before the forms' runs replace train)
+        tests = nbformat.v4.new_notebook(cells=[_widget_tests_cell(tmp_path / "widget-tests")])
+        _, stopped = kernel.run_all(tests)
+        said = _printed(tests)
+        assert stopped is None, said[-3000:]
+        assert re.search(r"\b\d+ passed\b", said), said[-2000:]
+        assert not re.search(r"\b\d+ (failed|skipped|errors?)\b", said), said[-2000:]
         cpu = nbformat.read(ROOT / "notebooks" / name, as_version=4)
         fields = _fields(name, False)
         set_fields(cpu, fields)
