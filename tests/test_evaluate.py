@@ -179,3 +179,30 @@ def test_pictures_drawn_many_at_a_time_are_the_pictures_drawn_alone(tiny_model, 
     for a, b in zip(together, alone):
         assert np.abs(np.asarray(a, float) - np.asarray(b, float)).max() <= 2  # float rounding
     assert np.abs(np.asarray(together[0], float) - np.asarray(together[2], float)).max() > 2
+
+
+def test_the_drift_over_prompts_reuses_the_plain_class_pictures(monkeypatch):
+    """The plain class prompt's drift pictures (seeds seed + 5000, ...) are evaluate_toy's
+    class pictures: the same pixels when drawn again, so they are not drawn twice."""
+    import numpy as np
+
+    import dreamkit.toy.scorer as toy
+    from dreamkit.evaluation.evaluate import draw_samples
+    from dreamkit.models.loading import load_pipeline
+    from dreamkit.toy import base_model_dir
+    pipe = load_pipeline(str(base_model_dir()))
+    samples = draw_samples(pipe, toy.toy_prompts(), toy.class_prompt(), "sks", per_prompt=1,
+                           n_class=2, seed=1000, **toy.TOY_EVAL)
+    asked, generate_many = [], toy.generate_many
+
+    def recorded(pipe, wanted, **kw):
+        asked.append(list(wanted))
+        return generate_many(pipe, wanted, **kw)
+    monkeypatch.setattr(toy, "generate_many", recorded)
+    with_plain = toy.class_drift_over_prompts(pipe, per_prompt=2, seed=1000, plain=samples.klass)
+    plain_asked = [w for w in asked[0] if w[0] == toy.class_prompt()]
+    assert not plain_asked and len(asked[0]) == 2 * (len(toy.drift_prompts()) - 1)
+    again = generate_many(pipe, [(toy.class_prompt(), 6000), (toy.class_prompt(), 6001)],
+                          at_least=2, **toy.TOY_EVAL)
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(again, samples.klass))
+    assert with_plain == toy.class_drift_over_prompts(pipe, per_prompt=2, seed=1000)

@@ -203,6 +203,7 @@ def draw_samples(pipe, prompts, class_prompt: str, identifier: str, real_images=
     return Samples(identifier, subject, klass, list(real_images), {"seed": seed, **kw})
 
 
+@torch.no_grad()
 def evaluate_pipeline(pipe, scorer, prompts, class_prompt: str, identifier: str,
                       real_images=(), per_prompt: int = 2, n_class: int = 8, seed: int = 1000,
                       num_inference_steps: int = 25, guidance_scale: float = 7.5,
