@@ -71,9 +71,10 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 def offline_if_hub_unreachable(name: str, report=warn) -> bool:
     """Before `name` is read, if it is a hub id: when the hub cannot be reached and
-    HF_HUB_OFFLINE is not set, set it for this process and say so (True). Without it huggingface_hub retries every file
-    five times with backoff: ~23 s a file, four minutes before one tokenizer fails, measured on
-    a machine without network. Offline, models already downloaded still load at once."""
+    HF_HUB_OFFLINE is not set, set it for this process and say so (True). Without it,
+    huggingface_hub retries every file five times with backoff: ~23 s a file, four minutes
+    before one tokenizer fails, measured on a machine without network. Offline, models already
+    downloaded still load at once."""
     from huggingface_hub import constants
 
     if looks_local(name) or constants.HF_HUB_OFFLINE or hub_reachable():  # (1, true, yes)
