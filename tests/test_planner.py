@@ -121,18 +121,27 @@ def test_fp16_weight_copies_counted_as_a_real_autocast_step_holds_them(tiny_mode
 
 
 def test_meta_results_worked_out_once_give_the_same_figures(tiny_model, monkeypatch):
-    """meta_ops.on_meta makes the result of an op on inputs alike as the first one was: the
-    step's peak, FLOPs and every part are the same as with torch working each out anew."""
+    """meta_ops.on_meta makes the result of an op on inputs alike as the first one was, and
+    op_flops counts its FLOPs once: the step's peak, FLOPs and every part are the same as with
+    torch working each out anew (a full and a LoRA step, with checkpointing and clipping)."""
     import dreamkit.planning.meta_ops as meta_ops
     from dreamkit.planning.planner import _measure_step
-    cfg = TrainConfig(pretrained_model_name_or_path=str(tiny_model), class_noun="toy",
-                      with_prior_preservation=True, resolution=64, train_text_encoder=True,
-                      mixed_precision="fp16")
+
+    class Forgets(dict):
+        def __setitem__(self, key, value):
+            pass
+
+    base = dict(pretrained_model_name_or_path=str(tiny_model), class_noun="toy",
+                with_prior_preservation=True, resolution=64)
+    cfgs = [TrainConfig(**base, train_text_encoder=True, mixed_precision="fp16"),
+            TrainConfig(**base, use_lora=True, gradient_checkpointing=True, max_grad_norm=1.0)]
     monkeypatch.setattr(meta_ops, "RESULTS", {})
-    kept = {mode: _measure_step(cfg, mode) for mode in ("one_pass", "two_pass")}
-    assert len(meta_ops.RESULTS) > 10  # ops were worked out once and their results reused
+    monkeypatch.setattr(meta_ops, "FLOPS", {})
+    kept = [_measure_step(c, mode) for c in cfgs for mode in ("one_pass", "two_pass")]
+    assert len(meta_ops.RESULTS) > 10 and len(meta_ops.FLOPS) > 5  # worked out once, reused
     monkeypatch.setattr(meta_ops, "SHAPE_ONLY", set())
-    anew = {mode: _measure_step(cfg, mode) for mode in ("one_pass", "two_pass")}
+    monkeypatch.setattr(meta_ops, "FLOPS", Forgets())
+    anew = [_measure_step(c, mode) for c in cfgs for mode in ("one_pass", "two_pass")]
     assert kept == anew
 
 

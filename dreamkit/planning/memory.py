@@ -22,13 +22,12 @@ import weakref
 import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from ..models.sdxl import is_sdxl
 from ..training.optim import make_optimizer
 from ..training.step import dreambooth_backward
-from .meta_ops import on_meta
+from .meta_ops import on_meta, op_flops, tensors_in
 
 __all__ = ["LiveTensorTracker", "fused_attention", "full_step_peak", "count_flops"]
 
@@ -69,11 +68,9 @@ class LiveTensorTracker(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = on_meta(func, args, kwargs or {})
         if self.flops is not None and func._overloadpacket in flop_registry:
-            self.flops += flop_registry[func._overloadpacket](*args, **(kwargs or {}),
-                                                              out_val=out)
-        for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor):
-                self._track(t)
+            self.flops += op_flops(func, args, kwargs or {}, out)
+        for t in tensors_in(out):
+            self._track(t)
         return out
 
 
