@@ -15,7 +15,7 @@ __all__ = ["on_meta", "op_flops", "tensors_in", "SHAPE_ONLY", "RESULTS"]
 # step: each is worked out once (`on_meta`). With the optimizer states made directly
 # (memory.py's `_meta_states`), 18 plans of SD 1.5 and SDXL took 50 s instead of 93 s, every
 # part and FLOP count unchanged; with convolutions, clipping's norms and the FLOP counts kept
-# too (`op_flops`), 11 plans of SD 1.5 and SDXL (full, LoRA, fp16, 8-bit, checkpointed) took
+# too (`op_flops`), 9 plans of SD 1.5 and SDXL (full, LoRA, fp16, 8-bit, checkpointed) took
 # 15.0 s instead of 22.7 s, every figure unchanged.
 _ops = torch.ops.aten
 SHAPE_ONLY = {_ops.add.Tensor, _ops.sub.Tensor, _ops.mul.Tensor, _ops.div.Tensor,
