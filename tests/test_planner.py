@@ -268,3 +268,44 @@ def test_a_plan_is_made_once_per_model_and_shape_settings(tiny_model, tmp_path, 
         f.write_text("{not json")
     monkeypatch.setattr(keep, "_MEMO", {})
     assert plan(cfg, suggest=False).parts == first.parts and len(calls) == 6
+
+
+def test_a_plan_of_an_id_not_read_here_is_reused_only_while_it_cannot_be_read(
+        tiny_model, tmp_path, monkeypatch):
+    """Offline, a hub id is planned (and its disk sizes counted) from dreamkit's shipped SD 1.5
+    configs, once: a new process reads it back from DREAMKIT_CACHE. Once the id's own configs
+    are in the Hub cache, it is planned and counted from them, not from what was assumed."""
+    import shutil
+
+    from huggingface_hub import constants
+
+    import dreamkit.core.keep as keep
+    import dreamkit.planning.plancache as cache
+    from dreamkit.planning.space import parameter_counts
+    monkeypatch.setenv("DREAMKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(keep, "_MEMO", {})
+    calls = []
+    real = cache.cached_measure
+    monkeypatch.setattr("dreamkit.planning.planner.cached_measure", lambda config, mode, measure:
+                        real(config, mode, lambda *a: calls.append(a[1]) or measure(*a)))
+    cfg = TrainConfig(pretrained_model_name_or_path="someone/small-model", class_noun="toy",
+                      resolution=64, use_lora=True)
+    assumed = plan(cfg, suggest=False)
+    counted = parameter_counts(cfg)
+    assert assumed.text().startswith("assumed SD 1.5") and calls == ["one_pass"]
+    assert counted["unet"] > 800e6  # SD 1.5's UNet
+    monkeypatch.setattr(keep, "_MEMO", {})  # as a new process: from the files
+    again = plan(cfg, suggest=False)
+    assert calls == ["one_pass"] and again.parts == assumed.parts
+    assert again.text().startswith("assumed SD 1.5") and parameter_counts(cfg) == counted
+    snapshot = tmp_path / "hub" / "models--someone--small-model" / "snapshots" / ("0" * 40)
+    for part in ("unet", "vae", "text_encoder"):
+        (snapshot / part).mkdir(parents=True)
+        shutil.copy(tiny_model / part / "config.json", snapshot / part / "config.json")
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setattr(keep, "_MEMO", {})
+    own = plan(cfg, suggest=False)  # the id can be read now: planned from its own configs
+    assert calls == ["one_pass", "one_pass"] and not own.text().startswith("assumed")
+    assert own.total < assumed.total and parameter_counts(cfg)["unet"] < 10e6

@@ -5,8 +5,9 @@ at 1024 px). Its figures depend only on the model's configs, the settings that c
 or what is kept in memory (PLAN_FIELDS), the step mode, the measuring code and the library
 versions, so the second `dreamkit train` with the same model and settings (after a Colab
 disconnect, with another step count or learning rate) reuses them (core/keep.py: in this
-process, and from DREAMKIT_CACHE/plans). A plan of a model that could not be read here
-(planned from dreamkit's shipped configs) is kept in this process only.
+process, and from DREAMKIT_CACHE/plans). A plan of a hub id that could not be read here
+(planned from dreamkit's shipped configs, and saying so) is reused only while the id still
+cannot be read: once it can (online, or in the Hub cache), it is planned from its own configs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.keep import kept, key_of
+from .shapes import read_here
 
 __all__ = ["PLAN_FIELDS", "plan_key", "cached_measure", "model_configs"]
 
@@ -45,7 +47,8 @@ def plan_key(config, mode: str) -> str:
 
 def cached_measure(config, mode: str, measure) -> tuple[dict, int, str]:
     """measure(config, mode) -> (parts, flops, assumed), made once per key."""
-    parts, flops, assumed = kept(
-        "plans", plan_key(config, mode), lambda: list(measure(config, mode)),
-        on_disk=lambda value: not value[2])  # from dreamkit's shipped configs: this process only
+    model = config.pretrained_model_name_or_path
+    parts, flops, assumed = kept("plans", plan_key(config, mode),
+                                 lambda: list(measure(config, mode)),
+                                 accept=lambda value: not value[2] or not read_here(model))
     return parts, flops, assumed

@@ -21,7 +21,7 @@ from ..models.source import check_local_folder, offline_if_hub_unreachable
 from ..models.sdxl import is_sdxl
 
 # diffusers, huggingface_hub, transformers: imported where used (heavy), so `import dreamkit` stays quick
-__all__ = ["ModelShapes", "part_config", "meta_models"]
+__all__ = ["ModelShapes", "part_config", "meta_models", "read_here"]
 
 SHIPPED = {False: {"unet": "sd15_unet.json", "vae": "sd15_vae.json",
                    "text_encoder": "sd15_text_encoder.json"},
@@ -55,6 +55,13 @@ def part_config(model: str, part: str) -> tuple[dict, str]:
         name = SHIPPED[is_sdxl(model)].get(part, SHIPPED[False].get(part))
         text = resources.files("dreamkit.planning").joinpath(f"configs/{name}").read_text()
         return json.loads(text), f"shipped:{_why_unread(e)}"
+
+
+def read_here(model: str) -> bool:
+    """Whether the model's own configs can be read here now (its folder, the Hub or its
+    cache), not dreamkit's shipped ones: what was planned from the shipped configs while the
+    model could not be read is kept only as long as that holds (plancache.py, space.py)."""
+    return not part_config(model, "unet")[1].startswith("shipped")
 
 
 def _why_unread(e: Exception) -> str:

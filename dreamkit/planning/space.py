@@ -19,6 +19,7 @@ from ..core.keep import key_of, kept
 from ..storage.checkpoint import CHECKPOINT_DIR, remove_checkpoints
 from ..storage.sizes import PlannedSizes, sizes_from_counts
 from .plancache import model_configs
+from .shapes import read_here
 
 # diffusers, transformers: imported where used (heavy), so `import dreamkit` stays quick
 __all__ = ["PlannedSizes", "planned_sizes", "parameter_counts", "run_sizes", "run_sizes_text",
@@ -34,25 +35,28 @@ def parameter_counts(config) -> dict:
     """Values of each part of the configured model (and of the trained ones), counted on the
     meta device from its configs: once per model configs and LoRA settings (core/keep.py;
     the notebooks say the sizes in every Run all). Counted from dreamkit's shipped configs
-    (a hub id), they are kept in this process only, as plans are (plancache.py)."""
+    (a hub id that cannot be read here), they are reused only while that holds, as plans are
+    (plancache.py)."""
     model = config.pretrained_model_name_or_path
-    configs = model_configs(model)
-    what = {"model": configs, **{f: getattr(config, f) for f in COUNT_FIELDS}}
-    return dict(kept("sizes", key_of(what, COUNTING_CODE), lambda: _counts(config),
-                     on_disk=lambda value: configs != model))
+    what = {"model": model_configs(model), **{f: getattr(config, f) for f in COUNT_FIELDS}}
+    counts, _ = kept("sizes", key_of(what, COUNTING_CODE), lambda: _counts(config),
+                     accept=lambda value: not value[1] or not read_here(model))
+    return dict(counts)
 
 
-def _counts(config) -> dict:
+def _counts(config) -> list:
+    """[values of each part, whether dreamkit's shipped configs stood in for the model's]"""
     from ..models.lora import add_lora_as_configured
     from .shapes import meta_models
-    models = meta_models(config.pretrained_model_name_or_path).parts
+    shapes = meta_models(config.pretrained_model_name_or_path)
+    models = shapes.parts
     counts = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
     counts["trained"] = counts["unet"] + (counts["text_encoder"]
                                           if config.train_text_encoder else 0)
     if config.use_lora:
         params = add_lora_as_configured(models["unet"], config)
         counts["trained"] = sum(p.numel() for p in params)
-    return counts
+    return [counts, bool(shapes.assumed)]
 
 
 def planned_sizes(config) -> PlannedSizes:
