@@ -166,7 +166,9 @@ def _turned_in(size: tuple, degrees: int) -> np.ndarray:
     rest is what turning brought in); the same for every photo of one camera's size."""
     from PIL import Image
     whole = Image.new("L", size, 255).rotate(-degrees, expand=True, fillcolor=0)
-    return np.asarray(whole) > 0
+    inside = np.asarray(whole) > 0
+    inside.flags.writeable = False  # one array for every photo of that size: read only
+    return inside
 
 
 def _lines(a: np.ndarray, h: int, min_letters: int, inside=None) -> list:
