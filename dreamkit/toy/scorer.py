@@ -113,7 +113,7 @@ def class_drift_over_prompts(pipe, who: str = IDENTIFIER, per_prompt: int = DRIF
     ... with TOY_EVAL (evaluate_toy's class pictures); those are not drawn again."""
     pipe.set_progress_bar_config(disable=True)
     prompts = list(drift_prompts().values())
-    known = {(prompts[0], seed + 5000 + k): im for k, im in enumerate(plain[:per_prompt])}
+    known = {(class_prompt(), seed + 5000 + k): im for k, im in enumerate(plain[:per_prompt])}
     wanted = [(p, seed + 5000 + k) for p in prompts for k in range(per_prompt)]
     missing = [w for w in wanted if w not in known]
     known.update(zip(missing, generate_many(pipe, missing, at_least=per_prompt, **TOY_EVAL)))
