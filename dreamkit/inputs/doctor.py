@@ -32,8 +32,9 @@ from ..core.errors import ImageError
 from .buckets import bucket_sizes, cropped_share, nearest_bucket
 from .doctor_views import crop_box, crop_preview, draw_grid
 from .overlays import overlay_flags
-from .photo_measures import (gradient_hash, hash_distance, motion_streak, sharpest_part_blur,
-                             sharpness)
+from .photo_measures import (DEBLOCK_BELOW, as_trained, deblocked, finer_blur, gradient_hash,
+                             gray_as_trained, hash_distance, jpeg_quality, motion_streak,
+                             sharpest_part_blur, sharpness)
 from .photos import find_images, open_image, unread_note, unread_photos
 
 __all__ = ["Flag", "PhotoCheck", "DataReport", "check_photos", "crop_box", "crop_preview",
@@ -70,6 +71,7 @@ class PhotoCheck:
     flags: list = field(default_factory=list)
     laplacian_var: float | None = None  # texture as much as focus: shown, not judged on
     blur: float | None = None  # sharpest_part_blur at training size
+    blur_finer: float | None = None  # with up to twice the detail, measured when blur is high
     shake: float | None = None  # motion_streak at training size: how plainly smeared one way
     hash: np.ndarray | None = None
 
@@ -132,15 +134,6 @@ class DataReport:
         return grid
 
 
-def _as_trained(img: Image.Image, resolution: int) -> Image.Image:
-    """The photo at the size training sees it (short side = resolution; a smaller photo at its
-    own size, so that upscaling does not blur it further: it is flagged for its size).
-    A blur that vanishes at this size is one training never sees."""
-    s = min(resolution, min(img.size)) / min(img.size)
-    return img.resize((max(1, round(img.width * s)), max(1, round(img.height * s))),
-                      Image.Resampling.BICUBIC)
-
-
 def _direction(angle: float) -> str:
     """A smear's direction in words (angle in degrees, 0 = across, 90 = up and down)."""
     return ("across" if angle < 22.5 or angle >= 157.5 else "up and down"
@@ -157,7 +150,7 @@ def _check_one(path: Path, resolution: int, center_crop: bool,
             orientation = raw.getexif().get(0x0112, 1)
             has_alpha = raw.mode in ("RGBA", "LA", "PA") or "transparency" in raw.info
             alpha_min = raw.convert("RGBA").getchannel("A").getextrema()[0] if has_alpha else 255
-            mode = raw.mode
+            mode, quality = raw.mode, jpeg_quality(raw)
     except (ImageError, OSError, ValueError) as e:
         what, _, fix = str(e).split(": ", 1)[-1].partition("; ")  # the error's own fix, once
         add("unreadable", "problem", what, fix or "re-export it as JPEG or PNG, or remove it")
@@ -173,16 +166,24 @@ def _check_one(path: Path, resolution: int, center_crop: bool,
             f"upscaled {resolution / min(w, h):.1f}×", "a larger original is better")
     if min(w, h) < 16:  # a line of pixels: flagged as too small, nothing else to measure
         return check
-    seen = _as_trained(img, resolution)
+    seen = as_trained(img, resolution)
     gray = np.asarray(seen.convert("L"))
-    check.laplacian_var, check.blur = sharpness(gray), sharpest_part_blur(gray)
+    # a JPEG saved below quality 90 has its block edges smoothed for the blur measure alone
+    # (they would look crisp); the other checks judge the photo as training sees it
+    blocky = quality is not None and quality < DEBLOCK_BELOW
+    measured = deblocked(img) if blocky else img
+    blur_gray = gray_as_trained(measured, resolution) if blocky else gray
+    check.laplacian_var, check.blur = sharpness(gray), sharpest_part_blur(blur_gray)
     check.shake, length, angle = motion_streak(gray)
     size = f"at the training size {seen.width}×{seen.height}"
     if check.blur >= MAX_BLUR:
+        check.blur_finer = finer_blur(measured, resolution)
+    if check.blur >= MAX_BLUR and (check.blur_finer is None or check.blur_finer >= MAX_BLUR):
+        finer = "" if check.blur_finer is None else f"; {check.blur_finer:.2f} with more detail"
         add("blurry", "problem", f"looks blurry {size} (blur {check.blur:.2f} in its sharpest "
-            f"part; sharp photos measure < {MAX_BLUR}): out of focus, shaken, or enlarged from "
-            "a smaller photo", "the model learns the blur too: use a sharp photo, at least "
-            f"{resolution} px on its short side as taken")
+            f"part{finer}; sharp photos measure < {MAX_BLUR}): out of focus, shaken, or "
+            "enlarged from a smaller photo", "the model learns the blur too: use a sharp photo, "
+            f"at least {resolution} px on its short side as taken")
     elif check.shake >= MAX_SHAKE:  # crisp across the smear, so the sharpest part passed
         add("blurry", "problem", f"looks shaken {size}: smeared about {length:.0f} px "
             f"{_direction(angle)} (streak {check.shake:.1f}; sharp photos measure < "

@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-__all__ = ["sharpness", "blur_effect", "sharpest_part_blur", "motion_streak", "gradient_hash",
-           "hash_distance", "FLAT_LEVELS"]
+__all__ = ["sharpness", "blur_effect", "sharpest_part_blur", "as_trained", "gray_as_trained",
+           "jpeg_quality", "deblocked", "finer_blur", "DEBLOCK_BELOW", "motion_streak",
+           "gradient_hash", "hash_distance", "FLAT_LEVELS"]
 
 FLAT_LEVELS = 3  # a hash cell whose neighbours differ by less is flat (plain background): ignored
 
@@ -82,6 +83,94 @@ def sharpest_part_blur(gray: np.ndarray, tile: int = 64, floor: float = EDGE_LEV
     worst = np.max(per_direction, axis=0)
     informative = edges >= MIN_EDGE_SHARE  # a flat tile (sky, a wall) says nothing of focus
     return float(worst[informative].min() if informative.sum() >= 3 else worst.min())
+
+
+# A photo called blurry at training size is looked at again with up to FINER times the detail,
+# when it has at least FINER_MIN times as much (finer_blur)
+FINER, FINER_MIN = 2.0, 1.5
+
+
+def as_trained(img: Image.Image, resolution: int) -> Image.Image:
+    """The photo at the size training sees it (short side = resolution; a smaller photo at its
+    own size, so that upscaling does not blur it further: it is flagged for its size).
+    A blur that vanishes at this size is one training never sees."""
+    s = min(resolution, min(img.size)) / min(img.size)
+    return img.resize((max(1, round(img.width * s)), max(1, round(img.height * s))),
+                      Image.Resampling.BICUBIC)
+
+
+def gray_as_trained(img: Image.Image, resolution: int) -> np.ndarray:
+    """as_trained in grey levels 0-255 (uint8), of an RGB photo or of `deblocked`'s grey."""
+    seen = as_trained(img, resolution)
+    if seen.mode == "F":
+        return np.clip(np.asarray(seen) + 0.5, 0, 255).astype(np.uint8)
+    return np.asarray(seen.convert("L"))
+
+
+JPEG_BLOCK = 8  # a JPEG codes its pixels in 8×8 blocks, each quantised on its own
+BLOCK_STEP = 12.0  # a step between blocks of up to this many grey levels may be the quantiser's
+# Saved at this quality or above (cameras and phones: 90-95; the DreamBooth photos: 90), a
+# blurred photo's block edges stay too faint to pass for focus: measured as it is
+DEBLOCK_BELOW = 90
+_STANDARD_LUMA_MEAN = 57.625  # the mean step of the JPEG standard's luminance table (quality 50)
+
+
+def jpeg_quality(img: Image.Image) -> float | None:
+    """The quality (1-100, as image editors and PIL's `quality=` count it) a JPEG was saved at,
+    read from its luminance quantisation table; None for other formats."""
+    # MPO: the JPEG a phone writes with a second picture (a depth map) after the first
+    tables = getattr(img, "quantization", None) if img.format in ("JPEG", "MPO") else None
+    if not tables:
+        return None
+    scale = float(np.mean(tables[min(tables)])) / _STANDARD_LUMA_MEAN
+    return 100 - 50 * scale if scale <= 1 else 50 / scale  # the IJG library's scaling
+
+
+def _grid(a: np.ndarray) -> int:
+    """Where the block edges fall along axis 1: the offset (0-7) whose pixel-to-pixel steps are
+    largest on average (an EXIF rotation or a crop moves the grid, so it is looked for)."""
+    d = np.abs(np.diff(a[::4], axis=1))  # every 4th row is plenty to find it
+    usable = d.shape[1] // JPEG_BLOCK * JPEG_BLOCK
+    means = d[:, :usable].reshape(d.shape[0], -1, JPEG_BLOCK).mean(axis=(0, 1))
+    return (int(np.argmax(means)) + 1) % JPEG_BLOCK  # a step after pixel k-1 is an edge at k
+
+
+def deblocked(img: Image.Image) -> Image.Image:
+    """A JPEG's grey levels with its block edges smoothed where a step stands alone (flat on
+    both sides: the quantiser's, not the scene's), as a float image for gray_as_trained.
+    At quality 60-75 (a photo saved again by a messaging app, or by PIL's default) those steps
+    are the crispest changes a blurred photo has left, and the blur measure took them for focus
+    (docs/data-doctor.md). An outline or a slope that crosses a block edge goes on at both sides
+    of it, or steps by more than BLOCK_STEP: it is left as it is."""
+    a = np.asarray(img.convert("L"), np.float32).copy()
+    for x in (a, a.T):  # across, then down (the transpose is a view: written in place)
+        if x.shape[1] < 3 * JPEG_BLOCK:
+            continue
+        first = _grid(x)
+        first += JPEG_BLOCK if first < 2 else 0  # the first block edge 2 pixels in or more
+        n = (x.shape[1] - 2 - first) // JPEG_BLOCK + 1  # edges with a pixel after them
+        p0, p1, q0, q1 = (x[:, first + k:first + k + JPEG_BLOCK * (n - 1) + 1:JPEG_BLOCK]
+                          for k in (-2, -1, 0, 1))  # views: every block edge at once
+        step = q0 - p1
+        alone = (np.abs(step) <= BLOCK_STEP) & (
+            2 * np.maximum(np.abs(p1 - p0), np.abs(q1 - q0)) <= np.abs(step))
+        ramp = (q1 - p0) / 3  # a straight ramp p0 -> q1 in place of the step
+        p1[...], q0[...] = np.where(alone, p0 + ramp, p1), np.where(alone, p0 + 2 * ramp, q0)
+    return Image.fromarray(a, "F")
+
+
+def finer_blur(img: Image.Image, resolution: int) -> float | None:
+    """The sharpest part measured again with up to twice the detail training sees; None for a
+    photo without 1.5 times as much. A photo blurred as a whole is as blurred or more at every
+    larger size (shrinking is what hides a blur), so this second look clears only a sharp part
+    too small for a 64 px tile at training size: a subject in the middle of a blurred
+    background, whose outline shares each tile with the blur (docs/data-doctor.md).
+    `img`: the RGB photo, or a JPEG's `deblocked` grey (closer to the original size, its block
+    edges would otherwise measure crisp)."""
+    finer = min(min(img.size), round(FINER * resolution))
+    if finer < FINER_MIN * resolution:
+        return None
+    return sharpest_part_blur(gray_as_trained(img, finer))
 
 
 # A dip whose double (twice as far from the centre) is a peak standing this many standard
