@@ -155,7 +155,35 @@ def _rotated_exif(img):
     """Stored sideways with EXIF orientation 6, as phones do."""
     exif = Image.Exif()
     exif[0x0112] = 6
-    return img.transpose(Image.Transpose.ROTATE_90), exif
+    return img.transpose(Image.Transpose.ROTATE_90), {"exif": exif, "quality": 95}
+
+
+def _saved_at(quality):
+    """Saved as a JPEG at this quality (75: PIL's default; 60-80: a messaging app's copy)."""
+    return lambda img: (img, {"quality": quality})
+
+
+def _graded_background(img):
+    """Shallow depth of field as a lens makes it: sharp in the middle 30 %, the blur growing
+    in three steps (to 1.2 % of the width) towards the edges."""
+    w, h = img.size
+    yy, xx = np.mgrid[:h, :w]
+    d = np.hypot((xx - w / 2) / (w / 2), (yy - h / 2) / (h / 2))
+    out = np.asarray(img, np.float32)
+    for k, share in enumerate((0.25, 0.5, 1.0)):
+        blurred = np.asarray(img.filter(ImageFilter.GaussianBlur(w * 0.012 * share)), np.float32)
+        weight = np.clip((d - 0.3 - 0.15 * k) / 0.15, 0, 1)[..., None]
+        out = out * (1 - weight) + blurred * weight
+    return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8))
+
+
+def _small_sharp_centre(img):
+    """All but a central ellipse of 30 % of each side blurred by 1.5 % of the width."""
+    w, h = img.size
+    yy, xx = np.mgrid[:h, :w]
+    keep = (((xx - w / 2) / (w * 0.15)) ** 2 + ((yy - h / 2) / (h * 0.15)) ** 2) <= 1
+    blurred = np.asarray(img.filter(ImageFilter.GaussianBlur(w * 0.015)))
+    return Image.fromarray(np.where(keep[..., None], np.asarray(img), blurred).astype(np.uint8))
 
 
 def _blur(r):
@@ -193,6 +221,22 @@ DEGRADATIONS = {
     "motion blur 1 % across": (lambda im: _line_smear(im, 0.01, 0), "blurry"),
     "at 2048 px, motion blur 1 % across": (lambda im: _line_smear(_upscaled(im, 2048), 0.01, 0),
                                            "blurry"),
+    # added with the second look at twice the detail and the JPEG deblocking (2026-12-04)
+    "background blurred, graded (added after)": (_graded_background, "-blurry"),
+    "background blurred, small sharp centre (added after)": (_small_sharp_centre, "-blurry"),
+    "dark, background blurred (added after)": (lambda im: _scaled(_background_blurred(im), 0.3),
+                                               "-blurry"),
+    "saved at JPEG quality 75 (added after)": (_saved_at(75), "-blurry"),
+    "dark, saved at JPEG quality 60 (added after)": (
+        lambda im: _saved_at(60)(_scaled(im, 0.22)), "-blurry"),
+    "blur r=3, saved at JPEG quality 75 (added after)": (lambda im: _saved_at(75)(_blur(3)(im)),
+                                                         "blurry"),
+    "blur r=3, saved at JPEG quality 60 (added after)": (lambda im: _saved_at(60)(_blur(3)(im)),
+                                                         "blurry"),
+    "at 2048 px, blur r=3, saved at quality 60 (added after)": (
+        lambda im: _saved_at(60)(_blur(3)(_upscaled(im, 2048))), "blurry"),
+    "blur r=3, with sensor noise σ 4 (added after)": (lambda im: _noisy(_blur(3)(im), 4),
+                                                      "blurry"),
     "watermark (white, 55 % opaque)": (_watermark, "text"),
     "watermark (white, 35 % opaque)": (lambda im: _watermark(im, 90), "text"),
     "caption (meme style)": (_caption, "text"),
@@ -214,8 +258,8 @@ ENLARGED = ("upscaled to 2048 px", "upscaled to 4000 px", "background blurred, a
 
 
 def _write(img, path: Path):
-    if isinstance(img, tuple):
-        img[0].save(path, exif=img[1], quality=95)
+    if isinstance(img, tuple):  # (picture, how to save it)
+        img[0].save(path, **img[1])
     elif img.mode == "RGBA":
         img.save(path.with_suffix(".png"))
     else:
