@@ -1,6 +1,7 @@
 """The dataset doctor on the DreamBooth dataset's real photos and on degraded copies of them.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/doctor_recall.py   # -> doctor_recall.json
+    ... benchmarks/doctor_recall.py --quality 75   # copies saved at 75 -> doctor_recall_q75.json
 
 For each of the five subjects in ../shared/data/dreambooth: the folder as it is (false alarms),
 then every photo replaced by a degraded copy, and whether the doctor gives the copy the
@@ -155,7 +156,7 @@ def _rotated_exif(img):
     """Stored sideways with EXIF orientation 6, as phones do."""
     exif = Image.Exif()
     exif[0x0112] = 6
-    return img.transpose(Image.Transpose.ROTATE_90), {"exif": exif, "quality": 95}
+    return img.transpose(Image.Transpose.ROTATE_90), {"exif": exif}
 
 
 def _saved_at(quality):
@@ -257,13 +258,17 @@ DEGRADATIONS = {
 ENLARGED = ("upscaled to 2048 px", "upscaled to 4000 px", "background blurred, at 2048 px")
 
 
+# Copies are saved as JPEGs at this quality (--quality; 75 is what PIL's save() does unasked)
+QUALITY = 95
+
+
 def _write(img, path: Path):
     if isinstance(img, tuple):  # (picture, how to save it)
-        img[0].save(path, **img[1])
+        img[0].save(path, **{"quality": QUALITY, **img[1]})
     elif img.mode == "RGBA":
         img.save(path.with_suffix(".png"))
     else:
-        img.save(path, quality=95)
+        img.save(path, quality=QUALITY)
 
 
 def _one(copy, folder: Path, resolution: int, name: str) -> set:
@@ -327,7 +332,10 @@ def run(resolution: int = 512) -> dict:
 if __name__ == "__main__":
     if not SHARED.is_dir():
         sys.exit(f"the DreamBooth photos are not at {SHARED}")
+    if "--quality" in sys.argv:  # e.g. --quality 75: every copy saved as PIL saves unasked
+        QUALITY = int(sys.argv[sys.argv.index("--quality") + 1])
     out = {str(r): run(r) for r in (512, 1024)}
-    Path(__file__).with_name("doctor_recall.json").write_text(json.dumps(out, indent=1) + "\n")
+    name = "doctor_recall.json" if QUALITY == 95 else f"doctor_recall_q{QUALITY}.json"
+    Path(__file__).with_name(name).write_text(json.dumps(out, indent=1) + "\n")
     for r, res in out.items():
         print(r, "false alarms:", {k: v for k, v in res["false_alarms"].items() if v})
