@@ -1,6 +1,7 @@
-"""What the dataset doctor measures in a picture: sharpness, blur, and a hash that finds the same
-photo again after resizing or re-compression (thresholds and their calibration:
-docs/data-doctor.md)."""
+"""What the dataset doctor measures in a picture: sharpness, blur (at the size training sees the
+photo, again with more detail, a low-quality JPEG with its block edges smoothed), a camera
+shake, and a hash that finds the same photo again after resizing or re-compression
+(thresholds and their calibration: docs/data-doctor.md)."""
 
 from __future__ import annotations
 
