@@ -2,6 +2,7 @@
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/doctor_recall.py   # -> doctor_recall.json
     ... benchmarks/doctor_recall.py --quality 75   # copies saved at 75 -> doctor_recall_q75.json
+    ... benchmarks/doctor_recall.py --values "blur r=3" [--quality 75]   # one row, per photo
 
 For each of the five subjects in ../shared/data/dreambooth: the folder as it is (false alarms),
 then every photo replaced by a degraded copy, and whether the doctor gives the copy the
@@ -238,6 +239,9 @@ DEGRADATIONS = {
         lambda im: _saved_at(60)(_blur(3)(_upscaled(im, 2048))), "blurry"),
     "blur r=3, with sensor noise σ 4 (added after)": (lambda im: _noisy(_blur(3)(im), 4),
                                                       "blurry"),
+    # added after those, to see how much darker or flatter a photo may get (2026-12-04)
+    "dark (15 % brightness) (added after)": (lambda im: _scaled(im, 0.15), "-blurry"),
+    "low contrast (20 %) (added after)": (lambda im: _scaled(im, 0.2, 100), "-blurry"),
     "watermark (white, 55 % opaque)": (_watermark, "text"),
     "watermark (white, 35 % opaque)": (lambda im: _watermark(im, 90), "text"),
     "caption (meme style)": (_caption, "text"),
@@ -329,11 +333,30 @@ def run(resolution: int = 512) -> dict:
     return result
 
 
+def values(name: str, resolution: int) -> None:
+    """Print what the doctor measures on each copy of one row (which photos, by how much)."""
+    make, kind = DEGRADATIONS[name]
+    for subject in SUBJECTS:
+        for victim in sorted((SHARED / subject).glob("*.jpg")):
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / victim.name
+                _write(make(open_image(victim)), path)
+                path = path if path.exists() else path.with_suffix(".png")
+                c = _check_one(path, resolution, True)
+            finer = "-" if c.blur_finer is None else f"{c.blur_finer:.3f}"
+            print(f"{resolution} {subject:9} {victim.stem} blur {c.blur:.3f} with more detail "
+                  f"{finer}  shake {c.shake:4.1f}  {sorted(f.kind for f in c.flags)}", flush=True)
+
+
 if __name__ == "__main__":
     if not SHARED.is_dir():
         sys.exit(f"the DreamBooth photos are not at {SHARED}")
     if "--quality" in sys.argv:  # e.g. --quality 75: every copy saved as PIL saves unasked
         QUALITY = int(sys.argv[sys.argv.index("--quality") + 1])
+    if "--values" in sys.argv:  # e.g. --values "background blurred (harsh)": per photo
+        for r in (512, 1024):
+            values(sys.argv[sys.argv.index("--values") + 1], r)
+        sys.exit(0)
     out = {str(r): run(r) for r in (512, 1024)}
     name = "doctor_recall.json" if QUALITY == 95 else f"doctor_recall_q{QUALITY}.json"
     Path(__file__).with_name(name).write_text(json.dumps(out, indent=1) + "\n")
