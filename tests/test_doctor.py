@@ -321,6 +321,20 @@ def test_each_defect_is_flagged(tmp_path):
     assert not {"exif_rotation", "transparency", "aspect", "unreadable"} & again.kinds()
 
 
+def test_a_blurry_verdict_close_to_the_line_asks_to_look_first(tmp_path, monkeypatch):
+    """Near the threshold sharp dark or smooth photos have measured too: the fix says to look
+    at the photo before leaving it out; a plainly blurred one is not hedged."""
+    import dreamkit.inputs.doctor as doctor
+    scene(7).filter(ImageFilter.GaussianBlur(2)).save(tmp_path / "soft.png")
+    blur = doctor._check_one(tmp_path / "soft.png", 512, True).blur
+    for line, hedged in ((blur - 0.02, True), (blur - doctor.NEAR_LINE - 0.02, False)):
+        monkeypatch.setattr(doctor, "MAX_BLUR", line)
+        check = doctor._check_one(tmp_path / "soft.png", 512, True)
+        fix = next(f.fix for f in check.flags if f.kind == "blurry")
+        assert ("close to the line" in fix and "look at it at 100 %" in fix) == hedged, fix
+        assert "the model learns the blur too" in fix
+
+
 def test_photo_counts(tmp_path):
     write_clean(tmp_path / "two", 2)
     assert "too_few" in check_photos(tmp_path / "two", progress=False).kinds()
