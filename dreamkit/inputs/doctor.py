@@ -183,14 +183,13 @@ def _check_one(path: Path, resolution: int, center_crop: bool,
         check.blur_finer = finer_blur(measured, resolution)
     if check.blur >= MAX_BLUR and (check.blur_finer is None or check.blur_finer >= MAX_BLUR):
         finer = "" if check.blur_finer is None else f"; {check.blur_finer:.2f} with more detail"
-        near = min(check.blur, check.blur_finer or 1.0) < MAX_BLUR + NEAR_LINE
+        deciding = min(check.blur, check.blur_finer or check.blur)  # both looks said blurry
+        look = "close to the line, where some sharp dark or smooth photos measure too: look " \
+            "at it at 100 % first; if it is soft, " if deciding < MAX_BLUR + NEAR_LINE else ""
         add("blurry", "problem", f"looks blurry {size} (blur {check.blur:.2f} in its sharpest "
             f"part{finer}; sharp photos measure < {MAX_BLUR}): out of focus, shaken, or "
-            "enlarged from a smaller photo", ("close to the line, where some sharp dark or "
-                                             "smooth photos measure too: look at it at 100 % "
-                                             "first; if it is soft, " if near else "") +
-            "the model learns the blur too: use a sharp photo, "
-            f"at least {resolution} px on its short side as taken")
+            "enlarged from a smaller photo", look + "the model learns the blur too: use a sharp "
+            f"photo, at least {resolution} px on its short side as taken")
     elif check.shake >= MAX_SHAKE:  # crisp across the smear, so the sharpest part passed
         add("blurry", "problem", f"looks shaken {size}: smeared about {length:.0f} px "
             f"{_direction(angle)} (streak {check.shake:.1f}; sharp photos measure < "
