@@ -323,7 +323,7 @@ def test_each_defect_is_flagged(tmp_path):
 
 def test_a_blurry_verdict_close_to_the_line_asks_to_look_first(tmp_path, monkeypatch):
     """Near the threshold sharp dark or smooth photos have measured too: the fix says to look
-    at the photo before leaving it out; a plainly blurred one is not hedged."""
+    at the photo before leaving it out; a plainly blurred or plainly shaken one is not hedged."""
     import dreamkit.inputs.doctor as doctor
     scene(7).filter(ImageFilter.GaussianBlur(2)).save(tmp_path / "soft.png")
     blur = doctor._check_one(tmp_path / "soft.png", 512, True).blur
@@ -333,6 +333,11 @@ def test_a_blurry_verdict_close_to_the_line_asks_to_look_first(tmp_path, monkeyp
         fix = next(f.fix for f in check.flags if f.kind == "blurry")
         assert ("close to the line" in fix and "look at it at 100 %" in fix) == hedged, fix
         assert "the model learns the blur too" in fix
+    # close to the line, but the camera-shake streak says so too: two measures agree
+    monkeypatch.setattr(doctor, "MAX_BLUR", blur - 0.02)
+    monkeypatch.setattr(doctor, "MAX_SHAKE", 0.0)
+    check = doctor._check_one(tmp_path / "soft.png", 512, True)
+    assert "close to the line" not in next(f.fix for f in check.flags if f.kind == "blurry")
 
 
 def test_photo_counts(tmp_path):

@@ -44,7 +44,8 @@ SEVERITIES = ("problem", "warning", "note")
 # sharpest_part_blur at training size; set on three subjects, checked on two (docs/data-doctor.md)
 MAX_BLUR = 0.58
 # Under MAX_BLUR + NEAR_LINE a "blurry" photo is close to the line, where most sharp photos
-# called blurry have measured (dark, smooth or JPEG-saved ones: 0.59-0.62, docs/data-doctor.md)
+# called blurry have measured (dark, smooth or JPEG-saved ones: 0.59-0.62, docs/data-doctor.md),
+# unless the camera-shake streak says so too
 NEAR_LINE = 0.05
 # motion_streak at training size: sharp calibration photos and their harmless copies measure
 # up to 7.3, copies smeared by 1.5 % of the width 11.3 and more (docs/data-doctor.md)
@@ -184,8 +185,9 @@ def _check_one(path: Path, resolution: int, center_crop: bool,
     if check.blur >= MAX_BLUR and (check.blur_finer is None or check.blur_finer >= MAX_BLUR):
         finer = "" if check.blur_finer is None else f"; {check.blur_finer:.2f} with more detail"
         deciding = min(check.blur, check.blur_finer or check.blur)  # both looks said blurry
+        near = deciding < MAX_BLUR + NEAR_LINE and check.shake < MAX_SHAKE  # no smear seen
         look = "close to the line, where some sharp dark or smooth photos measure too: look " \
-            "at it at 100 % first; if it is soft, " if deciding < MAX_BLUR + NEAR_LINE else ""
+            "at it at 100 % first; if it is soft, " if near else ""
         add("blurry", "problem", f"looks blurry {size} (blur {check.blur:.2f} in its sharpest "
             f"part{finer}; sharp photos measure < {MAX_BLUR}): out of focus, shaken, or "
             "enlarged from a smaller photo", look + "the model learns the blur too: use a sharp "
