@@ -21,9 +21,8 @@ import tempfile
 from multiprocessing import Pool
 from pathlib import Path
 
-from doctor_recall import (_background_blurred, _blur, _motion, _saved_at, _scaled, _upscaled,
-                           _write)
-from dreamkit.inputs.doctor import _check_one
+from doctor_recall import (_background_blurred, _blur, _checked, _motion, _saved_at, _scaled,
+                           _upscaled)
 from dreamkit.inputs.photos import find_images, open_image
 
 # name -> (the copy, from the upright photo; "+" it must be called blurry, "-" it must not)
@@ -50,10 +49,7 @@ def _one(job):
     name, photo, resolution = job
     make, _ = COPIES[name]
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / (Path(photo).stem + ".jpg")
-        _write(make(open_image(photo)), path)
-        path = path if path.exists() else path.with_suffix(".png")
-        c = _check_one(path, resolution, True)
+        c = _checked(make(open_image(photo)), Path(tmp), resolution, Path(photo).stem + ".jpg")
     finer = "-" if c.blur_finer is None else f"{c.blur_finer:.2f}"
     return {"copy": name, "photo": Path(photo).name, "resolution": resolution,
             "blurry": "blurry" in {f.kind for f in c.flags},

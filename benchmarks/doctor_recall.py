@@ -275,12 +275,17 @@ def _write(img, path: Path):
         img.save(path, quality=QUALITY)
 
 
-def _one(copy, folder: Path, resolution: int, name: str) -> set:
-    """The kinds the doctor gives one photo (duplicates: the photo beside the folder)."""
-    path = folder / f"zz_{name}"
+def _checked(copy, folder: Path, resolution: int, name: str):
+    """The doctor's PhotoCheck of one copy, written into `folder` as `name` (.png if RGBA)."""
+    path = folder / name
     _write(copy, path)
     path = path if path.exists() else path.with_suffix(".png")
-    return {f.kind for f in _check_one(path, resolution, True).flags}
+    return _check_one(path, resolution, True)
+
+
+def _one(copy, folder: Path, resolution: int, name: str) -> set:
+    """The kinds the doctor gives one photo (duplicates: the photo beside the folder)."""
+    return {f.kind for f in _checked(copy, folder, resolution, f"zz_{name}").flags}
 
 
 def _duplicate_found(subject, k, name, resolution) -> bool:
@@ -339,10 +344,7 @@ def values(name: str, resolution: int) -> None:
     for subject in SUBJECTS:
         for victim in sorted((SHARED / subject).glob("*.jpg")):
             with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / victim.name
-                _write(make(open_image(victim)), path)
-                path = path if path.exists() else path.with_suffix(".png")
-                c = _check_one(path, resolution, True)
+                c = _checked(make(open_image(victim)), Path(tmp), resolution, victim.name)
             finer = "-" if c.blur_finer is None else f"{c.blur_finer:.3f}"
             print(f"{resolution} {subject:9} {victim.stem} blur {c.blur:.3f} with more detail "
                   f"{finer}  shake {c.shake:4.1f}  {sorted(f.kind for f in c.flags)}", flush=True)
