@@ -10,17 +10,26 @@
     identifier_pool.txt    rare single tokens that decode to short non-words, for suggestions
 
     python -m venv /tmp/wf && /tmp/wf/bin/pip install wordfreq==3.1.1 better-profanity==0.7.0
-    /tmp/wf/bin/python scripts/make_word_list.py   (with dreamkit importable: PYTHONPATH=.)
+    PYTHONPATH=.:/tmp/wf/lib/python3.11/site-packages .venv/bin/python scripts/make_word_list.py \
+        en=american-english-huge en=british-english-large fr=french de=ngerman
+
+LANG=FILE: a dictionary (one word per line, a hunspell "/flags" tail ignored), whose words
+count as known too, with a zipf of 0 (too rare for the word counts). The shipped data uses
+Debian's word lists (packages wamerican-huge 2020.12.07, wbritish-large, wfrench 1.2.7,
+wngerman 20161207; /usr/share/dict once installed, or `apt-get download` and `dpkg-deb -x`).
+Other dictionaries were kept out, to check the result on (docs/identifiers.md).
 
 Sources: wordfreq 3.1.1 (Robyn Speer et al., data CC BY-SA 4.0): the "large" lists of 13
 languages and the "best" lists of 14 more, every word seen at least about once per 100 million
 words (Wikipedia, subtitles, news, books, web text, Twitter, Reddit); better-profanity 0.7.0's
-word list (MIT). Neither is a dependency of dreamkit: only what is made from them is shipped.
+word list (MIT); the dictionaries above (SCOWL and others, free licences). None is a dependency
+of dreamkit: only what is made from them is shipped.
 """
 
 import gzip
 import math
 import re
+import sys
 from pathlib import Path
 
 import better_profanity
@@ -84,11 +93,24 @@ def known_words(whole: set) -> dict:
     return found
 
 
-def main() -> None:
+def dictionary_words(whole: set, dictionaries: list) -> dict:
+    """{word: (0.0, language)} of the whole-word tokens in the dictionaries ("LANG=FILE"): words
+    a dictionary has and the word counts do not (rare words, names, old forms), plain ASCII."""
+    found = {}
+    for spec in dictionaries:
+        lang, _, path = spec.partition("=")
+        for line in Path(path).read_text(encoding="utf-8", errors="ignore").splitlines():
+            word = line.split("/")[0].strip().lower()
+            if word in whole and word.isascii() and word.isalpha():
+                found.setdefault(word, (0.0, lang))
+    return found
+
+
+def main(dictionaries: list) -> None:
     tokenizer = sd_vocabulary_tokenizer()
     vocab = tokenizer.get_vocab()
     whole = {t[:-4]: i for t, i in vocab.items() if t.endswith("</w>") and len(t) > 4}
-    known = known_words(set(whole))
+    known = {**dictionary_words(set(whole), dictionaries), **known_words(set(whole))}
     rows = [f"{w}\t{z}\t{lang}" for w, (z, lang) in sorted(known.items())]
     (OUT / "known_words.tsv.gz").write_bytes(gzip.compress(("\n".join(rows) + "\n").encode(),
                                                            mtime=0))
@@ -108,7 +130,7 @@ def main() -> None:
     common = {w for w in frequent if len(w) >= 2}
     low, high = POOL_RULES["letters"]
     starts_ends = {piece for w, z in frequent.items() if z >= POOL_RULES["fragment_zipf"]
-                   for k in range(low, high + 1) if len(w) >= k + 2
+                   for k in range(low, high + 1) if len(w) > k
                    for piece in (w[:k], w[-k:])}
     pool = sorted((w for w in whole if w not in known and w not in meanings
                    and not frequent_merge(vocab, w + "</w>")
@@ -120,4 +142,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if any("=" not in a for a in sys.argv[1:]):
+        sys.exit(__doc__)
+    main(sys.argv[1:])

@@ -63,6 +63,8 @@ def test_the_real_vocabulary_flags_splits_meanings_words_and_abbreviations(sd):
     for ident in ("fck", "dbz", "ohwx", "bwfc", "yyj"):  # profanity, a TV series, hashtags...
         assert "so the model likely has a meaning for it" in \
             check_identifier(sd, ident, "dog").text(), ident
+    # a word only dictionaries have (too rare for the word counts) is still a word
+    assert "is a rare word (in English dictionaries" in check_identifier(sd, "onymous").text()
     default = TrainConfig().identifier
     check = check_identifier(sd, default, "dog")
     assert check.ok and check.tokens == [f"{default}</w>"] and "good" in check.text()
@@ -82,6 +84,10 @@ def test_suggestions_are_rare_single_tokens_that_are_no_words(sd):
         assert word not in known_words() and word not in meanings() and word not in DENY
         assert not any(p.fullmatch(word) for p in ABBREVIATIONS), word
         assert sd.tokenize(word) == [f"{word}</w>"], word
+    # nor a frequent word less its first or last letter, which reads as that word (exico)
+    frequent = {w for w, (zipf, _) in known_words().items() if zipf >= 4.5}
+    near = {t for w in frequent for t in (w[1:], w[:-1])}
+    assert not near & set(pool), sorted(near & set(pool))
     found = suggest_identifiers(sd, 15, class_noun="dog")
     assert len(found) == 15 and all(3 <= len(w) <= 4 for w in found)  # the short ones first
     for word in found:

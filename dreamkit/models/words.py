@@ -2,8 +2,9 @@
 
 Shipped in vocab/ and made by scripts/make_word_list.py: the whole-word tokens of Stable
 Diffusion's vocabulary that are words, names, brands or abbreviations in wordfreq's lists of 27
-languages (with how often each is written), the strongest meanings by category, and the pool of
-rare non-word tokens the check suggests (POOL_RULES says which).
+languages (with how often each is written) or in English, French and German dictionaries
+(zipf 0: too rare to be counted), the strongest meanings by category, and the pool of rare
+non-word tokens the check suggests (POOL_RULES says which).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ POOL_RULES = {"letters": (3, 7),  # short, as the paper's
 def is_pool_candidate(word: str, common: set, starts_ends: set) -> bool:
     """POOL_RULES for a token that is in no word list. `common`: the words of at least
     phrase_zipf (what glued hashtags are made of); `starts_ends`: the first and last 3-7
-    letters of the words of at least fragment_zipf that are 2 or more letters longer."""
+    letters of the longer words of at least fragment_zipf (a frequent word less one letter
+    reads as that word: agazine, exico, oment)."""
     low, high = POOL_RULES["letters"]
     if not (low <= len(word) <= high and word.isascii() and word.isalpha() and word.islower()):
         return False
@@ -90,11 +92,14 @@ def word_info(word: str) -> str | None:
         return None
     what = category or ("profanity or a term that should not name a subject" if w in DENY
                         else "an abbreviation or hashtag family" if known is None
+                        else "a rare word" if known[0] == 0  # in a dictionary only
                         else "a word, name or abbreviation people write")
     if known is not None:
         zipf, lang = known
-        what += (f" (written about {10 ** zipf:,.0f} times per billion words, in "
-                 f"{_LANGUAGES.get(lang, lang)} text)")
+        language = _LANGUAGES.get(lang, lang)
+        what += (f" (in {language} dictionaries, too rare for word counts)" if zipf == 0 else
+                 f" (written about {10 ** zipf:,.0f} times per billion words, in {language} "
+                 f"text)")
     return what
 
 
