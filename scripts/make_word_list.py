@@ -125,13 +125,14 @@ def main(dictionaries: list) -> None:
     for lang in LARGE:
         for w, f in get_frequency_dict(lang, "large").items():
             zipf = math.log10(f) + 9
-            if zipf >= POOL_RULES["phrase_zipf"] and w.isascii() and w.isalpha():
+            if zipf >= POOL_RULES["near_word_zipf"] and w.isascii() and w.isalpha():
                 frequent[w] = max(zipf, frequent.get(w, 0))
-    common = {w for w in frequent if len(w) >= 2}
+    common = {w for w, z in frequent.items() if len(w) >= 2 and z >= POOL_RULES["phrase_zipf"]}
     low, high = POOL_RULES["letters"]
     starts_ends = {piece for w, z in frequent.items() if z >= POOL_RULES["fragment_zipf"]
                    for k in range(low, high + 1) if len(w) > k
                    for piece in (w[:k], w[-k:])}
+    starts_ends |= {piece for w in frequent for piece in (w[1:], w[:-1])}  # near_word_zipf
     pool = sorted((w for w in whole if w not in known and w not in meanings
                    and not frequent_merge(vocab, w + "</w>")
                    and is_pool_candidate(w, common, starts_ends)),

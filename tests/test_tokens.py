@@ -85,7 +85,7 @@ def test_suggestions_are_rare_single_tokens_that_are_no_words(sd):
         assert not any(p.fullmatch(word) for p in ABBREVIATIONS), word
         assert sd.tokenize(word) == [f"{word}</w>"], word
     # nor a frequent word less its first or last letter, which reads as that word (exico)
-    frequent = {w for w, (zipf, _) in known_words().items() if zipf >= 4.5}
+    frequent = {w for w, (zipf, _) in known_words().items() if zipf >= 3}
     near = {t for w in frequent for t in (w[1:], w[:-1])}
     assert not near & set(pool), sorted(near & set(pool))
     found = suggest_identifiers(sd, 15, class_noun="dog")

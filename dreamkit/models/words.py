@@ -32,15 +32,17 @@ ABBREVIATIONS = (re.compile(r"[a-z]{1,3}fc"),  # football clubs: swfc, bwfc, cpf
 # The identifier pool's rules (scripts/make_word_list.py applies them with wordfreq's lists)
 POOL_RULES = {"letters": (3, 7),  # short, as the paper's
               "phrase_zipf": 4.0,  # two words this frequent glued together: a hashtag
-              "fragment_zipf": 4.5}  # the start or end of a word this frequent: a fragment
+              "fragment_zipf": 4.5,  # the start or end of a word this frequent: a fragment
+              "near_word_zipf": 3.0}  # a word this frequent (once per million words) less its
+#                                    first or last letter reads as that word: gypt, xford, ugby
 
 
 
 def is_pool_candidate(word: str, common: set, starts_ends: set) -> bool:
     """POOL_RULES for a token that is in no word list. `common`: the words of at least
     phrase_zipf (what glued hashtags are made of); `starts_ends`: the first and last 3-7
-    letters of the longer words of at least fragment_zipf (a frequent word less one letter
-    reads as that word: agazine, exico, oment)."""
+    letters of the longer words of at least fragment_zipf, and the words of at least
+    near_word_zipf less their first or last letter."""
     low, high = POOL_RULES["letters"]
     if not (low <= len(word) <= high and word.isascii() and word.isalpha() and word.islower()):
         return False
