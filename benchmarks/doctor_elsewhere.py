@@ -10,7 +10,8 @@ a harshly blurred background, enlarged) must not be called blurry, the blurred o
 photos that go wrong are named with what the doctor measured (blur at training size / with
 more detail / camera-shake streak), so a verdict can be checked by eye. Copies of a photo
 enlarged past its own size (at 1024, a photo under 1024 px) are soft by nature and left out of
-the 1024 rows. The 2026-12-04 run on 11 photos is in docs/data-doctor.md.
+the 1024 rows. Two runs are in docs/data-doctor.md: 11 wallpapers (doctor_elsewhere.json)
+and 11 photographs of smooth subjects (--out benchmarks/doctor_elsewhere_mate.json).
 """
 
 from __future__ import annotations
