@@ -10,14 +10,15 @@
     identifier_pool.txt    rare single tokens that decode to short non-words, for suggestions
 
     python -m venv /tmp/wf && /tmp/wf/bin/pip install wordfreq==3.1.1 better-profanity==0.7.0
-    PYTHONPATH=.:/tmp/wf/lib/python3.11/site-packages .venv/bin/python scripts/make_word_list.py \
-        en=american-english-huge en=british-english-large fr=french de=ngerman
+    export PYTHONPATH=.:/tmp/wf/lib/python3.11/site-packages D=/usr/share/dict
+    .venv/bin/python scripts/make_word_list.py en=$D/american-english-huge \\
+        en=$D/british-english-large fr=$D/french de=$D/ngerman
 
 LANG=FILE: a dictionary (one word per line, a hunspell "/flags" tail ignored), whose words
 count as known too, with a zipf of 0 (too rare for the word counts). The shipped data uses
 Debian's word lists (packages wamerican-huge 2020.12.07, wbritish-large, wfrench 1.2.7,
 wngerman 20161207; /usr/share/dict once installed, or `apt-get download` and `dpkg-deb -x`).
-Other dictionaries were kept out, to check the result on (docs/identifiers.md).
+Other dictionaries were kept out, to check the result on (dreamkit/models/vocab/README.md).
 
 Sources: wordfreq 3.1.1 (Robyn Speer et al., data CC BY-SA 4.0): the "large" lists of 13
 languages and the "best" lists of 14 more, every word seen at least about once per 100 million
@@ -120,7 +121,7 @@ def main(dictionaries: list) -> None:
     meanings.update({w: cat for cat, text in CURATED.items() for w in text.split()
                      if single(w)})  # a person on both lists is named as the person
     (OUT / "meanings.tsv").write_text("".join(f"{w}\t{c}\n" for w, c in sorted(meanings.items())))
-    # the pool's phrase and fragment rules read the frequent words of every length
+    # the pool's phrase, fragment and near-word rules read the frequent words of every length
     frequent = {}
     for lang in LARGE:
         for w, f in get_frequency_dict(lang, "large").items():
@@ -143,6 +144,6 @@ def main(dictionaries: list) -> None:
 
 
 if __name__ == "__main__":
-    if any("=" not in a for a in sys.argv[1:]):
+    if not sys.argv[1:] or any("=" not in a for a in sys.argv[1:]):  # the shipped data has them
         sys.exit(__doc__)
     main(sys.argv[1:])
