@@ -10,8 +10,9 @@ a harshly blurred background, enlarged) must not be called blurry, the blurred o
 photos that go wrong are named with what the doctor measured (blur at training size / with
 more detail / camera-shake streak), so a verdict can be checked by eye. Copies of a photo
 enlarged past its own size (at 1024, a photo under 1024 px) are soft by nature and left out of
-the 1024 rows. Two runs are in docs/data-doctor.md: 11 wallpapers (doctor_elsewhere.json)
-and 11 photographs of smooth subjects (--out benchmarks/doctor_elsewhere_mate.json).
+the 1024 rows. Three runs are in docs/data-doctor.md: 11 wallpapers (doctor_elsewhere.json),
+11 photographs of smooth subjects and 14 of phone or camera size (--out
+benchmarks/doctor_elsewhere_mate.json, doctor_elsewhere_lomiri.json).
 """
 
 from __future__ import annotations
