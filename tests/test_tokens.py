@@ -65,6 +65,9 @@ def test_the_real_vocabulary_flags_splits_meanings_words_and_abbreviations(sd):
             check_identifier(sd, ident, "dog").text(), ident
     # a word only dictionaries have (too rare for the word counts) is still a word
     assert "is a rare word (in English dictionaries" in check_identifier(sd, "onymous").text()
+    # a frequent word less a letter reads as that word (and is never suggested, below)
+    for ident, word in (("gypt", "egypt"), ("xford", "oxford")):
+        assert f"reads as '{word}' less a letter" in check_identifier(sd, ident).text()
     default = TrainConfig().identifier
     check = check_identifier(sd, default, "dog")
     assert check.ok and check.tokens == [f"{default}</w>"] and "good" in check.text()

@@ -10,7 +10,8 @@ in practice, and `check_identifier` looks for each with the model's own tokenize
   whole-word token of Stable Diffusion's vocabulary that appears in the word lists of 27
   languages (wordfreq's, down to about once per 100 million words) is flagged with how often it
   is written, and the strongest meanings with their category: people, brands, franchises and
-  characters, styles, places, profanity and hate terms (vocab/meanings.tsv);
+  characters, styles, places, profanity and hate terms (vocab/meanings.tsv); a frequent word
+  less its first or last letter ("gypt", "xford") reads as that word and is flagged too;
 - it has a known meaning people learned the hard way: "sks", the most copied identifier, is
   also the name of a rifle, and Stable Diffusion 1.5 draws guns for it.
 
@@ -40,7 +41,7 @@ from pathlib import Path
 
 from ..core import checks
 from ..core.errors import ConfigError
-from .words import DENY, identifier_pool, is_known_word, word_info
+from .words import DENY, identifier_pool, is_known_word, near_word, word_info
 
 # transformers: imported where used (heavy or optional), so `import dreamkit` stays quick
 __all__ = ["TokenCheck", "check_identifier", "suggest_identifiers", "KNOWN_MEANINGS",
@@ -175,6 +176,9 @@ def check_identifier(tokenizer, identifier: str, class_noun: str = "",
                               f"'a photo of {ident}' would change for everyone's {ident}")
     elif meaning is not None:
         check.warnings.append(f"is {meaning}, so the model likely has a meaning for it")
+    elif real and len(tokens) == 1 and near_word(ident):
+        check.warnings.append(f"reads as '{near_word(ident)}' less a letter, so the model may "
+                              f"take it for that word")
     elif len(tokens) == 1 and _word(tokens[0]) and real and frequent_merge(vocab, tokens[0]):
         check.warnings.append(f"is among the most frequent quarter of this vocabulary (merge "
                               f"rank {vocab[tokens[0]] - 512} of {len(vocab) - 512}): likely a "

@@ -14,7 +14,7 @@ import gzip
 import re
 from importlib import resources
 
-__all__ = ["DENY", "ABBREVIATIONS", "POOL_RULES", "is_pool_candidate", "word_info",
+__all__ = ["DENY", "ABBREVIATIONS", "POOL_RULES", "is_pool_candidate", "word_info", "near_word",
            "is_known_word", "identifier_pool", "known_words", "meanings"]
 
 # Not to be suggested or used as a name, whatever the lists say (profanity, NSFW words).
@@ -103,6 +103,24 @@ def word_info(word: str) -> str | None:
                  f" (written about {10 ** zipf:,.0f} times per billion words, in {language} "
                  f"text)")
     return what
+
+
+@functools.lru_cache(maxsize=1)
+def _near_words() -> dict:
+    """{a word less its first or last letter: the word}, for words of at least near_word_zipf."""
+    near = {}
+    for w, (zipf, _) in sorted(known_words().items(), key=lambda kv: -kv[1][0]):
+        if zipf >= POOL_RULES["near_word_zipf"] and len(w) >= 4:
+            for piece in (w[1:], w[:-1]):
+                near.setdefault(piece, w)  # the most frequent word it reads as
+    return near
+
+
+def near_word(word: str) -> str | None:
+    """The frequent word `word` reads as, being it less its first or last letter (gypt: egypt),
+    or None. The identifier pool leaves such tokens out (POOL_RULES)."""
+    w = word.lower()
+    return None if w in known_words() else _near_words().get(w)
 
 
 def is_known_word(word: str) -> bool:
