@@ -33,8 +33,9 @@ ABBREVIATIONS = (re.compile(r"[a-z]{1,3}fc"),  # football clubs: swfc, bwfc, cpf
 POOL_RULES = {"letters": (3, 7),  # short, as the paper's
               "phrase_zipf": 4.0,  # two words this frequent glued together: a hashtag
               "fragment_zipf": 4.5,  # the start or end of a word this frequent: a fragment
-              "near_word_zipf": 3.0}  # a word this frequent (once per million words) less its
-#                                    first or last letter reads as that word: gypt, xford, ugby
+              # a word this frequent (once per million words) less its first or last letter
+              # reads as that word: gypt, xford, ugby (the check says so too: near_word)
+              "near_word_zipf": 3.0}
 
 
 
