@@ -4,7 +4,8 @@
         [--label "where the photos come from"]
 
 Give it photos you know to be sharp (your own, a camera's samples, a desktop's wallpapers; not
-drawings). Each is checked as it is and as copies made the way benchmarks/doctor_recall.py
+drawings). Each is checked as it is (the file, at its own JPEG quality) and as copies made
+the way benchmarks/doctor_recall.py
 makes them, at 512 and 1024: the harmless copies (darker, flatter, saved at JPEG quality 75,
 a harshly blurred background, enlarged) must not be called blurry, the blurred ones must. The
 photos that go wrong are named with what the doctor measured (blur at training size / with
@@ -25,11 +26,12 @@ from pathlib import Path
 
 from doctor_recall import (_background_blurred, _blur, _checked, _motion, _saved_at, _scaled,
                            _upscaled)
+from dreamkit.inputs.doctor import _check_one
 from dreamkit.inputs.photos import find_images, open_image
 
 # name -> (the copy, from the upright photo; "+" it must be called blurry, "-" it must not)
 COPIES = {
-    "as it is": (lambda im: im, "-"),
+    "as it is": (None, "-"),  # the file itself (_one)
     "saved at JPEG quality 75": (_saved_at(75), "-"),
     "dark (22 %)": (lambda im: _scaled(im, 0.22), "-"),
     "dark (22 %), saved at 75": (lambda im: _saved_at(75)(_scaled(im, 0.22)), "-"),
@@ -50,8 +52,11 @@ COPIES = {
 def _one(job):
     name, photo, resolution = job
     make, _ = COPIES[name]
-    with tempfile.TemporaryDirectory() as tmp:
-        c = _checked(make(open_image(photo)), Path(tmp), resolution, Path(photo).stem + ".jpg")
+    if name == "as it is":  # the file itself, saved at its own quality, as a user has it
+        c = _check_one(Path(photo), resolution, True)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            c = _checked(make(open_image(photo)), Path(tmp), resolution, Path(photo).stem + ".jpg")
     finer = "-" if c.blur_finer is None else f"{c.blur_finer:.2f}"
     return {"copy": name, "photo": Path(photo).name, "resolution": resolution,
             "blurry": "blurry" in {f.kind for f in c.flags},
