@@ -4,16 +4,15 @@
         [--label "where the photos come from"]
 
 Give it photos you know to be sharp (your own, a camera's samples, a desktop's wallpapers; not
-drawings). Each is checked as it is (the file, at its own JPEG quality) and as copies made
-the way benchmarks/doctor_recall.py
-makes them, at 512 and 1024: the harmless copies (darker, flatter, saved at JPEG quality 75,
-a harshly blurred background, enlarged) must not be called blurry, the blurred ones must. The
-photos that go wrong are named with what the doctor measured (blur at training size / with
-more detail / camera-shake streak), so a verdict can be checked by eye. Copies of a photo
-enlarged past its own size (at 1024, a photo under 1024 px) are soft by nature and left out of
-the 1024 rows. Three runs are in docs/data-doctor.md: 11 wallpapers (doctor_elsewhere.json),
-11 photographs of smooth subjects and 14 of phone or camera size (--out
-benchmarks/doctor_elsewhere_mate.json, doctor_elsewhere_lomiri.json).
+drawings). Each is checked as it is (the file, at its own JPEG quality) and as copies made the
+way benchmarks/doctor_recall.py makes them, at 512 and 1024: the harmless copies (darker,
+flatter, saved at JPEG quality 75, a harshly blurred background, enlarged) must not be called
+blurry, the blurred ones must. The photos that go wrong are named with what the doctor measured
+(blur at training size / with more detail / camera-shake streak), so a verdict can be checked
+by eye. Copies of a photo enlarged past its own size (at 1024, a photo under 1024 px) are soft
+by nature and left out of the 1024 rows. Three runs are in docs/data-doctor.md: 11 wallpapers
+(doctor_elsewhere.json), 11 photographs of smooth subjects and 14 of phone or camera size
+(--out benchmarks/doctor_elsewhere_mate.json, doctor_elsewhere_lomiri.json).
 """
 
 from __future__ import annotations
