@@ -176,9 +176,9 @@ def check_identifier(tokenizer, identifier: str, class_noun: str = "",
                               f"'a photo of {ident}' would change for everyone's {ident}")
     elif meaning is not None:
         check.warnings.append(f"is {meaning}, so the model likely has a meaning for it")
-    elif real and len(tokens) == 1 and near_word(ident):
-        check.warnings.append(f"reads as '{near_word(ident)}' less a letter, so the model may "
-                              f"take it for that word")
+    elif real and len(tokens) == 1 and (near := near_word(ident)):
+        check.warnings.append(f"reads as '{near}' less a letter, so the model may take it for "
+                              f"that word")
     elif len(tokens) == 1 and _word(tokens[0]) and real and frequent_merge(vocab, tokens[0]):
         check.warnings.append(f"is among the most frequent quarter of this vocabulary (merge "
                               f"rank {vocab[tokens[0]] - 512} of {len(vocab) - 512}): likely a "
