@@ -209,6 +209,28 @@ def test_the_parts_of_a_mask_join_diagonal_neighbours():
     assert _components(np.zeros((3, 3), bool)) == []
 
 
+def test_bars_end_on_one_row_even_where_the_photo_starts_dark():
+    """Black bars above and below a photo whose top is a dark floor (half of its first rows
+    as black as the bar) are bars; a dark backdrop that gives way to the subject column by
+    column, over many rows, is the photo's own background."""
+    from dreamkit.inputs.overlays import border_bands
+    rng = np.random.default_rng(0)
+    photo = rng.integers(90, 220, (300, 480, 3)).astype(np.uint8)
+    photo[:40, :240] = photo[-40:, 240:] = 3  # dark ground at the photo's top and bottom
+    boxed = np.zeros((400, 480, 3), np.uint8)
+    boxed[50:350] = photo
+    bands = border_bands(boxed)
+    assert round(bands["top"][0], 3) == round(bands["bottom"][0], 3) == 0.125, bands
+    assert bands["left"][0] == bands["right"][0] == 0, bands
+    # a subject rising into a black backdrop: each column leaves the black at its own row
+    faded = rng.integers(90, 220, (400, 480, 3)).astype(np.uint8)
+    top = (120 - 80 * np.sin(np.linspace(0, np.pi, 480))).astype(int)
+    for x, y in enumerate(top):
+        faded[: y, x] = 3
+        faded[400 - y:, x] = 3
+    assert all(depth == 0 for depth, _ in border_bands(faded).values()), border_bands(faded)
+
+
 def test_a_line_of_letters_goes_on_past_taller_ones():
     """Six short letters on one line with three taller ones among them (the h and k of a
     lowercase word): one line of six, not two short ones broken at the tall letters."""

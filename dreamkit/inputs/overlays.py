@@ -46,11 +46,24 @@ def _band_depth(rgb: np.ndarray) -> tuple[int, bool]:
     depth = int(below[0]) if len(below) else n
     if depth == 0 or depth >= n - 2:
         return 0, False
-    if match[depth:depth + 2].max() > 0.3:  # no straight edge: the band fades into the scene
-        return 0, False
+    if match[depth:depth + 2].max() > 0.3 and not _starts_on_one_row(rgb, ref, depth):
+        return 0, False  # no straight edge: the band fades into the scene
     band = match[:depth]
     inked = ((band < 0.97) & (band >= 0.6)).mean() >= 0.15
     return depth, bool(inked)
+
+
+def _starts_on_one_row(rgb: np.ndarray, ref: np.ndarray, depth: int) -> bool:
+    """Whether the photo starts on row `depth`: nearly every pixel there that is not the band's
+    colour had the band's colour in the three rows above it. So a black bar above a photo whose
+    own top is dark (a night sky, a dark floor: many of its first rows' pixels match the bar) is
+    still a bar, while a wall or backdrop that fades into the subject, leaving the band column
+    by column over many rows, is not."""
+    if depth < 3:
+        return False
+    near = np.abs(rgb[depth - 3:depth + 1].astype(np.int16) - ref).max(axis=2) <= BAND_MATCH
+    photo = ~near[3]
+    return (photo & near[:3].all(axis=0)).sum() >= 0.9 * photo.sum()
 
 
 def border_bands(rgb: np.ndarray) -> dict:
