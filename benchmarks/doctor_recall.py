@@ -3,6 +3,7 @@
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/doctor_recall.py   # -> doctor_recall.json
     ... benchmarks/doctor_recall.py --quality 75   # copies saved at 75 -> doctor_recall_q75.json
     ... benchmarks/doctor_recall.py --values "blur r=3" [--quality 75]   # one row, per photo
+    ... benchmarks/doctor_recall.py --margins   # per size band -> doctor_margins.json
 
 For each of the five subjects in ../shared/data/dreambooth: the folder as it is (false alarms),
 then every photo replaced by a degraded copy, and whether the doctor gives the copy the
@@ -350,11 +351,68 @@ def values(name: str, resolution: int) -> None:
                   f"{finer}  shake {c.shake:4.1f}  {sorted(f.kind for f in c.flags)}", flush=True)
 
 
+# --margins: how far the measures of sharp and of blurred copies stay from the lines, per band
+# of the size of the file the doctor reads (docs/data-doctor.md, "Margins by original size")
+SHARP_ROWS = ("as it is", "upscaled to 2048 px", "upscaled to 4000 px", "dark (22 % brightness)",
+              "low contrast (30 %)", "background blurred (harsh)",
+              "background blurred, at 2048 px")
+BLURRED_ROWS = ("blur r=3", "blur r=4", "at 2048 px, blur r=3", "at 2048 px, blur r=4",
+                "at 4000 px, blur r=3", "at 4000 px, blur r=8")
+SHAKEN_ROWS = ("motion blur 1.5 % across", "at 2048 px, motion blur 1.5 % across",
+               "at 2048 px, motion blur 1.5 % diagonal", "at 4000 px, motion blur 1.5 % across")
+BANDS = ((0, 1000, "≤ 1000 px"), (1001, 2500, "1000-2500 px"), (2501, 10 ** 6, "> 2500 px"))
+
+
+def margins(resolution: int) -> dict:
+    """Per size band, each with its photo and row: the highest deciding blur (the lower of the
+    two looks) and streak among sharp copies, the lowest deciding blur among blurred ones, and
+    for shaken ones the copy nearest to passing both lines (its larger share of a line)."""
+    from dreamkit.inputs.doctor import MAX_BLUR, MAX_SHAKE
+    out = {}
+    for rows, what in ((SHARP_ROWS, "sharp"), (BLURRED_ROWS, "blurred"), (SHAKEN_ROWS, "shaken")):
+        for name in rows:
+            make = DEGRADATIONS[name][0]
+            for subject in SUBJECTS:
+                for victim in sorted((SHARED / subject).glob("*.jpg")):
+                    original = open_image(victim)
+                    if what == "sharp" and name in ENLARGED and min(original.size) < resolution:
+                        continue  # soft at this size by nature (the recall table's "either")
+                    copy = make(original)
+                    side = min((copy[0] if isinstance(copy, tuple) else copy).size)
+                    band = next(label for lo, hi, label in BANDS if lo <= side <= hi)
+                    with tempfile.TemporaryDirectory() as tmp:
+                        c = _checked(copy, Path(tmp), resolution, victim.name)
+                    blur = c.blur if c.blur_finer is None else min(c.blur, c.blur_finer)
+                    where = f"{subject} {victim.stem}, {name}"
+                    found = {"sharp": {"sharp blur": blur, "sharp streak": c.shake},
+                             # r=3 on 4000 px is 0.38 px at 512, under what training sees
+                             "blurred": {"blurred blur" + (", r=3 on 4000 px" if name ==
+                                                           "at 4000 px, blur r=3" else ""): blur},
+                             "shaken": {"shaken, share of the nearer line":
+                                        max(blur / MAX_BLUR, c.shake / MAX_SHAKE)}}[what]
+                    b = out.setdefault(band, {})
+                    for key, value in found.items():
+                        worst = max if what == "sharp" else min
+                        if key not in b or worst(value, b[key][0]) == value:
+                            b[key] = (round(value, 3), where
+                                      + f" (blur {blur:.3f}, streak {c.shake:.1f})")
+    for band, b in out.items():
+        print(resolution, band, f"lines {MAX_BLUR} and {MAX_SHAKE}")
+        for key, (value, where) in sorted(b.items()):
+            print(f"    {key:34} {value:6.3f}  {where}", flush=True)
+    return out
+
+
 if __name__ == "__main__":
     if not SHARED.is_dir():
         sys.exit(f"the DreamBooth photos are not at {SHARED}")
     if "--quality" in sys.argv:  # e.g. --quality 75: every copy saved as PIL saves unasked
         QUALITY = int(sys.argv[sys.argv.index("--quality") + 1])
+    if "--margins" in sys.argv:
+        got = {str(r): margins(r) for r in (512, 1024)}
+        text = json.dumps(got, indent=1, ensure_ascii=False) + "\n"
+        Path(__file__).with_name("doctor_margins.json").write_text(text)
+        sys.exit(0)
     if "--values" in sys.argv:  # e.g. --values "background blurred (harsh)": per photo
         for r in (512, 1024):
             values(sys.argv[sys.argv.index("--values") + 1], r)
