@@ -226,7 +226,7 @@ def test_bars_end_on_one_row_even_where_the_photo_starts_dark():
     faded = rng.integers(90, 220, (400, 480, 3)).astype(np.uint8)
     top = (120 - 80 * np.sin(np.linspace(0, np.pi, 480))).astype(int)
     for x, y in enumerate(top):
-        faded[: y, x] = 3
+        faded[:y, x] = 3
         faded[400 - y:, x] = 3
     assert all(depth == 0 for depth, _ in border_bands(faded).values()), border_bands(faded)
 
